@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mock kernel driver: a userspace model of a hypervisor driver's ABI that
+ * libvcpu talks to through the same syscall seam as the real driver.  It keeps
+ * VM and vCPU objects behind real file descriptors (memfds, so leaks show in
+ * /proc/self/fd and /proc/self/maps), decodes and checks every ioctl, owns
+ * the run structure the library maps, and plays a scripted guest per vCPU
+ * that checks what the VMM wrote back.  VMMs can use it to unit-test their
+ * device models.
+ *
+ * Backends modelled: KVM (x86_64 and arm64, on any host).
+ */
+#ifndef VCPU_MOCK_H
+#define VCPU_MOCK_H
+
+#include <vcpu/vcpu.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vcpu_mock;
+
+/** Driver limits and features of the modelled kernel; zero fields take defaults. */
+struct vcpu_mock_config {
+	uint32_t arch;          /**< enum vcpu_arch; HOST = the build's architecture */
+	uint32_t max_vcpus;     /**< default 8 */
+	uint32_t nr_memslots;   /**< default 32 */
+	uint32_t flags;         /**< VCPU_MOCK_NO_* */
+	uint32_t ipa_bits;      /**< arm64 largest IPA width, default 40 */
+	uint32_t reserved[7];
+};
+
+#define VCPU_MOCK_NO_IMMEDIATE_EXIT (1u << 0) /**< an old kernel without cap 136 */
+#define VCPU_MOCK_NO_SMCCC_FILTER   (1u << 1) /**< arm64 before Linux 6.4 */
+
+/**
+ * vcpu_mock_open() - create a mock driver and open a hypervisor handle on it.
+ * @backend: VCPU_BACKEND_KVM (others: -EOPNOTSUPP until modelled).
+ * @cfg: NULL for defaults.
+ * Return: 0; -EINVAL for bad arguments; -EOPNOTSUPP for an unmodelled backend.
+ */
+VCPU_API int vcpu_mock_open(enum vcpu_backend backend, const struct vcpu_mock_config *cfg,
+			    struct vcpu_mock **mock, struct vcpu_hv **hv);
+
+/**
+ * vcpu_mock_destroy() - free the mock once its hypervisor handle is closed.
+ * Return: 0, *mock set to NULL; -EBUSY while the handle or any object
+ * (VM, vCPU, mapping) is still open; -EINVAL for NULL.
+ */
+VCPU_API int vcpu_mock_destroy(struct vcpu_mock **mock);
+
+/** What one step of a scripted guest does. */
+enum vcpu_mock_op {
+	/* MMIO store of @len bytes of @value at @addr. */
+	VCPU_MOCK_MMIO_WRITE = 1,
+	/* MMIO load of @len bytes at @addr; the VMM must return @value, which
+	 * lands in guest register @reg (arm64 xN, x86 RAX when @reg is 0). */
+	VCPU_MOCK_MMIO_READ = 2,
+	/* x86 OUT of @count items of @len bytes to port @addr: item i = @value + i. */
+	VCPU_MOCK_PIO_OUT = 3,
+	/* x86 IN: the VMM must return @value + i for item i; item 0 lands in RAX. */
+	VCPU_MOCK_PIO_IN = 4,
+	/* Hypercall @value (arm64: SMCCC function id in x0, @args in x1..x7,
+	 * SMC when @flags has VCPU_HYPERCALL_SMC; x86: nr and args).  The guest
+	 * then checks x0..x(@nexpect-1) (x86: RAX) against @expect.  On arm64
+	 * the call only exits if forwarded; otherwise the modelled kernel
+	 * answers it (PSCI in-kernel, others NOT_SUPPORTED). */
+	VCPU_MOCK_HYPERCALL = 5,
+	/* System event @value (KVM type) with @ndata words of @args. */
+	VCPU_MOCK_SYSTEM_EVENT = 6,
+	/* Internal error: suberror @value, @ndata words of @args. */
+	VCPU_MOCK_INTERNAL_ERROR = 7,
+	/* Failed entry: hardware reason @value, cpu @count. */
+	VCPU_MOCK_FAIL_ENTRY = 8,
+	/* Memory fault at @addr, size @len, flags @value (the run call fails with EFAULT). */
+	VCPU_MOCK_MEMORY_FAULT = 9,
+	/* Anything: exit code @value, union bytes @raw; the run call fails with
+	 * errno @err when non-zero. */
+	VCPU_MOCK_RAW = 10,
+	/* Spin in the guest until kicked (immediate_exit or a signal). */
+	VCPU_MOCK_SPIN = 11,
+	/* Load 8 bytes of guest RAM at @addr and expect @value (no exit when RAM
+	 * is mapped there; an MMIO read exit when it is not). */
+	VCPU_MOCK_MEM_CHECK = 12,
+	/* Store 8 bytes of @value to guest RAM at @addr (an MMIO write exit when unmapped). */
+	VCPU_MOCK_MEM_WRITE = 13,
+	/* x86 HLT without an in-kernel LAPIC (KVM_EXIT_HLT). */
+	VCPU_MOCK_HLT = 14,
+	/* Expect guest register @reg (a VCPU_REG_* id) to hold @value (no exit). */
+	VCPU_MOCK_REG_CHECK = 15,
+};
+
+/** Load sign-extends (an arm64 LDRS* / x86 MOVSX). */
+#define VCPU_MOCK_SIGN_EXTEND (1u << 8)
+
+struct vcpu_mock_step {
+	uint32_t op;        /**< enum vcpu_mock_op */
+	uint32_t len;
+	uint64_t addr;
+	uint64_t value;
+	uint64_t reg;
+	uint32_t count;
+	uint32_t flags;
+	uint32_t ndata;
+	uint32_t nexpect;
+	uint64_t args[16];
+	uint64_t expect[4];
+	int32_t err;
+	uint32_t reserved;
+	uint8_t raw[256];
+};
+
+/**
+ * vcpu_mock_script() - give vCPU @vcpu_id a scripted guest (copied).  May be
+ * called before or after the vCPU is created; replaces any earlier script.
+ * When the script is exhausted the run call fails with EIO and a failure is
+ * recorded.
+ */
+VCPU_API int vcpu_mock_script(struct vcpu_mock *mock, uint32_t vcpu_id,
+			      const struct vcpu_mock_step *steps, size_t nsteps);
+
+/** vcpu_mock_steps_done() - how many steps vCPU @vcpu_id has completed. */
+VCPU_API size_t vcpu_mock_steps_done(const struct vcpu_mock *mock, uint32_t vcpu_id);
+
+/**
+ * vcpu_mock_failures() - how many write-back checks failed, and the first
+ * failure's description in @msg (may be NULL).
+ */
+VCPU_API unsigned vcpu_mock_failures(const struct vcpu_mock *mock, const char **msg);
+
+/** vcpu_mock_live_objects() - fds (system, VM, vCPU, device) and mappings still open. */
+VCPU_API unsigned vcpu_mock_live_objects(const struct vcpu_mock *mock);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VCPU_MOCK_H */

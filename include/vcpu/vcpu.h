@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvcpu: one small C API over the userspace ABIs of Linux hypervisor drivers.
+ *
+ * Object model: a hypervisor handle (struct vcpu_hv, one open driver: real or
+ * mock) creates VMs (struct vcpu_vm), a VM creates vCPUs (struct vcpu).
+ * Children must be destroyed before their parent; destroying a parent with
+ * live children fails with -EBUSY.
+ *
+ * Errors: every function that can fail returns 0 (or a documented positive
+ * value) on success and a negative errno on failure.  The failing handle keeps
+ * a human-readable detail, read with vcpu_hv_last_error(), vcpu_vm_last_error()
+ * or vcpu_last_error().  A NULL handle is reported as -EINVAL (there is no
+ * handle to hold a detail).
+ *
+ * Threads: a vCPU is run by one thread at a time (the one in vcpu_run()); its
+ * register accessors are for that thread, or for any thread while no
+ * vcpu_run() is in progress.  vcpu_kick() may be called from any thread or a
+ * signal handler.  VM-level calls (memory, vCPU creation) are serialised
+ * internally and may come from any thread.
+ */
+#ifndef VCPU_VCPU_H
+#define VCPU_VCPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define VCPU_API __attribute__((visibility("default")))
+#else
+#define VCPU_API
+#endif
+
+/** Hypervisor drivers libvcpu knows. */
+enum vcpu_backend {
+	VCPU_BACKEND_AUTO = 0,      /**< first device node present, in the order below */
+	VCPU_BACKEND_KVM = 1,       /**< /dev/kvm */
+	VCPU_BACKEND_GUNYAH = 2,    /**< /dev/gunyah */
+	VCPU_BACKEND_GENIEZONE = 3, /**< /dev/gzvm */
+	VCPU_BACKEND_ACRN = 4,      /**< /dev/acrn_hsm */
+};
+
+/** Guest architecture of a hypervisor handle. */
+enum vcpu_arch {
+	VCPU_ARCH_HOST = 0, /**< only as an argument: the architecture libvcpu was built for */
+	VCPU_ARCH_X86_64 = 1,
+	VCPU_ARCH_ARM64 = 2,
+};
+
+struct vcpu_hv;
+struct vcpu_vm;
+struct vcpu;
+
+/* ------------------------------------------------------------------------ */
+/* Hypervisor handle                                                          */
+
+/**
+ * vcpu_hv_open() - open a hypervisor driver.
+ * @backend: a backend, or VCPU_BACKEND_AUTO to take the first device node
+ *           present among /dev/kvm, /dev/gunyah, /dev/gzvm, /dev/acrn_hsm.
+ * @out: receives the handle.
+ *
+ * Return: 0; -ENODEV when no (or not the named) device node exists;
+ * -EOPNOTSUPP for a backend this build does not implement; -EPROTO when the
+ * driver speaks an ABI version libvcpu does not support; or the errno of the
+ * failing open()/ioctl().
+ */
+VCPU_API int vcpu_hv_open(enum vcpu_backend backend, struct vcpu_hv **out);
+
+/**
+ * vcpu_hv_open_path() - open a hypervisor driver at an explicit device path
+ * (a container's /dev, a test node).  @backend must not be AUTO.
+ */
+VCPU_API int vcpu_hv_open_path(enum vcpu_backend backend, const char *path,
+			       struct vcpu_hv **out);
+
+/**
+ * vcpu_hv_close() - close a hypervisor handle.
+ * Return: 0; -EBUSY (handle left open) while VMs created from it still exist;
+ * -EINVAL for NULL.
+ */
+VCPU_API int vcpu_hv_close(struct vcpu_hv *hv);
+
+/** vcpu_hv_backend() - the backend a handle talks to (never AUTO). */
+VCPU_API enum vcpu_backend vcpu_hv_backend(const struct vcpu_hv *hv);
+
+/** vcpu_hv_arch() - the guest architecture of a handle (never HOST). */
+VCPU_API enum vcpu_arch vcpu_hv_arch(const struct vcpu_hv *hv);
+
+/** vcpu_backend_name() - "kvm", "gunyah", "geniezone", "acrn", "auto" or "unknown". */
+VCPU_API const char *vcpu_backend_name(enum vcpu_backend backend);
+
+/** vcpu_hv_last_error() - detail of the last failure on @hv ("" if none). */
+VCPU_API const char *vcpu_hv_last_error(const struct vcpu_hv *hv);
+
+/** Capabilities, asked of the driver each time (never cached or assumed). */
+enum vcpu_cap {
+	VCPU_CAP_MAX_VCPUS = 1,       /**< value: most vCPUs per VM */
+	VCPU_CAP_MAX_VCPU_ID = 2,     /**< value: vCPU ids must be below this */
+	VCPU_CAP_NR_MEMSLOTS = 3,     /**< value: memory regions per VM */
+	VCPU_CAP_IMMEDIATE_EXIT = 4,  /**< kick without a lost wake-up */
+	VCPU_CAP_READONLY_MEM = 5,    /**< VCPU_MEM_READONLY regions */
+	VCPU_CAP_IRQFD = 6,
+	VCPU_CAP_IOEVENTFD = 7,
+	VCPU_CAP_IRQCHIP = 8,         /**< an in-kernel interrupt controller */
+	VCPU_CAP_ONE_REG = 9,
+	VCPU_CAP_ARM_PSCI_0_2 = 10,   /**< arm64: in-kernel PSCI 0.2+ */
+	VCPU_CAP_ARM_IPA_BITS = 11,   /**< arm64 value: largest guest-physical address width */
+	VCPU_CAP_ARM_SMCCC_FILTER = 12, /**< arm64: hypercalls can be forwarded (VM-level query) */
+	VCPU_CAP_ARM_SYSTEM_SUSPEND = 13, /**< arm64: PSCI SYSTEM_SUSPEND as a system event */
+	VCPU_CAP_SYSTEM_EVENT_DATA = 14,  /**< system events carry data words */
+};
+
+/**
+ * vcpu_hv_check() - ask the driver for a capability.
+ * @value: receives 0 when absent, else 1 or the capability's value.
+ * Return: 0; -EINVAL for an unknown @cap or NULL arguments; -EOPNOTSUPP when
+ * the capability cannot be asked at this level (VCPU_CAP_ARM_SMCCC_FILTER:
+ * use vcpu_vm_check()); or the driver's errno.
+ */
+VCPU_API int vcpu_hv_check(struct vcpu_hv *hv, enum vcpu_cap cap, uint64_t *value);
+
+/* ------------------------------------------------------------------------ */
+/* VMs and guest memory                                                       */
+
+/** VM creation options; NULL means all defaults.  Reserved fields must be 0. */
+struct vcpu_vm_config {
+	uint32_t ipa_bits;  /**< arm64: guest-physical address width, 0 = driver default (40) */
+	uint32_t flags;     /**< VCPU_VM_* */
+	uint64_t reserved[6];
+};
+
+/** arm64 KVM: report PSCI SYSTEM_SUSPEND as VCPU_SYSTEM_EVENT_SUSPEND. */
+#define VCPU_VM_SYSTEM_SUSPEND (1u << 0)
+
+/**
+ * vcpu_vm_create() - create a VM.
+ * Return: 0; -EINVAL for a bad config (reserved bits, unsupported ipa_bits);
+ * or the driver's errno.
+ */
+VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg,
+			    struct vcpu_vm **out);
+
+/**
+ * vcpu_vm_destroy() - destroy a VM and unmap nothing of the VMM's memory.
+ * @vm: pointer to the handle; set to NULL on success, so a second call is a
+ *      clean -EINVAL rather than a use after free.
+ * Return: 0; -EBUSY while vCPUs of this VM exist; -EINVAL for NULL.
+ */
+VCPU_API int vcpu_vm_destroy(struct vcpu_vm **vm);
+
+/** vcpu_vm_last_error() - detail of the last failure on @vm ("" if none). */
+VCPU_API const char *vcpu_vm_last_error(const struct vcpu_vm *vm);
+
+/** vcpu_vm_check() - vcpu_hv_check() asked of this VM (answers may differ per VM). */
+VCPU_API int vcpu_vm_check(struct vcpu_vm *vm, enum vcpu_cap cap, uint64_t *value);
+
+#define VCPU_MEM_READONLY  (1u << 0) /**< guest writes exit as MMIO writes */
+#define VCPU_MEM_LOG_DIRTY (1u << 1) /**< track dirty pages */
+
+/**
+ * vcpu_vm_map() - make host memory guest RAM.
+ * @gpa: guest-physical address, page aligned.
+ * @host: host virtual address, page aligned; the VMM keeps it mapped until
+ *        vcpu_vm_unmap() or VM destruction.
+ * @size: bytes, a non-zero multiple of the page size.
+ * @flags: VCPU_MEM_*.
+ * Return: 0; -EINVAL for misalignment, zero size, a wrapping range or unknown
+ * flags; -EEXIST when [gpa, gpa+size) overlaps a mapped region; -ENOSPC when
+ * the driver has no free slot; or the driver's errno.
+ */
+VCPU_API int vcpu_vm_map(struct vcpu_vm *vm, uint64_t gpa, void *host, uint64_t size,
+			 uint32_t flags);
+
+/**
+ * vcpu_vm_unmap() - remove the region that starts at @gpa with exactly @size.
+ * Return: 0; -ENOENT when no such region exists; or the driver's errno.
+ */
+VCPU_API int vcpu_vm_unmap(struct vcpu_vm *vm, uint64_t gpa, uint64_t size);
+
+/**
+ * vcpu_vm_set_irq_line() - drive an interrupt line of the in-kernel irqchip.
+ * @irq: x86_64: a GSI; arm64: a shared peripheral interrupt's INTID (32..1019).
+ * @level: 1 asserted, 0 deasserted.
+ * Return: 0; -EINVAL for an irq out of range; -ENXIO when the VM has no
+ * in-kernel irqchip; or the driver's errno.
+ */
+VCPU_API int vcpu_vm_set_irq_line(struct vcpu_vm *vm, uint32_t irq, int level);
+
+/* ------------------------------------------------------------------------ */
+/* vCPUs and registers                                                        */
+
+/** arm64: create the vCPU powered off; it starts when the guest calls PSCI CPU_ON. */
+#define VCPU_CREATE_POWER_OFF (1u << 0)
+
+/**
+ * vcpu_create() - create vCPU @id and map (or allocate) its run structure.
+ * On arm64 KVM the vCPU is initialised for the preferred target with PSCI 0.2;
+ * on x86_64 KVM it gets the driver's supported CPUID.
+ * Return: 0; -EINVAL for unknown @flags or an id the driver rejects; -EEXIST
+ * for an id already in use; or the driver's errno.
+ */
+VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct vcpu **out);
+
+/**
+ * vcpu_destroy() - unmap the run structure and close the vCPU.
+ * @cpu: pointer to the handle; set to NULL on success.
+ * Return: 0; -EBUSY while a thread is inside vcpu_run(); -EINVAL for NULL.
+ */
+VCPU_API int vcpu_destroy(struct vcpu **cpu);
+
+/** vcpu_id() - the id the vCPU was created with. */
+VCPU_API uint32_t vcpu_id(const struct vcpu *cpu);
+
+/** vcpu_last_error() - detail of the last failure on @cpu ("" if none). */
+VCPU_API const char *vcpu_last_error(const struct vcpu *cpu);
+
+/*
+ * Portable register ids (uint64_t).  Each architecture's ids only work on a
+ * vCPU of that architecture (else -EINVAL).
+ */
+#define VCPU_REG_ARM64_X(n)   ((uint64_t)0x1000 + (uint64_t)(n)) /**< x0..x30 */
+#define VCPU_REG_ARM64_SP     ((uint64_t)0x1020) /**< SP_EL0 */
+#define VCPU_REG_ARM64_PC     ((uint64_t)0x1021)
+#define VCPU_REG_ARM64_PSTATE ((uint64_t)0x1022)
+#define VCPU_REG_ARM64_SP_EL1 ((uint64_t)0x1023)
+#define VCPU_REG_ARM64_ELR_EL1 ((uint64_t)0x1024)
+/** A raw AArch64 system register, by its MRS/MSR encoding. */
+#define VCPU_REG_ARM64_SYSREG(op0, op1, crn, crm, op2)                                   \
+	((uint64_t)0x20000 | ((uint64_t)((op0) & 3) << 14) | ((uint64_t)((op1) & 7) << 11) | \
+	 ((uint64_t)((crn) & 15) << 7) | ((uint64_t)((crm) & 15) << 3) | (uint64_t)((op2) & 7))
+#define VCPU_REG_ARM64_MPIDR_EL1 VCPU_REG_ARM64_SYSREG(3, 0, 0, 0, 5)
+
+enum vcpu_x86_reg {
+	VCPU_REG_X86_RAX = 0x100, VCPU_REG_X86_RBX, VCPU_REG_X86_RCX, VCPU_REG_X86_RDX,
+	VCPU_REG_X86_RSI, VCPU_REG_X86_RDI, VCPU_REG_X86_RSP, VCPU_REG_X86_RBP,
+	VCPU_REG_X86_R8, VCPU_REG_X86_R9, VCPU_REG_X86_R10, VCPU_REG_X86_R11,
+	VCPU_REG_X86_R12, VCPU_REG_X86_R13, VCPU_REG_X86_R14, VCPU_REG_X86_R15,
+	VCPU_REG_X86_RIP, VCPU_REG_X86_RFLAGS,
+	VCPU_REG_X86_CR0 = 0x140, VCPU_REG_X86_CR2, VCPU_REG_X86_CR3, VCPU_REG_X86_CR4,
+	VCPU_REG_X86_CR8, VCPU_REG_X86_EFER, VCPU_REG_X86_APIC_BASE,
+};
+
+/**
+ * vcpu_get_reg() / vcpu_set_reg() - read or write one register.
+ * Return: 0; -EINVAL for an id of another architecture or unknown to
+ * libvcpu; -ENOENT when the driver does not know the register; -EOPNOTSUPP
+ * where the backend's ABI offers no such access; or the driver's errno.
+ */
+VCPU_API int vcpu_get_reg(struct vcpu *cpu, uint64_t reg, uint64_t *value);
+VCPU_API int vcpu_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value);
+
+/** x86_64 segment and descriptor-table registers. */
+enum vcpu_x86_seg {
+	VCPU_X86_CS = 0, VCPU_X86_DS, VCPU_X86_ES, VCPU_X86_FS, VCPU_X86_GS, VCPU_X86_SS,
+	VCPU_X86_TR, VCPU_X86_LDT,
+	VCPU_X86_GDT, /**< only base and limit are used */
+	VCPU_X86_IDT, /**< only base and limit are used */
+};
+
+struct vcpu_x86_segment {
+	uint64_t base;
+	uint32_t limit;
+	uint16_t selector;
+	uint8_t type, present, dpl, db, s, l, g, avl, unusable, reserved;
+};
+
+/** vcpu_x86_get_segment() / vcpu_x86_set_segment(): -EINVAL on a non-x86 vCPU. */
+VCPU_API int vcpu_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
+				  struct vcpu_x86_segment *out);
+VCPU_API int vcpu_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
+				  const struct vcpu_x86_segment *in);
+
+/* ------------------------------------------------------------------------ */
+/* Exits and the run loop                                                     */
+
+/** What a handler tells the backend to do with a trapped access. */
+enum vcpu_io_response {
+	VCPU_IO_HANDLED = 0, /**< emulated: reads return io->data */
+	VCPU_IO_FAULT = 1,   /**< inject an abort into the guest (where the ABI can) */
+	VCPU_IO_RETRY = 2,   /**< re-execute the access (memory was added meanwhile) */
+};
+
+/** An MMIO or port-I/O access.  data[] is little-endian, len bytes valid. */
+struct vcpu_io {
+	uint64_t addr;      /**< guest-physical address, or port number */
+	uint32_t len;       /**< 1, 2, 4 or 8 (port I/O: 1, 2 or 4) */
+	uint8_t is_write;   /**< 1: data holds the value written */
+	uint8_t reserved[3];
+	uint8_t data[8];    /**< read: the handler stores the value here */
+	uint32_t response;  /**< enum vcpu_io_response, set by the handler */
+	uint32_t vcpu_id;   /**< the vCPU that made the access */
+};
+
+/** Hypercall conduit and ABI flags. */
+#define VCPU_HYPERCALL_SMC (1u << 0) /**< arm64: SMC (else HVC) */
+#define VCPU_HYPERCALL_LONGMODE (1u << 1) /**< x86_64: made in 64-bit mode */
+
+/**
+ * A hypercall.  arm64 (SMCCC): nr = function id (w0), args[0..6] = x1..x7,
+ * ret[0..3] are written to x0..x3 (ret[1..3] start as x1..x3, ret[0] as
+ * SMCCC NOT_SUPPORTED (-1), so a handler only sets what it returns).
+ * x86_64 KVM: nr and args[0..5] from the exit, ret[0] goes to RAX.
+ */
+struct vcpu_hypercall {
+	uint64_t nr;
+	uint64_t args[8];
+	uint32_t nargs;     /**< how many args[] are valid */
+	uint32_t flags;     /**< VCPU_HYPERCALL_* */
+	uint64_t ret[4];
+};
+
+enum vcpu_system_event_type {
+	VCPU_SYSTEM_EVENT_SHUTDOWN = 1,
+	VCPU_SYSTEM_EVENT_RESET = 2,
+	VCPU_SYSTEM_EVENT_CRASH = 3,
+	VCPU_SYSTEM_EVENT_WAKEUP = 4,
+	VCPU_SYSTEM_EVENT_SUSPEND = 5,
+};
+
+/** arm64 KVM: data[0] bit 0 on RESET means PSCI SYSTEM_RESET2. */
+#define VCPU_SYSTEM_EVENT_RESET2 (1u << 0)
+
+struct vcpu_system_event {
+	uint32_t type;      /**< enum vcpu_system_event_type */
+	uint32_t ndata;     /**< valid data[] words (validated: at most 16) */
+	uint64_t data[16];
+	uint32_t raw_type;  /**< the backend's own event code */
+	uint32_t reserved;
+};
+
+enum vcpu_exit_kind {
+	VCPU_EXIT_NONE = 0,
+	VCPU_EXIT_MMIO = 1,
+	VCPU_EXIT_PIO = 2,
+	VCPU_EXIT_HYPERCALL = 3,
+	VCPU_EXIT_SYSTEM_EVENT = 4,
+	VCPU_EXIT_MEMORY_FAULT = 5,   /**< fault.gpa/size: the driver could not back guest memory */
+	VCPU_EXIT_INTERNAL_ERROR = 6, /**< internal.code, data */
+	VCPU_EXIT_FAIL_ENTRY = 7,     /**< internal.code = hardware reason, data[0] = host cpu */
+	VCPU_EXIT_DEBUG = 8,
+	VCPU_EXIT_HALT = 9,           /**< x86 HLT without an in-kernel LAPIC */
+	VCPU_EXIT_SHUTDOWN = 10,      /**< x86 triple fault */
+	VCPU_EXIT_OTHER = 11,         /**< known to the backend, no portable meaning: see raw */
+	VCPU_EXIT_UNKNOWN = 12,       /**< the driver itself could not classify it */
+};
+
+/** One normalized exit.  raw_reason is always the backend's own code. */
+struct vcpu_exit {
+	uint32_t kind;       /**< enum vcpu_exit_kind */
+	uint32_t raw_reason; /**< e.g. kvm_run.exit_reason */
+	uint32_t vcpu_id;
+	uint32_t reserved;
+	union {
+		struct vcpu_io io;
+		struct vcpu_hypercall hypercall;
+		struct vcpu_system_event system_event;
+		struct {
+			uint64_t gpa;
+			uint64_t size;
+			uint64_t flags;
+		} fault;
+		struct {
+			uint64_t code;   /**< suberror / hardware reason */
+			uint32_t ndata;  /**< valid data[] words (validated: at most 16) */
+			uint32_t reserved;
+			uint64_t data[16];
+		} internal;
+		uint8_t raw[256];     /**< the backend's exit bytes, for OTHER/UNKNOWN/DEBUG */
+	} u;
+};
+
+/*
+ * Handler return values: VCPU_CONTINUE (0) resumes the guest; a positive value
+ * stops vcpu_run(), which returns it (the VMM's own reason code); a negative
+ * errno stops vcpu_run(), which returns it as an error.
+ */
+#define VCPU_CONTINUE 0
+#define VCPU_STOP 1 /**< a ready-made stop code */
+
+/**
+ * The VMM's exit handlers.  Any may be NULL: that exit then goes to .other,
+ * and if .other is NULL too vcpu_run() returns -ENOSYS with the exit kept in
+ * vcpu_last_exit() (the vCPU stays usable: a later vcpu_run() resumes it,
+ * completing an unhandled read with zeros).
+ */
+struct vcpu_handlers {
+	int (*mmio)(void *ctx, struct vcpu *cpu, struct vcpu_io *io);
+	int (*pio)(void *ctx, struct vcpu *cpu, struct vcpu_io *io);
+	int (*hypercall)(void *ctx, struct vcpu *cpu, struct vcpu_hypercall *hc);
+	int (*system_event)(void *ctx, struct vcpu *cpu, const struct vcpu_system_event *ev);
+	int (*other)(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit);
+};
+
+/**
+ * vcpu_run() - run the vCPU, dispatching exits to @h, until one stops it.
+ * Return:
+ *  - a positive value: a handler returned it to stop the loop;
+ *  - -EINTR: vcpu_kick() stopped it (not an error; no detail is recorded);
+ *  - -ENOSYS: an exit with no handler (see vcpu_last_exit());
+ *  - -EPROTO: the driver reported an exit code libvcpu does not know, or a
+ *    malformed exit (length, size or offset out of range); the raw code is in
+ *    vcpu_last_exit()->raw_reason;
+ *  - -EIO: the guest cannot continue (internal error, failed entry, triple
+ *    fault) and no .other handler took it;
+ *  - another negative errno: the run call or a write-back failed, or a
+ *    handler returned it.
+ * Never aborts.  Does not allocate, and takes no lock shared with other vCPUs.
+ */
+VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx);
+
+/**
+ * vcpu_kick() - make vcpu_run() on @cpu return -EINTR soon.
+ * Async-signal-safe; any thread.  A kick is never lost: if @cpu is not inside
+ * vcpu_run(), the next vcpu_run() returns -EINTR at once.  Uses the
+ * backend's immediate-exit flag and the kick signal (vcpu_kick_signal()).
+ * Return: 0; -EINVAL for NULL.
+ */
+VCPU_API int vcpu_kick(struct vcpu *cpu);
+
+/**
+ * vcpu_kick_signal() - the signal vcpu_kick() sends to the thread in
+ * vcpu_run() (SIGRTMIN + 2 unless changed by vcpu_hv_set_kick_signal()).
+ * libvcpu installs an empty handler without SA_RESTART for it when the
+ * signal is at its default disposition; a VMM with its own handler for that
+ * signal must not use SA_RESTART.
+ */
+VCPU_API int vcpu_kick_signal(const struct vcpu_hv *hv);
+
+/**
+ * vcpu_hv_set_kick_signal() - choose the kick signal; only before the first
+ * vCPU of @hv is created (-EBUSY after).  -EINVAL for an invalid signal or
+ * one that cannot be caught.
+ */
+VCPU_API int vcpu_hv_set_kick_signal(struct vcpu_hv *hv, int signo);
+
+/** vcpu_last_exit() - the exit vcpu_run() decoded last (kind NONE before any). */
+VCPU_API const struct vcpu_exit *vcpu_last_exit(const struct vcpu *cpu);
+
+/** vcpu_exit_kind_name() - "mmio", "pio", ... for logs. */
+VCPU_API const char *vcpu_exit_kind_name(uint32_t kind);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VCPU_VCPU_H */

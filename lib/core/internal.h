@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Handles, the backend vtable and the error helpers shared by lib/core and
+ * the backends.  Not installed.
+ */
+#ifndef VCPU_INTERNAL_H
+#define VCPU_INTERNAL_H
+
+#include <vcpu/vcpu.h>
+#include <vcpu/arm64.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../sys/sys.h"
+
+#define VCPU_ERRLEN 256
+
+struct vcpu_backend_ops;
+
+struct vcpu_hv {
+	const struct vcpu_backend_ops *ops;
+	const struct vcpu_sys *sys;
+	void *sys_ctx;
+	enum vcpu_backend backend;
+	enum vcpu_arch arch;
+	int fd;                 /* the device node */
+	size_t page_size;
+	int kick_signal;
+	unsigned nr_vms;        /* guarded by lock */
+	unsigned nr_vcpus;      /* across VMs, guarded by lock: freezes kick_signal */
+	pthread_mutex_t lock;
+	void *priv;             /* backend state (KVM: run-mapping size) */
+	char err[VCPU_ERRLEN];
+};
+
+struct vcpu_region {
+	uint64_t gpa, size;
+	void *host;
+	uint32_t flags;
+	uint32_t slot;
+};
+
+struct vcpu_vm {
+	struct vcpu_hv *hv;
+	int fd;
+	uint32_t flags;
+	pthread_mutex_t lock;   /* regions and vCPU bookkeeping, never the exit path */
+	struct vcpu_region *regions;
+	unsigned nr_regions, cap_regions;
+	unsigned max_regions;   /* the driver's slot count, asked at creation */
+	unsigned nr_vcpus;
+	int irqchip_fd;         /* -1 until an in-kernel irqchip device exists */
+	void *priv;
+	char err[VCPU_ERRLEN];
+};
+
+struct vcpu {
+	struct vcpu_vm *vm;
+	uint32_t id;
+	int fd;
+	void *run;              /* the mapped (or allocated) run structure */
+	size_t run_size;
+	/* Kick protocol (see vcpu_kick()): */
+	atomic_int kick_pending;
+	atomic_int in_run;
+	_Atomic pid_t tid;
+	struct vcpu_exit exit;  /* the last decoded exit */
+	/*
+	 * Repeated port I/O (x86 rep ins/outs): the backend points io_buf at the
+	 * validated item array in the run mapping and the core calls the handler
+	 * once per item.  NULL for single accesses.
+	 */
+	uint8_t *io_buf;
+	uint32_t io_count;
+	void *priv;
+	char err[VCPU_ERRLEN];
+};
+
+/*
+ * What a backend decodes from its run structure.  decode() fills cpu->exit
+ * and returns 0, -EINTR (interrupted: no exit), or -EPROTO/-errno with a
+ * detail set on cpu.  complete() writes the handler's results back before the
+ * next entry.
+ */
+struct vcpu_backend_ops {
+	const char *name;
+	int (*hv_init)(struct vcpu_hv *hv);
+	void (*hv_fini)(struct vcpu_hv *hv);
+	int (*check)(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *value, char *err);
+	int (*vm_create)(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg);
+	void (*vm_destroy)(struct vcpu_vm *vm);
+	int (*vm_map)(struct vcpu_vm *vm, const struct vcpu_region *r, bool remove);
+	int (*vm_irq_line)(struct vcpu_vm *vm, uint32_t irq, int level);
+	int (*vm_gic_v3)(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs);
+	int (*vm_forward_hypercalls)(struct vcpu_vm *vm, uint32_t base, uint32_t count);
+	int (*vcpu_create)(struct vcpu *cpu, uint32_t flags);
+	void (*vcpu_destroy)(struct vcpu *cpu);
+	int (*get_reg)(struct vcpu *cpu, uint64_t reg, uint64_t *value);
+	int (*set_reg)(struct vcpu *cpu, uint64_t reg, uint64_t value);
+	int (*get_segment)(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *s);
+	int (*set_segment)(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s);
+	/* Exit path: one entry into the guest, then decode. */
+	int (*run_once)(struct vcpu *cpu);
+	int (*complete)(struct vcpu *cpu);
+	void (*set_immediate_exit)(struct vcpu *cpu, int value);
+};
+
+extern const struct vcpu_backend_ops vcpu_kvm_ops;
+
+/* Open a handle over an explicit seam (the real kernel or the mock). */
+int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char *path,
+		     const struct vcpu_sys *sys, void *sys_ctx, struct vcpu_hv **out);
+
+/* Error recording: format into a handle's buffer and return -err. */
+int vcpu_fail(char *buf, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define hv_fail(hv, e, ...) vcpu_fail((hv)->err, (e), __VA_ARGS__)
+#define vm_fail(vm, e, ...) vcpu_fail((vm)->err, (e), __VA_ARGS__)
+#define cpu_fail(cpu, e, ...) vcpu_fail((cpu)->err, (e), __VA_ARGS__)
+
+static inline int sys_ioctl(const struct vcpu_hv *hv, int fd, unsigned long req, unsigned long arg)
+{
+	return hv->sys->ioctl(hv->sys_ctx, fd, req, arg);
+}
+
+static inline int sys_close(const struct vcpu_hv *hv, int fd)
+{
+	return hv->sys->close(hv->sys_ctx, fd);
+}
+
+#endif

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vCPUs: creation, registers, the run loop and the kick.
+ *
+ * The run loop is the hot path: it allocates nothing, takes no lock, and
+ * makes no system call beyond the backend's entry and the write-backs its ABI
+ * requires.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void kick_handler(int sig)
+{
+	/* Only interrupts the run call; the kick state lives in the vCPU. */
+	(void)sig;
+}
+
+/*
+ * Install an empty handler without SA_RESTART, unless the VMM already has
+ * one: SA_RESTART would make Gunyah and GenieZone restart their run call and
+ * swallow the kick.
+ */
+static int ensure_kick_handler(int signo)
+{
+	struct sigaction old, sa;
+
+	if (sigaction(signo, NULL, &old) < 0)
+		return -errno;
+	if (old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(signo, &sa, NULL) < 0 ? -errno : 0;
+}
+
+VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct vcpu **out)
+{
+	struct vcpu_hv *hv;
+	struct vcpu *cpu;
+	int r;
+
+	if (!vm)
+		return -EINVAL;
+	hv = vm->hv;
+	if (!out)
+		return vm_fail(vm, -EINVAL, "vcpu_create: NULL out pointer");
+	*out = NULL;
+	if (flags & ~VCPU_CREATE_POWER_OFF)
+		return vm_fail(vm, -EINVAL, "unknown vcpu_create flags 0x%x",
+			       flags & ~VCPU_CREATE_POWER_OFF);
+	if ((flags & VCPU_CREATE_POWER_OFF) && hv->arch != VCPU_ARCH_ARM64)
+		return vm_fail(vm, -EINVAL, "VCPU_CREATE_POWER_OFF is an arm64 (PSCI) flag");
+
+	cpu = calloc(1, sizeof(*cpu));
+	if (!cpu)
+		return vm_fail(vm, -ENOMEM, "cannot allocate vCPU %u", id);
+	cpu->vm = vm;
+	cpu->id = id;
+	cpu->fd = -1;
+	cpu->exit.vcpu_id = id;
+
+	pthread_mutex_lock(&hv->lock);
+	r = ensure_kick_handler(hv->kick_signal);
+	if (r == 0)
+		hv->nr_vcpus++;
+	pthread_mutex_unlock(&hv->lock);
+	if (r < 0) {
+		free(cpu);
+		return vm_fail(vm, r, "cannot install the kick signal %d handler", hv->kick_signal);
+	}
+
+	pthread_mutex_lock(&vm->lock);
+	r = hv->ops->vcpu_create(cpu, flags);
+	if (r == 0)
+		vm->nr_vcpus++;
+	pthread_mutex_unlock(&vm->lock);
+	if (r < 0) {
+		memcpy(vm->err, cpu->err, sizeof(vm->err));
+		free(cpu);
+		pthread_mutex_lock(&hv->lock);
+		hv->nr_vcpus--;
+		pthread_mutex_unlock(&hv->lock);
+		return r;
+	}
+	*out = cpu;
+	return 0;
+}
+
+VCPU_API int vcpu_destroy(struct vcpu **pcpu)
+{
+	struct vcpu *cpu;
+	struct vcpu_vm *vm;
+
+	if (!pcpu || !*pcpu)
+		return -EINVAL;
+	cpu = *pcpu;
+	vm = cpu->vm;
+	if (atomic_load(&cpu->in_run))
+		return cpu_fail(cpu, -EBUSY, "vCPU %u is inside vcpu_run()", cpu->id);
+	vm->hv->ops->vcpu_destroy(cpu);
+	pthread_mutex_lock(&vm->lock);
+	vm->nr_vcpus--;
+	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_lock(&vm->hv->lock);
+	vm->hv->nr_vcpus--;
+	pthread_mutex_unlock(&vm->hv->lock);
+	free(cpu);
+	*pcpu = NULL;
+	return 0;
+}
+
+VCPU_API uint32_t vcpu_id(const struct vcpu *cpu)
+{
+	return cpu ? cpu->id : UINT32_MAX;
+}
+
+VCPU_API const struct vcpu_exit *vcpu_last_exit(const struct vcpu *cpu)
+{
+	return cpu ? &cpu->exit : NULL;
+}
+
+VCPU_API int vcpu_get_reg(struct vcpu *cpu, uint64_t reg, uint64_t *value)
+{
+	if (!cpu)
+		return -EINVAL;
+	if (!value)
+		return cpu_fail(cpu, -EINVAL, "vcpu_get_reg: NULL value pointer");
+	return cpu->vm->hv->ops->get_reg(cpu, reg, value);
+}
+
+VCPU_API int vcpu_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
+{
+	if (!cpu)
+		return -EINVAL;
+	return cpu->vm->hv->ops->set_reg(cpu, reg, value);
+}
+
+static int check_segment_call(struct vcpu *cpu, enum vcpu_x86_seg seg, const void *p)
+{
+	if (!p)
+		return cpu_fail(cpu, -EINVAL, "NULL segment pointer");
+	if (cpu->vm->hv->arch != VCPU_ARCH_X86_64)
+		return cpu_fail(cpu, -EINVAL, "segment registers exist only on x86_64");
+	if ((unsigned)seg > VCPU_X86_IDT)
+		return cpu_fail(cpu, -EINVAL, "unknown x86 segment %d", (int)seg);
+	if (!cpu->vm->hv->ops->get_segment)
+		return cpu_fail(cpu, -EOPNOTSUPP, "the %s backend has no segment access",
+				cpu->vm->hv->ops->name);
+	return 0;
+}
+
+VCPU_API int vcpu_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
+				  struct vcpu_x86_segment *out)
+{
+	int r;
+
+	if (!cpu)
+		return -EINVAL;
+	r = check_segment_call(cpu, seg, out);
+	return r < 0 ? r : cpu->vm->hv->ops->get_segment(cpu, seg, out);
+}
+
+VCPU_API int vcpu_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
+				  const struct vcpu_x86_segment *in)
+{
+	int r;
+
+	if (!cpu)
+		return -EINVAL;
+	r = check_segment_call(cpu, seg, in);
+	return r < 0 ? r : cpu->vm->hv->ops->set_segment(cpu, seg, in);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dispatch                                                                   */
+
+typedef int (*io_handler)(void *ctx, struct vcpu *cpu, struct vcpu_io *io);
+
+/* Repeated port I/O: one handler call per item, reads stored in place. */
+static int call_io(io_handler fn, void *ctx, struct vcpu *cpu)
+{
+	struct vcpu_io *io = &cpu->exit.u.io;
+	int r = 0;
+
+	if (!cpu->io_buf)
+		return fn(ctx, cpu, io);
+	for (uint32_t i = 0; i < cpu->io_count && r == 0; i++) {
+		uint8_t *item = cpu->io_buf + (size_t)i * io->len;
+		memset(io->data, 0, sizeof(io->data));
+		if (io->is_write)
+			memcpy(io->data, item, io->len);
+		r = fn(ctx, cpu, io);
+		if (!io->is_write)
+			memcpy(item, io->data, io->len);
+	}
+	return r;
+}
+
+static int unhandled(struct vcpu *cpu)
+{
+	const struct vcpu_exit *e = &cpu->exit;
+
+	switch (e->kind) {
+	case VCPU_EXIT_MMIO:
+	case VCPU_EXIT_PIO:
+		return cpu_fail(cpu, -ENOSYS, "vCPU %u: no handler for %s %s at 0x%llx (len %u)",
+				cpu->id, vcpu_exit_kind_name(e->kind),
+				e->u.io.is_write ? "write" : "read",
+				(unsigned long long)e->u.io.addr, e->u.io.len);
+	case VCPU_EXIT_INTERNAL_ERROR:
+	case VCPU_EXIT_FAIL_ENTRY:
+	case VCPU_EXIT_SHUTDOWN:
+	case VCPU_EXIT_UNKNOWN:
+		return cpu_fail(cpu, -EIO, "vCPU %u cannot continue: %s exit (raw %u, code 0x%llx)",
+				cpu->id, vcpu_exit_kind_name(e->kind), e->raw_reason,
+				(unsigned long long)e->u.internal.code);
+	default:
+		return cpu_fail(cpu, -ENOSYS, "vCPU %u: no handler for %s exit (raw %u)", cpu->id,
+				vcpu_exit_kind_name(e->kind), e->raw_reason);
+	}
+}
+
+static int dispatch(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
+{
+	struct vcpu_exit *e = &cpu->exit;
+
+	switch (e->kind) {
+	case VCPU_EXIT_MMIO:
+		if (h->mmio)
+			return call_io(h->mmio, ctx, cpu);
+		break;
+	case VCPU_EXIT_PIO:
+		if (h->pio)
+			return call_io(h->pio, ctx, cpu);
+		break;
+	case VCPU_EXIT_HYPERCALL:
+		if (h->hypercall)
+			return h->hypercall(ctx, cpu, &e->u.hypercall);
+		break;
+	case VCPU_EXIT_SYSTEM_EVENT:
+		if (h->system_event)
+			return h->system_event(ctx, cpu, &e->u.system_event);
+		break;
+	default:
+		break;
+	}
+	if (h->other)
+		return h->other(ctx, cpu, e);
+	return unhandled(cpu);
+}
+
+/* Consume a kick: clear the backend's flag only after taking the request. */
+static bool take_kick(struct vcpu *cpu, const struct vcpu_backend_ops *ops)
+{
+	if (!atomic_exchange(&cpu->kick_pending, 0))
+		return false;
+	ops->set_immediate_exit(cpu, 0);
+	return true;
+}
+
+VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
+{
+	const struct vcpu_backend_ops *ops;
+	int expected = 0;
+	int r;
+
+	if (!cpu)
+		return -EINVAL;
+	if (!h)
+		return cpu_fail(cpu, -EINVAL, "vcpu_run: NULL handlers");
+	ops = cpu->vm->hv->ops;
+	/* 2 = claimed: the tid is not published yet, so kickers only set flags. */
+	if (!atomic_compare_exchange_strong(&cpu->in_run, &expected, 2))
+		return cpu_fail(cpu, -EBUSY, "vCPU %u is already in vcpu_run()", cpu->id);
+	atomic_store(&cpu->tid, gettid());
+	atomic_store(&cpu->in_run, 1);
+
+	for (;;) {
+		/*
+		 * A kick sets kick_pending before the backend's immediate-exit
+		 * flag and the signal, so checking here and letting the driver
+		 * check its flag at entry leaves no window to lose one.
+		 */
+		if (take_kick(cpu, ops)) {
+			r = -EINTR;
+			break;
+		}
+		cpu->io_buf = NULL;
+		r = ops->run_once(cpu);
+		if (r == -EINTR)
+			continue; /* a kick (seen above) or another signal: re-enter */
+		if (r < 0)
+			break;
+		r = dispatch(cpu, h, ctx);
+		/* Write back even when stopping: a resumed guest must see the result. */
+		int c = ops->complete(cpu);
+		if (c < 0 && r <= 0)
+			r = c;
+		if (r != 0)
+			break;
+	}
+	atomic_store(&cpu->in_run, 0);
+	return r;
+}
+
+VCPU_API int vcpu_kick(struct vcpu *cpu)
+{
+	const struct vcpu_hv *hv;
+	int saved_errno = errno;
+
+	if (!cpu)
+		return -EINVAL;
+	hv = cpu->vm->hv;
+	atomic_store(&cpu->kick_pending, 1);
+	hv->ops->set_immediate_exit(cpu, 1);
+	if (atomic_load(&cpu->in_run) == 1)
+		hv->sys->signal_thread(hv->sys_ctx, atomic_load(&cpu->tid), hv->kick_signal);
+	errno = saved_errno; /* callable from signal handlers */
+	return 0;
+}

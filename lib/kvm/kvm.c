@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The KVM backend, architecture-independent part: /dev/kvm, VMs, memory
+ * slots, vCPUs and their mmapped kvm_run, and the exit decoder.
+ *
+ * Everything in kvm_run is written by the kernel on behalf of the guest, so
+ * each field is read once into a local, validated, and only then used.
+ */
+#define _GNU_SOURCE
+#include "kvm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+struct kvm_hv_priv {
+	size_t mmap_size;
+};
+
+static size_t run_mmap_size(const struct vcpu_hv *hv)
+{
+	return ((const struct kvm_hv_priv *)hv->priv)->mmap_size;
+}
+
+static int kvm_hv_init(struct vcpu_hv *hv)
+{
+	struct kvm_hv_priv *p;
+	int r;
+
+	r = sys_ioctl(hv, hv->fd, KVM_GET_API_VERSION, 0);
+	if (r < 0)
+		return hv_fail(hv, r, "KVM_GET_API_VERSION failed");
+	if (r != KVM_API_VERSION_EXPECTED)
+		return hv_fail(hv, -EPROTO, "KVM API version %d, libvcpu speaks %d", r,
+			       KVM_API_VERSION_EXPECTED);
+	r = sys_ioctl(hv, hv->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (r < 0)
+		return hv_fail(hv, r, "KVM_GET_VCPU_MMAP_SIZE failed");
+	/* The decoder relies on the whole kvm_run being mapped. */
+	if ((size_t)r < sizeof(struct kvm_run))
+		return hv_fail(hv, -EPROTO, "kvm_run mapping of %d bytes is smaller than %zu", r,
+			       sizeof(struct kvm_run));
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return hv_fail(hv, -ENOMEM, "cannot allocate KVM state");
+	p->mmap_size = (size_t)r;
+	hv->priv = p;
+	return 0;
+}
+
+static void kvm_hv_fini(struct vcpu_hv *hv)
+{
+	free(hv->priv);
+	hv->priv = NULL;
+}
+
+static int check_ext(struct vcpu_hv *hv, int fd, unsigned long cap, uint64_t *value, char *err)
+{
+	int r = sys_ioctl(hv, fd, KVM_CHECK_EXTENSION, cap);
+
+	if (r < 0)
+		return vcpu_fail(err, r, "KVM_CHECK_EXTENSION(%lu) failed", cap);
+	*value = (uint64_t)r;
+	return 0;
+}
+
+static int smccc_filter_present(struct vcpu_hv *hv, int fd, uint64_t *value, char *err)
+{
+	struct kvm_device_attr attr = { .group = KVM_ARM_VM_SMCCC_CTRL,
+					.attr = KVM_ARM_VM_SMCCC_FILTER };
+	int r;
+
+	if (fd == hv->fd)
+		return vcpu_fail(err, -EOPNOTSUPP,
+				 "the SMCCC filter is a VM attribute: ask with vcpu_vm_check()");
+	*value = 0;
+	if (hv->arch != VCPU_ARCH_ARM64)
+		return 0;
+	r = sys_ioctl(hv, fd, KVM_HAS_DEVICE_ATTR, (unsigned long)&attr);
+	if (r == 0)
+		*value = 1;
+	else if (r != -ENXIO && r != -ENOTTY && r != -EINVAL)
+		return vcpu_fail(err, r, "KVM_HAS_DEVICE_ATTR(SMCCC filter) failed");
+	return 0;
+}
+
+static int kvm_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *value, char *err)
+{
+	static const struct {
+		enum vcpu_cap cap;
+		unsigned long kvm_cap;
+		bool arm64_only;
+	} map[] = {
+		{ VCPU_CAP_MAX_VCPUS, KVM_CAP_MAX_VCPUS, false },
+		{ VCPU_CAP_MAX_VCPU_ID, KVM_CAP_MAX_VCPU_ID, false },
+		{ VCPU_CAP_NR_MEMSLOTS, KVM_CAP_NR_MEMSLOTS, false },
+		{ VCPU_CAP_IMMEDIATE_EXIT, KVM_CAP_IMMEDIATE_EXIT, false },
+		{ VCPU_CAP_READONLY_MEM, KVM_CAP_READONLY_MEM, false },
+		{ VCPU_CAP_IRQFD, KVM_CAP_IRQFD, false },
+		{ VCPU_CAP_IOEVENTFD, KVM_CAP_IOEVENTFD, false },
+		{ VCPU_CAP_IRQCHIP, KVM_CAP_IRQCHIP, false },
+		{ VCPU_CAP_ONE_REG, KVM_CAP_ONE_REG, false },
+		{ VCPU_CAP_SYSTEM_EVENT_DATA, KVM_CAP_SYSTEM_EVENT_DATA, false },
+		{ VCPU_CAP_ARM_PSCI_0_2, KVM_CAP_ARM_PSCI_0_2, true },
+		{ VCPU_CAP_ARM_IPA_BITS, KVM_CAP_ARM_VM_IPA_SIZE, true },
+		{ VCPU_CAP_ARM_SYSTEM_SUSPEND, KVM_CAP_ARM_SYSTEM_SUSPEND, true },
+	};
+
+	if (cap == VCPU_CAP_ARM_SMCCC_FILTER)
+		return smccc_filter_present(hv, fd, value, err);
+	for (unsigned i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (map[i].cap != cap)
+			continue;
+		if (map[i].arm64_only && hv->arch != VCPU_ARCH_ARM64) {
+			*value = 0;
+			return 0;
+		}
+		return check_ext(hv, fd, map[i].kvm_cap, value, err);
+	}
+	return vcpu_fail(err, -EINVAL, "unknown capability %d", (int)cap);
+}
+
+static int kvm_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
+{
+	struct vcpu_hv *hv = vm->hv;
+	const struct kvm_arch_ops *arch = kvm_arch(hv);
+	unsigned long type = 0;
+	uint64_t slots;
+	int r;
+
+	r = arch->vm_type(vm, cfg, &type);
+	if (r < 0)
+		return r;
+	r = sys_ioctl(hv, hv->fd, KVM_CREATE_VM, type);
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_CREATE_VM(type 0x%lx) failed", type);
+	vm->fd = r;
+	r = check_ext(hv, vm->fd, KVM_CAP_NR_MEMSLOTS, &slots, vm->err);
+	if (r < 0)
+		goto fail;
+	/* Slot ids are 16 bits wide; more is a driver we do not understand. */
+	vm->max_regions = slots > 0xffff ? 0xffff : (unsigned)slots;
+	r = arch->vm_setup(vm);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	sys_close(hv, vm->fd);
+	vm->fd = -1;
+	return r;
+}
+
+static void kvm_vm_destroy(struct vcpu_vm *vm)
+{
+	if (vm->irqchip_fd >= 0)
+		sys_close(vm->hv, vm->irqchip_fd);
+	sys_close(vm->hv, vm->fd);
+}
+
+static int kvm_vm_map(struct vcpu_vm *vm, const struct vcpu_region *reg, bool remove)
+{
+	struct kvm_userspace_memory_region m = {
+		.slot = reg->slot,
+		.flags = (reg->flags & VCPU_MEM_READONLY ? KVM_MEM_READONLY : 0) |
+			 (reg->flags & VCPU_MEM_LOG_DIRTY ? KVM_MEM_LOG_DIRTY_PAGES : 0),
+		.guest_phys_addr = reg->gpa,
+		.memory_size = remove ? 0 : reg->size,
+		.userspace_addr = (uint64_t)(uintptr_t)reg->host,
+	};
+	int r = sys_ioctl(vm->hv, vm->fd, KVM_SET_USER_MEMORY_REGION, (unsigned long)&m);
+
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_SET_USER_MEMORY_REGION(slot %u, 0x%llx+0x%llx%s) failed",
+			       reg->slot, (unsigned long long)reg->gpa,
+			       (unsigned long long)reg->size, remove ? ", delete" : "");
+	return 0;
+}
+
+static int kvm_vm_irq_line(struct vcpu_vm *vm, uint32_t irq, int level)
+{
+	int ok = 1;
+	struct kvm_irq_level l = { .irq = kvm_arch(vm->hv)->irq_encode(irq, &ok),
+				   .level = (uint32_t)level };
+	int r;
+
+	if (!ok)
+		return vm_fail(vm, -EINVAL, "interrupt %u is out of range for this architecture", irq);
+	r = sys_ioctl(vm->hv, vm->fd, KVM_IRQ_LINE, (unsigned long)&l);
+	if (r == -ENXIO)
+		return vm_fail(vm, r, "KVM_IRQ_LINE(%u): the VM has no in-kernel irqchip", irq);
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_IRQ_LINE(%u, %d) failed", irq, level);
+	return 0;
+}
+
+static int kvm_vcpu_create(struct vcpu *cpu, uint32_t flags)
+{
+	struct vcpu_hv *hv = cpu->vm->hv;
+	size_t size = run_mmap_size(hv);
+	int r;
+
+	cpu->priv = calloc(1, sizeof(struct kvm_vcpu_priv));
+	if (!cpu->priv)
+		return cpu_fail(cpu, -ENOMEM, "cannot allocate vCPU %u state", cpu->id);
+	r = sys_ioctl(hv, cpu->vm->fd, KVM_CREATE_VCPU, cpu->id);
+	if (r < 0) {
+		cpu_fail(cpu, r, "KVM_CREATE_VCPU(%u) failed", cpu->id);
+		goto fail_priv;
+	}
+	cpu->fd = r;
+	r = hv->sys->mmap(hv->sys_ctx, cpu->fd, size, PROT_READ | PROT_WRITE, 0, &cpu->run);
+	if (r < 0) {
+		cpu_fail(cpu, r, "mmap of vCPU %u's kvm_run (%zu bytes) failed", cpu->id, size);
+		goto fail_fd;
+	}
+	cpu->run_size = size;
+	r = kvm_arch(hv)->vcpu_setup(cpu, flags);
+	if (r < 0)
+		goto fail_map;
+	return 0;
+
+fail_map:
+	hv->sys->munmap(hv->sys_ctx, cpu->run, size);
+	cpu->run = NULL;
+fail_fd:
+	sys_close(hv, cpu->fd);
+	cpu->fd = -1;
+fail_priv:
+	free(cpu->priv);
+	cpu->priv = NULL;
+	return r;
+}
+
+static void kvm_vcpu_destroy(struct vcpu *cpu)
+{
+	struct vcpu_hv *hv = cpu->vm->hv;
+
+	hv->sys->munmap(hv->sys_ctx, cpu->run, cpu->run_size);
+	sys_close(hv, cpu->fd);
+	free(cpu->priv);
+}
+
+int kvm_one_reg(struct vcpu *cpu, bool set, uint64_t id, uint64_t *value)
+{
+	struct kvm_one_reg one = { .id = id, .addr = (uint64_t)(uintptr_t)value };
+	int r = sys_ioctl(cpu->vm->hv, cpu->fd, set ? KVM_SET_ONE_REG : KVM_GET_ONE_REG,
+			  (unsigned long)&one);
+
+	if (r < 0)
+		return cpu_fail(cpu, r, "KVM_%s_ONE_REG(0x%llx) on vCPU %u failed",
+				set ? "SET" : "GET", (unsigned long long)id, cpu->id);
+	return 0;
+}
+
+static int kvm_get_reg(struct vcpu *cpu, uint64_t reg, uint64_t *value)
+{
+	return kvm_arch(cpu->vm->hv)->get_reg(cpu, reg, value);
+}
+
+static int kvm_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
+{
+	return kvm_arch(cpu->vm->hv)->set_reg(cpu, reg, value);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Exit decoding                                                              */
+
+static int malformed(struct vcpu *cpu, const char *what, unsigned long long v)
+{
+	return cpu_fail(cpu, -EPROTO, "vCPU %u: malformed KVM exit %u: %s %llu", cpu->id,
+			cpu->exit.raw_reason, what, v);
+}
+
+static int decode_mmio(struct vcpu *cpu, const struct kvm_run *run)
+{
+	struct vcpu_io *io = &cpu->exit.u.io;
+	uint32_t len = run->u.mmio.len;
+
+	if (len == 0 || len > sizeof(io->data))
+		return malformed(cpu, "mmio.len", len);
+	io->addr = run->u.mmio.phys_addr;
+	io->len = len;
+	io->is_write = run->u.mmio.is_write != 0;
+	if (io->is_write)
+		memcpy(io->data, run->u.mmio.data, len);
+	cpu->exit.kind = VCPU_EXIT_MMIO;
+	return 0;
+}
+
+static int decode_pio(struct vcpu *cpu, struct kvm_run *run)
+{
+	struct vcpu_io *io = &cpu->exit.u.io;
+	uint8_t size = run->u.io.size, dir = run->u.io.direction;
+	uint32_t count = run->u.io.count;
+	uint64_t off = run->u.io.data_offset, total;
+
+	if (!kvm_arch(cpu->vm->hv)->has_pio)
+		return malformed(cpu, "port I/O exit on an architecture without ports, port",
+				 run->u.io.port);
+	if (size != 1 && size != 2 && size != 4)
+		return malformed(cpu, "io.size", size);
+	if (dir > KVM_EXIT_IO_OUT)
+		return malformed(cpu, "io.direction", dir);
+	if (count == 0)
+		return malformed(cpu, "io.count", count);
+	total = (uint64_t)count * size; /* at most 2^34: no overflow */
+	/* The data must lie inside the mapping and past the kvm_run header. */
+	if (off < sizeof(struct kvm_run) || off > cpu->run_size || total > cpu->run_size - off)
+		return malformed(cpu, "io.data_offset", off);
+	io->addr = run->u.io.port;
+	io->len = size;
+	io->is_write = dir == KVM_EXIT_IO_OUT;
+	cpu->io_buf = (uint8_t *)run + off;
+	cpu->io_count = count;
+	if (!io->is_write)
+		memset(cpu->io_buf, 0, total); /* unhandled reads complete as zeros */
+	cpu->exit.kind = VCPU_EXIT_PIO;
+	return 0;
+}
+
+static int decode_system_event(struct vcpu *cpu, const struct kvm_run *run)
+{
+	struct vcpu_system_event *ev = &cpu->exit.u.system_event;
+	uint32_t type = run->u.system_event.type, ndata = run->u.system_event.ndata;
+
+	if (ndata > 16)
+		return malformed(cpu, "system_event.ndata", ndata);
+	switch (type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN: ev->type = VCPU_SYSTEM_EVENT_SHUTDOWN; break;
+	case KVM_SYSTEM_EVENT_RESET: ev->type = VCPU_SYSTEM_EVENT_RESET; break;
+	case KVM_SYSTEM_EVENT_CRASH:
+	case KVM_SYSTEM_EVENT_SEV_TERM:
+	case KVM_SYSTEM_EVENT_TDX_FATAL: ev->type = VCPU_SYSTEM_EVENT_CRASH; break;
+	case KVM_SYSTEM_EVENT_WAKEUP: ev->type = VCPU_SYSTEM_EVENT_WAKEUP; break;
+	case KVM_SYSTEM_EVENT_SUSPEND: ev->type = VCPU_SYSTEM_EVENT_SUSPEND; break;
+	default: return malformed(cpu, "system_event.type", type);
+	}
+	ev->raw_type = type;
+	ev->ndata = ndata;
+	memcpy(ev->data, run->u.system_event.data, ndata * sizeof(ev->data[0]));
+	/* Kernels before KVM_CAP_SYSTEM_EVENT_DATA only set the legacy flags word. */
+	if (ndata == 0)
+		ev->data[0] = run->u.system_event.data[0];
+	cpu->exit.kind = VCPU_EXIT_SYSTEM_EVENT;
+	return 0;
+}
+
+static int decode_internal(struct vcpu *cpu, const struct kvm_run *run, uint32_t kind)
+{
+	uint32_t ndata = run->u.internal.ndata;
+
+	if (ndata > 16)
+		return malformed(cpu, "internal.ndata", ndata);
+	cpu->exit.u.internal.code = run->u.internal.suberror;
+	cpu->exit.u.internal.ndata = ndata;
+	memcpy(cpu->exit.u.internal.data, run->u.internal.data, ndata * sizeof(uint64_t));
+	cpu->exit.kind = kind;
+	return 0;
+}
+
+static int decode_exit(struct vcpu *cpu, struct kvm_run *run)
+{
+	struct vcpu_exit *e = &cpu->exit;
+	uint32_t reason = run->exit_reason;
+
+	memset(&e->u, 0, sizeof(e->u));
+	e->raw_reason = reason;
+	e->kind = VCPU_EXIT_NONE;
+	switch (reason) {
+	case KVM_EXIT_MMIO:
+		return decode_mmio(cpu, run);
+	case KVM_EXIT_IO:
+		return decode_pio(cpu, run);
+	case KVM_EXIT_HYPERCALL:
+		return kvm_arch(cpu->vm->hv)->hypercall_decode(cpu, run);
+	case KVM_EXIT_SYSTEM_EVENT:
+		return decode_system_event(cpu, run);
+	case KVM_EXIT_INTERNAL_ERROR:
+		return decode_internal(cpu, run, VCPU_EXIT_INTERNAL_ERROR);
+	case KVM_EXIT_FAIL_ENTRY:
+		e->kind = VCPU_EXIT_FAIL_ENTRY;
+		e->u.internal.code = run->u.fail_entry.hardware_entry_failure_reason;
+		e->u.internal.ndata = 1;
+		e->u.internal.data[0] = run->u.fail_entry.cpu;
+		return 0;
+	case KVM_EXIT_UNKNOWN:
+		e->kind = VCPU_EXIT_UNKNOWN;
+		e->u.internal.code = run->u.hw.hardware_exit_reason;
+		return 0;
+	case KVM_EXIT_HLT:
+		e->kind = VCPU_EXIT_HALT;
+		return 0;
+	case KVM_EXIT_SHUTDOWN:
+		e->kind = VCPU_EXIT_SHUTDOWN;
+		return 0;
+	case KVM_EXIT_INTR:
+		return -EINTR;
+	case KVM_EXIT_DEBUG:
+	case KVM_EXIT_EXCEPTION:
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+	case KVM_EXIT_SET_TPR:
+	case KVM_EXIT_TPR_ACCESS:
+	case KVM_EXIT_NMI:
+	case KVM_EXIT_IOAPIC_EOI:
+	case KVM_EXIT_HYPERV:
+	case KVM_EXIT_ARM_NISV:
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+	case KVM_EXIT_DIRTY_RING_FULL:
+	case KVM_EXIT_AP_RESET_HOLD:
+	case KVM_EXIT_X86_BUS_LOCK:
+	case KVM_EXIT_XEN:
+	case KVM_EXIT_NOTIFY:
+	case KVM_EXIT_TDX:
+	case KVM_EXIT_ARM_SEA:
+		/* Known, without a portable meaning: the VMM's .other sees the bytes. */
+		e->kind = reason == KVM_EXIT_DEBUG ? VCPU_EXIT_DEBUG : VCPU_EXIT_OTHER;
+		memcpy(e->u.raw, &run->u, sizeof(e->u.raw));
+		return 0;
+	default:
+		return cpu_fail(cpu, -EPROTO, "vCPU %u: unknown KVM exit reason %u", cpu->id, reason);
+	}
+}
+
+static int decode_memory_fault(struct vcpu *cpu, const struct kvm_run *run)
+{
+	struct vcpu_exit *e = &cpu->exit;
+
+	memset(&e->u, 0, sizeof(e->u));
+	e->raw_reason = KVM_EXIT_MEMORY_FAULT;
+	e->kind = VCPU_EXIT_MEMORY_FAULT;
+	e->u.fault.flags = run->u.memory_fault.flags;
+	e->u.fault.gpa = run->u.memory_fault.gpa;
+	e->u.fault.size = run->u.memory_fault.size;
+	return 0;
+}
+
+static int kvm_run_once(struct vcpu *cpu)
+{
+	struct kvm_run *run = cpu->run;
+	int r;
+
+	/* Stale reasons must not survive a failed entry (see memory faults). */
+	run->exit_reason = KVM_EXIT_UNKNOWN;
+	r = sys_ioctl(cpu->vm->hv, cpu->fd, KVM_RUN, 0);
+	if (r == -EINTR)
+		return -EINTR;
+	if (r < 0) {
+		/* KVM_CAP_MEMORY_FAULT_INFO: the failure itself is the exit. */
+		if ((r == -EFAULT || r == -EHWPOISON) && run->exit_reason == KVM_EXIT_MEMORY_FAULT)
+			return decode_memory_fault(cpu, run);
+		cpu->exit.kind = VCPU_EXIT_NONE;
+		return cpu_fail(cpu, r, "KVM_RUN on vCPU %u failed", cpu->id);
+	}
+	return decode_exit(cpu, run);
+}
+
+static int kvm_complete(struct vcpu *cpu)
+{
+	struct kvm_run *run = cpu->run;
+	const struct vcpu_io *io = &cpu->exit.u.io;
+
+	switch (cpu->exit.kind) {
+	case VCPU_EXIT_MMIO:
+	case VCPU_EXIT_PIO:
+		if (io->response != VCPU_IO_HANDLED)
+			return cpu_fail(cpu, -EOPNOTSUPP,
+					"vCPU %u: KVM backend cannot %s an access at 0x%llx",
+					cpu->id, io->response == VCPU_IO_FAULT ? "fault" : "retry",
+					(unsigned long long)io->addr);
+		/* Port reads were stored in place, item by item, by the core. */
+		if (cpu->exit.kind == VCPU_EXIT_MMIO && !io->is_write)
+			memcpy(run->u.mmio.data, io->data, io->len);
+		return 0;
+	case VCPU_EXIT_HYPERCALL:
+		return kvm_arch(cpu->vm->hv)->hypercall_complete(cpu, run);
+	default:
+		return 0;
+	}
+}
+
+static void kvm_set_immediate_exit(struct vcpu *cpu, int value)
+{
+	struct kvm_run *run = cpu->run;
+
+	__atomic_store_n(&run->immediate_exit, (uint8_t)value, __ATOMIC_SEQ_CST);
+}
+
+const struct vcpu_backend_ops vcpu_kvm_ops = {
+	.name = "kvm",
+	.hv_init = kvm_hv_init,
+	.hv_fini = kvm_hv_fini,
+	.check = kvm_check,
+	.vm_create = kvm_vm_create,
+	.vm_destroy = kvm_vm_destroy,
+	.vm_map = kvm_vm_map,
+	.vm_irq_line = kvm_vm_irq_line,
+	.vm_gic_v3 = kvm_arm64_gic_v3,
+	.vm_forward_hypercalls = kvm_arm64_forward_hypercalls,
+	.vcpu_create = kvm_vcpu_create,
+	.vcpu_destroy = kvm_vcpu_destroy,
+	.get_reg = kvm_get_reg,
+	.set_reg = kvm_set_reg,
+	.get_segment = kvm_x86_get_segment,
+	.set_segment = kvm_x86_set_segment,
+	.run_once = kvm_run_once,
+	.complete = kvm_complete,
+	.set_immediate_exit = kvm_set_immediate_exit,
+};

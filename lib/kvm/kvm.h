@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The KVM backend's internals: the part shared by both architectures
+ * (kvm.c) and what each architecture supplies (kvm_x86.c, kvm_arm64.c).
+ * Both architectures are always built so the mock can exercise each on any host.
+ */
+#ifndef VCPU_KVM_H
+#define VCPU_KVM_H
+
+#include "../core/internal.h"
+#include "kvm_abi.h"
+
+/* Per-vCPU state of the KVM backend, allocated at creation (never on exits). */
+struct kvm_vcpu_priv {
+	uint64_t hc_regs[4]; /* arm64: x0..x3 as the guest left them at a hypercall */
+};
+
+struct kvm_arch_ops {
+	int (*vm_type)(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg, unsigned long *type);
+	int (*vm_setup)(struct vcpu_vm *vm);
+	int (*vcpu_setup)(struct vcpu *cpu, uint32_t flags);
+	int (*get_reg)(struct vcpu *cpu, uint64_t reg, uint64_t *value);
+	int (*set_reg)(struct vcpu *cpu, uint64_t reg, uint64_t value);
+	/* Fill cpu->exit from the hypercall exit; complete() writes ret[] back. */
+	int (*hypercall_decode)(struct vcpu *cpu, const struct kvm_run *run);
+	int (*hypercall_complete)(struct vcpu *cpu, struct kvm_run *run);
+	uint32_t (*irq_encode)(uint32_t irq, int *ok);
+	bool has_pio;
+};
+
+extern const struct kvm_arch_ops kvm_x86_ops;
+extern const struct kvm_arch_ops kvm_arm64_ops;
+
+static inline const struct kvm_arch_ops *kvm_arch(const struct vcpu_hv *hv)
+{
+	return hv->arch == VCPU_ARCH_ARM64 ? &kvm_arm64_ops : &kvm_x86_ops;
+}
+
+int kvm_one_reg(struct vcpu *cpu, bool set, uint64_t id, uint64_t *value);
+int kvm_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *s);
+int kvm_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s);
+int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs);
+int kvm_arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count);
+
+#endif

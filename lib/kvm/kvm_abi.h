@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The KVM userspace ABI (x86_64 and arm64), written from shared/abi/kvm.md
+ * (Linux 6.10 uapi, plus later additions marked there).  Our own definitions,
+ * not the kernel's header: both architectures' layouts are defined on every
+ * host, so the arm64 backend is exercised by the mock on x86_64 CI and vice
+ * versa.  Every number below is checked at compile time against the table.
+ */
+#ifndef VCPU_KVM_ABI_H
+#define VCPU_KVM_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* asm-generic ioctl encoding (x86_64 and arm64 share it). */
+#define KVMABI_IOC(dir, nr, size) \
+	((unsigned long)(((unsigned long)(dir) << 30) | ((unsigned long)(size) << 16) | (0xAEul << 8) | (unsigned long)(nr)))
+#define KVMABI_IO(nr) KVMABI_IOC(0, nr, 0)
+#define KVMABI_IOW(nr, type) KVMABI_IOC(1, nr, sizeof(type))
+#define KVMABI_IOR(nr, type) KVMABI_IOC(2, nr, sizeof(type))
+#define KVMABI_IOWR(nr, type) KVMABI_IOC(3, nr, sizeof(type))
+#define KVMABI_IOC_DIR(v) (((v) >> 30) & 3u)
+#define KVMABI_IOC_SIZE(v) (((v) >> 16) & 0x3fffu)
+#define KVMABI_IOC_TYPE(v) (((v) >> 8) & 0xffu)
+#define KVMABI_IOC_NR(v) ((v) & 0xffu)
+
+#define KVM_API_VERSION_EXPECTED 12
+
+/* §4.1 struct kvm_run: 2352 bytes on both arches. */
+struct kvm_run {
+	uint8_t request_interrupt_window;
+	uint8_t immediate_exit;
+	uint8_t padding1[6];
+	uint32_t exit_reason;
+	uint8_t ready_for_interrupt_injection;
+	uint8_t if_flag;
+	uint16_t flags;
+	uint64_t cr8;
+	uint64_t apic_base;
+	union {
+		struct { uint64_t hardware_exit_reason; } hw;
+		struct { uint64_t hardware_entry_failure_reason; uint32_t cpu; } fail_entry;
+		struct { uint32_t exception, error_code; } ex;
+		struct { uint8_t direction, size; uint16_t port; uint32_t count; uint64_t data_offset; } io;
+		struct { uint64_t phys_addr; uint8_t data[8]; uint32_t len; uint8_t is_write; } mmio;
+		struct { uint64_t nr; uint64_t args[6]; uint64_t ret; uint64_t flags; } hypercall;
+		struct { uint32_t suberror, ndata; uint64_t data[16]; } internal;
+		struct { uint32_t type, ndata; uint64_t data[16]; } system_event;
+		struct { uint64_t esr_iss, fault_ipa; } arm_nisv;
+		struct { uint8_t error; uint8_t pad[7]; uint32_t reason, index; uint64_t data; } msr;
+		struct { uint64_t flags, gpa, size; } memory_fault;
+		uint8_t padding[256];
+	} u;
+	uint64_t kvm_valid_regs;
+	uint64_t kvm_dirty_regs;
+	union { uint8_t padding[2048]; } s;
+};
+
+_Static_assert(sizeof(struct kvm_run) == 2352, "kvm_run size (kvm.md 4.1)");
+_Static_assert(offsetof(struct kvm_run, immediate_exit) == 1, "immediate_exit");
+_Static_assert(offsetof(struct kvm_run, exit_reason) == 8, "exit_reason");
+_Static_assert(offsetof(struct kvm_run, flags) == 14, "flags");
+_Static_assert(offsetof(struct kvm_run, u) == 32, "exit union");
+_Static_assert(offsetof(struct kvm_run, u.io.port) == 34, "io.port");
+_Static_assert(offsetof(struct kvm_run, u.io.count) == 36, "io.count");
+_Static_assert(offsetof(struct kvm_run, u.io.data_offset) == 40, "io.data_offset");
+_Static_assert(offsetof(struct kvm_run, u.mmio.data) == 40, "mmio.data");
+_Static_assert(offsetof(struct kvm_run, u.mmio.len) == 48, "mmio.len");
+_Static_assert(offsetof(struct kvm_run, u.mmio.is_write) == 52, "mmio.is_write");
+_Static_assert(offsetof(struct kvm_run, u.hypercall.ret) == 88, "hypercall.ret");
+_Static_assert(offsetof(struct kvm_run, u.hypercall.flags) == 96, "hypercall.flags");
+_Static_assert(offsetof(struct kvm_run, u.internal.data) == 40, "internal.data");
+_Static_assert(offsetof(struct kvm_run, u.system_event.data) == 40, "system_event.data");
+_Static_assert(offsetof(struct kvm_run, u.fail_entry.cpu) == 40, "fail_entry.cpu");
+_Static_assert(offsetof(struct kvm_run, u.msr.reason) == 40, "msr.reason");
+_Static_assert(offsetof(struct kvm_run, u.msr.data) == 48, "msr.data");
+_Static_assert(offsetof(struct kvm_run, u.memory_fault.size) == 48, "memory_fault.size");
+_Static_assert(offsetof(struct kvm_run, kvm_valid_regs) == 288, "kvm_valid_regs");
+_Static_assert(offsetof(struct kvm_run, s) == 304, "sync regs");
+
+/* §3 exit reasons. */
+enum {
+	KVM_EXIT_UNKNOWN = 0, KVM_EXIT_EXCEPTION = 1, KVM_EXIT_IO = 2, KVM_EXIT_HYPERCALL = 3,
+	KVM_EXIT_DEBUG = 4, KVM_EXIT_HLT = 5, KVM_EXIT_MMIO = 6, KVM_EXIT_IRQ_WINDOW_OPEN = 7,
+	KVM_EXIT_SHUTDOWN = 8, KVM_EXIT_FAIL_ENTRY = 9, KVM_EXIT_INTR = 10, KVM_EXIT_SET_TPR = 11,
+	KVM_EXIT_TPR_ACCESS = 12, KVM_EXIT_NMI = 16, KVM_EXIT_INTERNAL_ERROR = 17,
+	KVM_EXIT_SYSTEM_EVENT = 24, KVM_EXIT_IOAPIC_EOI = 26, KVM_EXIT_HYPERV = 27,
+	KVM_EXIT_ARM_NISV = 28, KVM_EXIT_X86_RDMSR = 29, KVM_EXIT_X86_WRMSR = 30,
+	KVM_EXIT_DIRTY_RING_FULL = 31, KVM_EXIT_AP_RESET_HOLD = 32, KVM_EXIT_X86_BUS_LOCK = 33,
+	KVM_EXIT_XEN = 34, KVM_EXIT_NOTIFY = 37, KVM_EXIT_MEMORY_FAULT = 39, KVM_EXIT_TDX = 40,
+	KVM_EXIT_ARM_SEA = 41,
+};
+
+#define KVM_EXIT_IO_IN 0
+#define KVM_EXIT_IO_OUT 1
+#define KVM_SYSTEM_EVENT_SHUTDOWN 1
+#define KVM_SYSTEM_EVENT_RESET 2
+#define KVM_SYSTEM_EVENT_CRASH 3
+#define KVM_SYSTEM_EVENT_WAKEUP 4
+#define KVM_SYSTEM_EVENT_SUSPEND 5
+#define KVM_SYSTEM_EVENT_SEV_TERM 6
+#define KVM_SYSTEM_EVENT_TDX_FATAL 7
+#define KVM_HYPERCALL_EXIT_SMC (1u << 0) /* arm64 hypercall.flags */
+#define KVM_HYPERCALL_LONGMODE (1u << 0) /* x86 hypercall.flags */
+
+/* x86: the I/O data page is page 1 of the run mapping (KVM_PIO_PAGE_OFFSET). */
+#define KVM_PIO_PAGE_OFFSET 1
+
+/* §4.2 memory. */
+struct kvm_userspace_memory_region {
+	uint32_t slot;
+	uint32_t flags;
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+};
+_Static_assert(sizeof(struct kvm_userspace_memory_region) == 32, "memory region");
+#define KVM_MEM_LOG_DIRTY_PAGES (1u << 0)
+#define KVM_MEM_READONLY (1u << 1)
+
+/* §4.3 */
+struct kvm_one_reg {
+	uint64_t id;
+	uint64_t addr;
+};
+_Static_assert(sizeof(struct kvm_one_reg) == 16, "one_reg");
+#define KVM_REG_SIZE_SHIFT 52
+#define KVM_REG_SIZE_MASK 0x00f0000000000000ull
+#define KVM_REG_SIZE_U32 0x0020000000000000ull
+#define KVM_REG_SIZE_U64 0x0030000000000000ull
+#define KVM_REG_SIZE_U128 0x0040000000000000ull
+#define KVM_REG_SIZE_BYTES(id) (1u << (((id) & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT))
+
+/* §4.6 arm64 */
+#define KVM_REG_ARM64_CORE_BASE 0x6030000000100000ull
+#define KVM_REG_ARM64_CORE_X(n) (KVM_REG_ARM64_CORE_BASE + 2ull * (n))
+#define KVM_REG_ARM64_CORE_SP 0x603000000010003eull
+#define KVM_REG_ARM64_CORE_PC 0x6030000000100040ull
+#define KVM_REG_ARM64_CORE_PSTATE 0x6030000000100042ull
+#define KVM_REG_ARM64_CORE_SP_EL1 0x6030000000100044ull
+#define KVM_REG_ARM64_CORE_ELR_EL1 0x6030000000100046ull
+#define KVM_REG_ARM64_SYSREG_BASE 0x6030000000130000ull
+#define KVM_REG_ARM64_MPIDR_EL1 0x603000000013c005ull
+_Static_assert(KVM_REG_ARM64_CORE_X(30) == 0x603000000010003cull, "x30 id");
+_Static_assert((KVM_REG_ARM64_SYSREG_BASE | (3u << 14) | 5u) == KVM_REG_ARM64_MPIDR_EL1, "sysreg ids");
+
+struct kvm_vcpu_init {
+	uint32_t target;
+	uint32_t features[7];
+};
+_Static_assert(sizeof(struct kvm_vcpu_init) == 32, "vcpu_init");
+#define KVM_ARM_VCPU_POWER_OFF 0
+#define KVM_ARM_VCPU_PSCI_0_2 2
+
+struct kvm_smccc_filter {
+	uint32_t base;
+	uint32_t nr_functions;
+	uint8_t action;
+	uint8_t pad[15];
+};
+_Static_assert(sizeof(struct kvm_smccc_filter) == 24, "smccc_filter");
+#define KVM_SMCCC_FILTER_HANDLE 0
+#define KVM_SMCCC_FILTER_DENY 1
+#define KVM_SMCCC_FILTER_FWD_TO_USER 2
+#define KVM_ARM_VM_SMCCC_CTRL 0
+#define KVM_ARM_VM_SMCCC_FILTER 0
+
+/* §4.4 */
+struct kvm_irq_level {
+	uint32_t irq;
+	uint32_t level;
+};
+_Static_assert(sizeof(struct kvm_irq_level) == 8, "irq_level");
+#define KVM_ARM_IRQ_TYPE_SHIFT 24
+#define KVM_ARM_IRQ_TYPE_SPI 1u
+
+struct kvm_create_device {
+	uint32_t type;
+	uint32_t fd;
+	uint32_t flags;
+};
+_Static_assert(sizeof(struct kvm_create_device) == 12, "create_device");
+#define KVM_DEV_TYPE_ARM_VGIC_V3 7
+
+struct kvm_device_attr {
+	uint32_t flags;
+	uint32_t group;
+	uint64_t attr;
+	uint64_t addr;
+};
+_Static_assert(sizeof(struct kvm_device_attr) == 24, "device_attr");
+#define KVM_DEV_ARM_VGIC_GRP_ADDR 0
+#define KVM_VGIC_V3_ADDR_TYPE_DIST 2
+#define KVM_VGIC_V3_ADDR_TYPE_REDIST 3
+#define KVM_DEV_ARM_VGIC_GRP_NR_IRQS 3
+#define KVM_DEV_ARM_VGIC_GRP_CTRL 4
+#define KVM_DEV_ARM_VGIC_CTRL_INIT 0
+
+struct kvm_enable_cap {
+	uint32_t cap;
+	uint32_t flags;
+	uint64_t args[4];
+	uint8_t pad[64];
+};
+_Static_assert(sizeof(struct kvm_enable_cap) == 104, "enable_cap");
+
+/* §4.5 x86_64 */
+struct kvm_regs_x86 {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rip, rflags;
+};
+_Static_assert(sizeof(struct kvm_regs_x86) == 144, "x86 kvm_regs");
+
+struct kvm_segment {
+	uint64_t base;
+	uint32_t limit;
+	uint16_t selector;
+	uint8_t type, present, dpl, db, s, l, g, avl, unusable, padding;
+};
+_Static_assert(sizeof(struct kvm_segment) == 24, "kvm_segment");
+
+struct kvm_dtable {
+	uint64_t base;
+	uint16_t limit;
+	uint16_t padding[3];
+};
+_Static_assert(sizeof(struct kvm_dtable) == 16, "kvm_dtable");
+
+struct kvm_sregs {
+	struct kvm_segment cs, ds, es, fs, gs, ss, tr, ldt;
+	struct kvm_dtable gdt, idt;
+	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
+	uint64_t interrupt_bitmap[4];
+};
+_Static_assert(sizeof(struct kvm_sregs) == 312, "kvm_sregs");
+_Static_assert(offsetof(struct kvm_sregs, gdt) == 192, "sregs.gdt");
+_Static_assert(offsetof(struct kvm_sregs, cr0) == 224, "sregs.cr0");
+_Static_assert(offsetof(struct kvm_sregs, efer) == 264, "sregs.efer");
+
+struct kvm_cpuid_entry2 {
+	uint32_t function, index, flags, eax, ebx, ecx, edx;
+	uint32_t padding[3];
+};
+_Static_assert(sizeof(struct kvm_cpuid_entry2) == 40, "cpuid_entry2");
+struct kvm_cpuid2 {
+	uint32_t nent;
+	uint32_t padding;
+	struct kvm_cpuid_entry2 entries[];
+};
+_Static_assert(sizeof(struct kvm_cpuid2) == 8, "cpuid2 header");
+
+/* arm64 struct kvm_regs is only used for its size in the ioctl number (864). */
+#define KVM_REGS_ARM64_SIZE 864
+
+/* §2 ioctls. */
+#define KVM_GET_API_VERSION KVMABI_IO(0x00)
+#define KVM_CREATE_VM KVMABI_IO(0x01)
+#define KVM_CHECK_EXTENSION KVMABI_IO(0x03)
+#define KVM_GET_VCPU_MMAP_SIZE KVMABI_IO(0x04)
+#define KVM_GET_SUPPORTED_CPUID KVMABI_IOWR(0x05, struct kvm_cpuid2)
+#define KVM_CREATE_VCPU KVMABI_IO(0x41)
+#define KVM_SET_USER_MEMORY_REGION KVMABI_IOW(0x46, struct kvm_userspace_memory_region)
+#define KVM_SET_TSS_ADDR KVMABI_IO(0x47)
+#define KVM_CREATE_IRQCHIP KVMABI_IO(0x60)
+#define KVM_IRQ_LINE KVMABI_IOW(0x61, struct kvm_irq_level)
+#define KVM_RUN KVMABI_IO(0x80)
+#define KVM_GET_REGS_X86 KVMABI_IOR(0x81, struct kvm_regs_x86)
+#define KVM_SET_REGS_X86 KVMABI_IOW(0x82, struct kvm_regs_x86)
+#define KVM_GET_SREGS KVMABI_IOR(0x83, struct kvm_sregs)
+#define KVM_SET_SREGS KVMABI_IOW(0x84, struct kvm_sregs)
+#define KVM_SET_CPUID2 KVMABI_IOW(0x90, struct kvm_cpuid2)
+#define KVM_ENABLE_CAP KVMABI_IOW(0xa3, struct kvm_enable_cap)
+#define KVM_GET_ONE_REG KVMABI_IOW(0xab, struct kvm_one_reg)
+#define KVM_SET_ONE_REG KVMABI_IOW(0xac, struct kvm_one_reg)
+#define KVM_ARM_VCPU_INIT KVMABI_IOW(0xae, struct kvm_vcpu_init)
+#define KVM_ARM_PREFERRED_TARGET KVMABI_IOR(0xaf, struct kvm_vcpu_init)
+#define KVM_CREATE_DEVICE KVMABI_IOWR(0xe0, struct kvm_create_device)
+#define KVM_SET_DEVICE_ATTR KVMABI_IOW(0xe1, struct kvm_device_attr)
+#define KVM_GET_DEVICE_ATTR KVMABI_IOW(0xe2, struct kvm_device_attr)
+#define KVM_HAS_DEVICE_ATTR KVMABI_IOW(0xe3, struct kvm_device_attr)
+#define KVM_GET_REGS_ARM64 KVMABI_IOC(2, 0x81, KVM_REGS_ARM64_SIZE)
+
+_Static_assert(KVM_GET_SUPPORTED_CPUID == 0xc008ae05ul, "KVM_GET_SUPPORTED_CPUID");
+_Static_assert(KVM_SET_USER_MEMORY_REGION == 0x4020ae46ul, "KVM_SET_USER_MEMORY_REGION");
+_Static_assert(KVM_IRQ_LINE == 0x4008ae61ul, "KVM_IRQ_LINE");
+_Static_assert(KVM_RUN == 0xae80ul, "KVM_RUN");
+_Static_assert(KVM_GET_REGS_X86 == 0x8090ae81ul, "KVM_GET_REGS x86");
+_Static_assert(KVM_SET_REGS_X86 == 0x4090ae82ul, "KVM_SET_REGS x86");
+_Static_assert(KVM_GET_SREGS == 0x8138ae83ul, "KVM_GET_SREGS");
+_Static_assert(KVM_SET_SREGS == 0x4138ae84ul, "KVM_SET_SREGS");
+_Static_assert(KVM_SET_CPUID2 == 0x4008ae90ul, "KVM_SET_CPUID2");
+_Static_assert(KVM_ENABLE_CAP == 0x4068aea3ul, "KVM_ENABLE_CAP");
+_Static_assert(KVM_GET_ONE_REG == 0x4010aeabul, "KVM_GET_ONE_REG");
+_Static_assert(KVM_SET_ONE_REG == 0x4010aeacul, "KVM_SET_ONE_REG");
+_Static_assert(KVM_ARM_VCPU_INIT == 0x4020aeaeul, "KVM_ARM_VCPU_INIT");
+_Static_assert(KVM_ARM_PREFERRED_TARGET == 0x8020aeaful, "KVM_ARM_PREFERRED_TARGET");
+_Static_assert(KVM_CREATE_DEVICE == 0xc00caee0ul, "KVM_CREATE_DEVICE");
+_Static_assert(KVM_SET_DEVICE_ATTR == 0x4018aee1ul, "KVM_SET_DEVICE_ATTR");
+_Static_assert(KVM_HAS_DEVICE_ATTR == 0x4018aee3ul, "KVM_HAS_DEVICE_ATTR");
+_Static_assert(KVM_GET_REGS_ARM64 == 0x8360ae81ul, "KVM_GET_REGS arm64");
+
+/* Capabilities (§2). */
+#define KVM_CAP_IRQCHIP 0
+#define KVM_CAP_USER_MEMORY 3
+#define KVM_CAP_NR_VCPUS 9
+#define KVM_CAP_NR_MEMSLOTS 10
+#define KVM_CAP_IRQFD 32
+#define KVM_CAP_IOEVENTFD 36
+#define KVM_CAP_MAX_VCPUS 66
+#define KVM_CAP_ONE_REG 70
+#define KVM_CAP_READONLY_MEM 81
+#define KVM_CAP_ARM_PSCI_0_2 102
+#define KVM_CAP_VM_ATTRIBUTES 101
+#define KVM_CAP_MAX_VCPU_ID 128
+#define KVM_CAP_IMMEDIATE_EXIT 136
+#define KVM_CAP_ARM_VM_IPA_SIZE 165
+#define KVM_CAP_SYSTEM_EVENT_DATA 215
+#define KVM_CAP_ARM_SYSTEM_SUSPEND 216
+
+#endif

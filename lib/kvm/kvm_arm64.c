@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: MIT
+/*
+ * KVM on arm64: IPA size, vCPU init (preferred target, PSCI 0.2), ONE_REG
+ * registers, the in-kernel GICv3, and SMCCC calls forwarded to userspace by
+ * the SMCCC filter (Linux 6.4+).
+ */
+#define _GNU_SOURCE
+#include "kvm.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* SMCCC passes arguments in x1..x7 for the calls VMMs forward. */
+#define SMCCC_NARGS 7
+
+static int arm64_vm_type(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg,
+			 unsigned long *type)
+{
+	uint64_t max = 0;
+	int r;
+
+	*type = 0;
+	if (cfg->ipa_bits) {
+		r = sys_ioctl(vm->hv, vm->hv->fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
+		if (r < 0)
+			return vm_fail(vm, r, "KVM_CHECK_EXTENSION(ARM_VM_IPA_SIZE) failed");
+		max = (uint64_t)r;
+		if (cfg->ipa_bits < 32 || cfg->ipa_bits > (max ? max : 40))
+			return vm_fail(vm, -EINVAL, "ipa_bits %u is outside 32..%llu", cfg->ipa_bits,
+				       (unsigned long long)(max ? max : 40));
+		*type = cfg->ipa_bits; /* KVM_VM_TYPE_ARM_IPA_SIZE(bits) */
+	}
+	return 0;
+}
+
+static int arm64_vm_setup(struct vcpu_vm *vm)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_ARM_SYSTEM_SUSPEND };
+	int r;
+
+	if (!(vm->flags & VCPU_VM_SYSTEM_SUSPEND))
+		return 0;
+	r = sys_ioctl(vm->hv, vm->fd, KVM_ENABLE_CAP, (unsigned long)&cap);
+	return r < 0 ? vm_fail(vm, r, "KVM_ENABLE_CAP(ARM_SYSTEM_SUSPEND) failed") : 0;
+}
+
+static int arm64_vcpu_setup(struct vcpu *cpu, uint32_t flags)
+{
+	struct vcpu_hv *hv = cpu->vm->hv;
+	struct kvm_vcpu_init init;
+	int r;
+
+	memset(&init, 0, sizeof(init));
+	r = sys_ioctl(hv, cpu->vm->fd, KVM_ARM_PREFERRED_TARGET, (unsigned long)&init);
+	if (r < 0)
+		return cpu_fail(cpu, r, "KVM_ARM_PREFERRED_TARGET failed");
+	memset(init.features, 0, sizeof(init.features));
+	r = sys_ioctl(hv, hv->fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PSCI_0_2);
+	if (r > 0)
+		init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
+	if (flags & VCPU_CREATE_POWER_OFF)
+		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
+	r = sys_ioctl(hv, cpu->fd, KVM_ARM_VCPU_INIT, (unsigned long)&init);
+	if (r < 0)
+		return cpu_fail(cpu, r, "KVM_ARM_VCPU_INIT(target %u, features 0x%x) on vCPU %u failed",
+				init.target, init.features[0], cpu->id);
+	return 0;
+}
+
+/* Portable id -> KVM ONE_REG id; 0 when the id is not an arm64 register. */
+static uint64_t arm64_reg_id(uint64_t reg)
+{
+	if (reg >= VCPU_REG_ARM64_X(0) && reg <= VCPU_REG_ARM64_X(30))
+		return KVM_REG_ARM64_CORE_X(reg - VCPU_REG_ARM64_X(0));
+	switch (reg) {
+	case VCPU_REG_ARM64_SP: return KVM_REG_ARM64_CORE_SP;
+	case VCPU_REG_ARM64_PC: return KVM_REG_ARM64_CORE_PC;
+	case VCPU_REG_ARM64_PSTATE: return KVM_REG_ARM64_CORE_PSTATE;
+	case VCPU_REG_ARM64_SP_EL1: return KVM_REG_ARM64_CORE_SP_EL1;
+	case VCPU_REG_ARM64_ELR_EL1: return KVM_REG_ARM64_CORE_ELR_EL1;
+	default: break;
+	}
+	if ((reg & ~(uint64_t)0xffff) == VCPU_REG_ARM64_SYSREG(0, 0, 0, 0, 0))
+		return KVM_REG_ARM64_SYSREG_BASE | (reg & 0xffff);
+	return 0;
+}
+
+static int arm64_reg(struct vcpu *cpu, uint64_t reg, uint64_t *value, bool set)
+{
+	uint64_t id = arm64_reg_id(reg);
+
+	if (!id)
+		return cpu_fail(cpu, -EINVAL, "register 0x%llx is not an arm64 register",
+				(unsigned long long)reg);
+	return kvm_one_reg(cpu, set, id, value);
+}
+
+static int arm64_get_reg(struct vcpu *cpu, uint64_t reg, uint64_t *value)
+{
+	return arm64_reg(cpu, reg, value, false);
+}
+
+static int arm64_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
+{
+	return arm64_reg(cpu, reg, &value, true);
+}
+
+/*
+ * arm64 KVM fills only hypercall.nr (the function id) and flags; the
+ * arguments are still in the guest's registers.
+ */
+static int arm64_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run)
+{
+	struct kvm_vcpu_priv *p = cpu->priv;
+	struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
+	int r;
+
+	hc->nr = run->u.hypercall.nr;
+	hc->flags = run->u.hypercall.flags & KVM_HYPERCALL_EXIT_SMC ? VCPU_HYPERCALL_SMC : 0;
+	hc->nargs = SMCCC_NARGS;
+	for (unsigned i = 0; i < SMCCC_NARGS; i++) {
+		r = kvm_one_reg(cpu, false, KVM_REG_ARM64_CORE_X(i + 1), &hc->args[i]);
+		if (r < 0)
+			return r;
+	}
+	p->hc_regs[0] = hc->nr;
+	memcpy(&p->hc_regs[1], hc->args, 3 * sizeof(uint64_t));
+	hc->ret[0] = VCPU_SMCCC_RET_NOT_SUPPORTED;
+	memcpy(&hc->ret[1], hc->args, 3 * sizeof(uint64_t));
+	cpu->exit.kind = VCPU_EXIT_HYPERCALL;
+	return 0;
+}
+
+/* Results go to x0..x3; only registers the handler changed cost an ioctl. */
+static int arm64_hypercall_complete(struct vcpu *cpu, struct kvm_run *run)
+{
+	struct kvm_vcpu_priv *p = cpu->priv;
+	struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
+	int r;
+
+	(void)run;
+	for (unsigned i = 0; i < 4; i++) {
+		if (hc->ret[i] == p->hc_regs[i] && i != 0)
+			continue;
+		r = kvm_one_reg(cpu, true, KVM_REG_ARM64_CORE_X(i), &hc->ret[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static uint32_t arm64_irq_encode(uint32_t irq, int *ok)
+{
+	/* Shared peripheral interrupts: INTID 32..1019, addressed to no vCPU. */
+	*ok = irq >= 32 && irq <= 1019;
+	return (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | irq;
+}
+
+static int set_dev_attr(struct vcpu_vm *vm, int fd, uint32_t group, uint64_t attr, void *addr,
+			const char *what)
+{
+	struct kvm_device_attr a = { .group = group, .attr = attr,
+				     .addr = (uint64_t)(uintptr_t)addr };
+	int r = sys_ioctl(vm->hv, fd, KVM_SET_DEVICE_ATTR, (unsigned long)&a);
+
+	return r < 0 ? vm_fail(vm, r, "GICv3: setting %s failed", what) : 0;
+}
+
+int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs)
+{
+	struct kvm_create_device dev = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
+	int r;
+
+	if ((dist | redist) & (VCPU_GIC_V3_DIST_SIZE - 1))
+		return vm_fail(vm, -EINVAL, "GICv3 bases 0x%llx/0x%llx must be 64 KiB aligned",
+			       (unsigned long long)dist, (unsigned long long)redist);
+	if (nr_irqs < 64 || nr_irqs > 1024 || nr_irqs % 32)
+		return vm_fail(vm, -EINVAL, "GICv3 nr_irqs %u must be a multiple of 32 in 64..1024",
+			       nr_irqs);
+	pthread_mutex_lock(&vm->lock);
+	if (vm->irqchip_fd >= 0) {
+		r = vm_fail(vm, -EEXIST, "the VM already has an in-kernel irqchip");
+		goto out;
+	}
+	if (!vm->nr_vcpus) {
+		r = vm_fail(vm, -EINVAL, "create the vCPUs before the GICv3 (redistributors are per vCPU)");
+		goto out;
+	}
+	r = sys_ioctl(vm->hv, vm->fd, KVM_CREATE_DEVICE, (unsigned long)&dev);
+	if (r < 0) {
+		r = vm_fail(vm, r, "KVM_CREATE_DEVICE(VGIC_V3) failed");
+		goto out;
+	}
+	r = set_dev_attr(vm, (int)dev.fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
+			 &dist, "the distributor base");
+	if (!r)
+		r = set_dev_attr(vm, (int)dev.fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+				 KVM_VGIC_V3_ADDR_TYPE_REDIST, &redist, "the redistributor base");
+	if (!r)
+		r = set_dev_attr(vm, (int)dev.fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs,
+				 "the number of IRQs");
+	if (!r)
+		r = set_dev_attr(vm, (int)dev.fd, KVM_DEV_ARM_VGIC_GRP_CTRL,
+				 KVM_DEV_ARM_VGIC_CTRL_INIT, NULL, "CTRL_INIT");
+	if (r < 0)
+		sys_close(vm->hv, (int)dev.fd);
+	else
+		vm->irqchip_fd = (int)dev.fd;
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int kvm_arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count)
+{
+	struct kvm_smccc_filter f = { .base = base, .nr_functions = count,
+				      .action = KVM_SMCCC_FILTER_FWD_TO_USER };
+	struct kvm_device_attr a = { .group = KVM_ARM_VM_SMCCC_CTRL,
+				     .attr = KVM_ARM_VM_SMCCC_FILTER,
+				     .addr = (uint64_t)(uintptr_t)&f };
+	int r;
+
+	r = sys_ioctl(vm->hv, vm->fd, KVM_HAS_DEVICE_ATTR, (unsigned long)&a);
+	if (r < 0)
+		return vm_fail(vm, -EOPNOTSUPP,
+			       "the driver has no SMCCC filter (Linux 6.4+ needed): %d", r);
+	r = sys_ioctl(vm->hv, vm->fd, KVM_SET_DEVICE_ATTR, (unsigned long)&a);
+	if (r == -EBUSY)
+		return vm_fail(vm, r, "SMCCC filter 0x%x+0x%x refused: a vCPU has already run",
+			       base, count);
+	if (r == -EEXIST)
+		return vm_fail(vm, r, "SMCCC filter 0x%x+0x%x overlaps a set or reserved range",
+			       base, count);
+	return r < 0 ? vm_fail(vm, r, "KVM_SET_DEVICE_ATTR(SMCCC filter 0x%x+0x%x) failed", base,
+			       count)
+		     : 0;
+}
+
+const struct kvm_arch_ops kvm_arm64_ops = {
+	.vm_type = arm64_vm_type,
+	.vm_setup = arm64_vm_setup,
+	.vcpu_setup = arm64_vcpu_setup,
+	.get_reg = arm64_get_reg,
+	.set_reg = arm64_set_reg,
+	.hypercall_decode = arm64_hypercall_decode,
+	.hypercall_complete = arm64_hypercall_complete,
+	.irq_encode = arm64_irq_encode,
+	.has_pio = false,
+};
