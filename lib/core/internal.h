@@ -105,6 +105,13 @@ struct vcpu_backend_ops {
 	/* Exit path: one entry into the guest, then decode. */
 	int (*run_once)(struct vcpu *cpu);
 	int (*complete)(struct vcpu *cpu);
+	/*
+	 * Optional: make the driver finish the exit complete() wrote back
+	 * without running the guest, so registers and guest state are
+	 * consistent when vcpu_run() returns.  Leaves the immediate-exit flag
+	 * set; the core restores it.
+	 */
+	int (*finish)(struct vcpu *cpu);
 	void (*set_immediate_exit)(struct vcpu *cpu, int value);
 };
 

@@ -227,6 +227,14 @@ static int unhandled(struct vcpu *cpu)
 	}
 }
 
+static int handler_result(struct vcpu *cpu, int r)
+{
+	if (r < 0)
+		return cpu_fail(cpu, r, "vCPU %u: the %s handler failed", cpu->id,
+				vcpu_exit_kind_name(cpu->exit.kind));
+	return r;
+}
+
 static int dispatch(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 {
 	struct vcpu_exit *e = &cpu->exit;
@@ -234,25 +242,25 @@ static int dispatch(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 	switch (e->kind) {
 	case VCPU_EXIT_MMIO:
 		if (h->mmio)
-			return call_io(h->mmio, ctx, cpu);
+			return handler_result(cpu, call_io(h->mmio, ctx, cpu));
 		break;
 	case VCPU_EXIT_PIO:
 		if (h->pio)
-			return call_io(h->pio, ctx, cpu);
+			return handler_result(cpu, call_io(h->pio, ctx, cpu));
 		break;
 	case VCPU_EXIT_HYPERCALL:
 		if (h->hypercall)
-			return h->hypercall(ctx, cpu, &e->u.hypercall);
+			return handler_result(cpu, h->hypercall(ctx, cpu, &e->u.hypercall));
 		break;
 	case VCPU_EXIT_SYSTEM_EVENT:
 		if (h->system_event)
-			return h->system_event(ctx, cpu, &e->u.system_event);
+			return handler_result(cpu, h->system_event(ctx, cpu, &e->u.system_event));
 		break;
 	default:
 		break;
 	}
 	if (h->other)
-		return h->other(ctx, cpu, e);
+		return handler_result(cpu, h->other(ctx, cpu, e));
 	return unhandled(cpu);
 }
 
@@ -265,9 +273,16 @@ static bool take_kick(struct vcpu *cpu, const struct vcpu_backend_ops *ops)
 	return true;
 }
 
+/* Exits whose results the driver applies only on the next entry (kvm.md §5). */
+static bool needs_finish(enum vcpu_exit_kind kind)
+{
+	return kind == VCPU_EXIT_MMIO || kind == VCPU_EXIT_PIO || kind == VCPU_EXIT_HYPERCALL;
+}
+
 VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 {
 	const struct vcpu_backend_ops *ops;
+	bool unfinished = false;
 	int expected = 0;
 	int r;
 
@@ -293,6 +308,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 			break;
 		}
 		cpu->io_buf = NULL;
+		unfinished = false; /* entering the driver completes the last exit */
 		r = ops->run_once(cpu);
 		if (r == -EINTR)
 			continue; /* a kick (seen above) or another signal: re-enter */
@@ -303,8 +319,22 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		int c = ops->complete(cpu);
 		if (c < 0 && r <= 0)
 			r = c;
+		unfinished = c == 0 && needs_finish(cpu->exit.kind);
 		if (r != 0)
 			break;
+	}
+	/*
+	 * Leave the vCPU consistent for the caller (register reads, saving
+	 * state): the access just handled reaches the guest's registers now,
+	 * not at the next vcpu_run().
+	 */
+	if (unfinished && ops->finish) {
+		int c = ops->finish(cpu);
+
+		/* Keep a kick that arrived meanwhile for the next vcpu_run(). */
+		ops->set_immediate_exit(cpu, atomic_load(&cpu->kick_pending) ? 1 : 0);
+		if (c < 0 && r >= 0)
+			r = c;
 	}
 	atomic_store(&cpu->in_run, 0);
 	return r;

@@ -16,6 +16,7 @@
 
 struct kvm_hv_priv {
 	size_t mmap_size;
+	bool immediate_exit; /* KVM_CAP_IMMEDIATE_EXIT */
 };
 
 static size_t run_mmap_size(const struct vcpu_hv *hv)
@@ -45,6 +46,8 @@ static int kvm_hv_init(struct vcpu_hv *hv)
 	if (!p)
 		return hv_fail(hv, -ENOMEM, "cannot allocate KVM state");
 	p->mmap_size = (size_t)r;
+	r = sys_ioctl(hv, hv->fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT);
+	p->immediate_exit = r > 0;
 	hv->priv = p;
 	return 0;
 }
@@ -126,7 +129,7 @@ static int kvm_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 	struct vcpu_hv *hv = vm->hv;
 	const struct kvm_arch_ops *arch = kvm_arch(hv);
 	unsigned long type = 0;
-	uint64_t slots;
+	uint64_t slots = 0;
 	int r;
 
 	r = arch->vm_type(vm, cfg, &type);
@@ -279,6 +282,7 @@ static int decode_mmio(struct vcpu *cpu, const struct kvm_run *run)
 
 	if (len == 0 || len > sizeof(io->data))
 		return malformed(cpu, "mmio.len", len);
+	io->vcpu_id = cpu->id;
 	io->addr = run->u.mmio.phys_addr;
 	io->len = len;
 	io->is_write = run->u.mmio.is_write != 0;
@@ -308,6 +312,7 @@ static int decode_pio(struct vcpu *cpu, struct kvm_run *run)
 	/* The data must lie inside the mapping and past the kvm_run header. */
 	if (off < sizeof(struct kvm_run) || off > cpu->run_size || total > cpu->run_size - off)
 		return malformed(cpu, "io.data_offset", off);
+	io->vcpu_id = cpu->id;
 	io->addr = run->u.io.port;
 	io->len = size;
 	io->is_write = dir == KVM_EXIT_IO_OUT;
@@ -441,8 +446,14 @@ static int kvm_run_once(struct vcpu *cpu)
 	struct kvm_run *run = cpu->run;
 	int r;
 
-	/* Stale reasons must not survive a failed entry (see memory faults). */
-	run->exit_reason = KVM_EXIT_UNKNOWN;
+	/*
+	 * A failed entry leaves exit_reason alone, so a stale MEMORY_FAULT must
+	 * not be mistaken for a new one.  Any other reason must survive: arm64
+	 * completes an MMIO read only while exit_reason still says KVM_EXIT_MMIO
+	 * (otherwise the guest silently re-executes the access).
+	 */
+	if (run->exit_reason == KVM_EXIT_MEMORY_FAULT)
+		run->exit_reason = KVM_EXIT_UNKNOWN;
 	r = sys_ioctl(cpu->vm->hv, cpu->fd, KVM_RUN, 0);
 	if (r == -EINTR)
 		return -EINTR;
@@ -480,6 +491,30 @@ static int kvm_complete(struct vcpu *cpu)
 	}
 }
 
+/*
+ * kvm.md §5: an MMIO/PIO/hypercall exit is only complete once KVM_RUN is
+ * entered again; with immediate_exit set the kernel completes it and
+ * returns EINTR without running the guest.  Without the capability that
+ * KVM_RUN would run the guest, so the completion waits for the next run.
+ */
+static void kvm_set_immediate_exit(struct vcpu *cpu, int value);
+
+static int kvm_finish(struct vcpu *cpu)
+{
+	const struct kvm_hv_priv *p = cpu->vm->hv->priv;
+	int r;
+
+	if (!p->immediate_exit)
+		return 0;
+	kvm_set_immediate_exit(cpu, 1);
+	r = sys_ioctl(cpu->vm->hv, cpu->fd, KVM_RUN, 0);
+	if (r == -EINTR)
+		return 0;
+	if (r < 0)
+		return cpu_fail(cpu, r, "KVM_RUN completing vCPU %u's last exit failed", cpu->id);
+	return cpu_fail(cpu, -EPROTO, "vCPU %u ran the guest despite immediate_exit", cpu->id);
+}
+
 static void kvm_set_immediate_exit(struct vcpu *cpu, int value)
 {
 	struct kvm_run *run = cpu->run;
@@ -506,5 +541,6 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.set_segment = kvm_x86_set_segment,
 	.run_once = kvm_run_once,
 	.complete = kvm_complete,
+	.finish = kvm_finish,
 	.set_immediate_exit = kvm_set_immediate_exit,
 };

@@ -318,4 +318,86 @@ _Static_assert(KVM_GET_REGS_ARM64 == 0x8360ae81ul, "KVM_GET_REGS arm64");
 #define KVM_CAP_SYSTEM_EVENT_DATA 215
 #define KVM_CAP_ARM_SYSTEM_SUSPEND 216
 
+/*
+ * Further definitions the mock driver (lib/mock) models; all from
+ * shared/abi/kvm.md, checked below like the rest.
+ */
+
+/* §2: vCPU state and signal-mask ioctls. */
+struct kvm_mp_state {
+	uint32_t mp_state;
+};
+_Static_assert(sizeof(struct kvm_mp_state) == 4, "kvm_mp_state (kvm.md 4.4)");
+#define KVM_MP_STATE_RUNNABLE 0
+#define KVM_MP_STATE_UNINITIALIZED 1
+#define KVM_MP_STATE_INIT_RECEIVED 2
+#define KVM_MP_STATE_HALTED 3
+#define KVM_MP_STATE_SIPI_RECEIVED 4
+#define KVM_MP_STATE_STOPPED 5
+#define KVM_MP_STATE_SUSPENDED 10
+
+/* §4.4: len must be the kernel's sigset size, 8, not glibc's 128. */
+struct kvm_signal_mask {
+	uint32_t len;
+	uint8_t sigset[];
+};
+_Static_assert(sizeof(struct kvm_signal_mask) == 4, "kvm_signal_mask header (kvm.md 4.4)");
+#define KVM_SIGSET_SIZE 8
+
+#define KVM_GET_MP_STATE KVMABI_IOR(0x98, struct kvm_mp_state)
+#define KVM_SET_MP_STATE KVMABI_IOW(0x99, struct kvm_mp_state)
+#define KVM_SET_SIGNAL_MASK KVMABI_IOW(0x8b, struct kvm_signal_mask)
+#define KVM_SET_REGS_ARM64 KVMABI_IOC(1, 0x82, KVM_REGS_ARM64_SIZE)
+_Static_assert(KVM_GET_MP_STATE == 0x8004ae98ul, "KVM_GET_MP_STATE");
+_Static_assert(KVM_SET_MP_STATE == 0x4004ae99ul, "KVM_SET_MP_STATE");
+_Static_assert(KVM_SET_SIGNAL_MASK == 0x4004ae8bul, "KVM_SET_SIGNAL_MASK");
+_Static_assert(KVM_SET_REGS_ARM64 == 0x4360ae82ul, "KVM_SET_REGS arm64");
+_Static_assert(KVM_GET_API_VERSION == 0xae00ul && KVM_CREATE_VM == 0xae01ul, "dev ioctls");
+_Static_assert(KVM_CHECK_EXTENSION == 0xae03ul && KVM_GET_VCPU_MMAP_SIZE == 0xae04ul, "dev ioctls");
+_Static_assert(KVM_CREATE_VCPU == 0xae41ul && KVM_SET_TSS_ADDR == 0xae47ul, "vm ioctls");
+_Static_assert(KVM_CREATE_IRQCHIP == 0xae60ul, "KVM_CREATE_IRQCHIP");
+_Static_assert(KVM_GET_DEVICE_ATTR == 0x4018aee2ul, "KVM_GET_DEVICE_ATTR");
+
+/* §4.3/§4.6 ONE_REG id fields (arm64). */
+#define KVM_REG_ARCH_MASK 0xff00000000000000ull
+#define KVM_REG_ARM64 0x6000000000000000ull
+#define KVM_REG_ARM_COPROC_MASK 0x000000000fff0000ull
+#define KVM_REG_ARM_CORE (0x0010ull << 16)
+#define KVM_REG_ARM64_SYSREG (0x0013ull << 16)
+#define KVM_REG_ARM_FW (0x0014ull << 16)
+#define KVM_REG_ARM_PSCI_VERSION 0x6030000000140000ull
+_Static_assert((KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE) == KVM_REG_ARM64_CORE_BASE,
+	       "core reg base (kvm.md 4.6)");
+_Static_assert((KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM64_SYSREG) == KVM_REG_ARM64_SYSREG_BASE,
+	       "sysreg base (kvm.md 4.6)");
+_Static_assert(KVM_REG_ARM64_CORE_PC == KVM_REG_ARM64_CORE_BASE + 256 / 4, "pc offset 256");
+_Static_assert(KVM_REG_ARM64_CORE_ELR_EL1 == KVM_REG_ARM64_CORE_BASE + 280 / 4, "elr_el1 offset 280");
+
+/* §4.6 struct kvm_vcpu_init: target and features[0] bits. */
+#define KVM_ARM_TARGET_GENERIC_V8 5
+#define KVM_ARM_VCPU_EL1_32BIT 1
+#define KVM_ARM_VCPU_PMU_V3 3
+#define KVM_ARM_VCPU_SVE 4
+#define KVM_ARM_VCPU_HAS_EL2 7
+
+/* §4.4 arm64 KVM_IRQ_LINE irq field: type in bits 27-24, vcpu index 23-16. */
+#define KVM_ARM_IRQ_TYPE_MASK 0xfu
+#define KVM_ARM_IRQ_TYPE_CPU 0u
+#define KVM_ARM_IRQ_TYPE_PPI 2u
+#define KVM_ARM_IRQ_VCPU_SHIFT 16
+#define KVM_ARM_IRQ_VCPU_MASK 0xffu
+#define KVM_ARM_IRQ_VCPU2_SHIFT 28
+#define KVM_ARM_IRQ_VCPU2_MASK 0xfu
+#define KVM_ARM_IRQ_NUM_MASK 0xffffu
+
+/* §2 KVM_CREATE_DEVICE flags: probe a type without creating it. */
+#define KVM_CREATE_DEVICE_TEST 1u
+
+/* §3 system_event.data[0] on arm64 RESET. */
+#define KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2 (1ull << 0)
+#define KVM_HYPERCALL_EXIT_16BIT (1u << 1)
+
+/* §3 memory_fault.flags. */
+#define KVM_MEMORY_EXIT_FLAG_PRIVATE (1ull << 3)
+
 #endif

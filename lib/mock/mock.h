@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the mock kernel driver (include/vcpu/mock.h), shared by
+ * mock.c (handles, fds, mappings, scripts), mock_kvm.c (ioctl decoding,
+ * system/VM/device ioctls), mock_vcpu.c (vCPU ioctls, register file) and
+ * mock_guest.c (KVM_RUN and the scripted guest).  Not installed.
+ *
+ * Locking: one mutex (vcpu_mock.lock) guards every object, the fd table,
+ * the mappings, the scripts and the failure record.  vCPU ioctls first take
+ * that vCPU's ioctl_lock (the kernel's vcpu->mutex: a second thread's vCPU
+ * ioctl waits while KVM_RUN runs), then the mock lock.  KVM_RUN drops the
+ * mock lock only while it waits for a kick, never the ioctl_lock.
+ */
+#ifndef VCPU_MOCK_INTERNAL_H
+#define VCPU_MOCK_INTERNAL_H
+
+#include <vcpu/mock.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../kvm/kvm_abi.h"
+
+/* What an fd of the mock is (a bit each, so the ioctl table can OR them). */
+enum mock_kind {
+	MOCK_SYS = 1u << 0,
+	MOCK_VM = 1u << 1,
+	MOCK_VCPU = 1u << 2,
+	MOCK_DEV = 1u << 3,
+};
+
+struct mock_vm;
+struct mock_vcpu;
+
+/*
+ * One open fd.  Like a kernel struct file it outlives close() while an
+ * ioctl on it is still running: refs counts the fd plus ioctls in flight.
+ */
+struct mock_file {
+	int fd;
+	enum mock_kind kind;
+	unsigned refs;
+	struct mock_vm *vm;     /* VM, vCPU and device files: holds a VM reference */
+	struct mock_vcpu *vcpu; /* vCPU files */
+};
+
+struct mock_map {
+	void *addr;
+	size_t len;
+};
+
+struct mock_script {
+	uint32_t vcpu_id;
+	struct vcpu_mock_step *steps;
+	size_t nsteps;
+	size_t pos;      /* next step to execute */
+	size_t done;     /* steps executed (an exit counts when it is delivered) */
+	unsigned gen;    /* bumped on replacement: a sleeping SPIN must not consume a new step */
+};
+
+struct vcpu_mock {
+	pthread_mutex_t lock;
+	struct vcpu_mock_config cfg; /* defaults applied, arch resolved */
+	size_t page_size;
+	size_t mmap_size;            /* KVM_GET_VCPU_MMAP_SIZE */
+	bool hv_open;                /* between vcpu_mock_open() and the seam's release */
+	struct mock_file **files;
+	size_t nfiles, cap_files;
+	struct mock_map *maps;
+	size_t nmaps, cap_maps;
+	struct mock_script *scripts;
+	size_t nscripts, cap_scripts;
+	unsigned nfail;
+	char fail[256];
+};
+
+/* kvm.md §4.2 memory slot, as the modelled kernel keeps it. */
+struct mock_slot {
+	bool used;
+	uint32_t flags;
+	uint64_t gpa, size, uaddr;
+};
+
+/* kvm.md §6.2: one SMCCC filter range [base, last] with its action. */
+struct mock_range {
+	uint32_t base, last;
+	uint8_t action;
+};
+
+#define MOCK_NO_ADDR UINT64_MAX
+#define MOCK_MAX_IRQS 1024
+
+struct mock_vgic {
+	bool created, initialised;
+	uint64_t dist, redist;  /* MOCK_NO_ADDR until set */
+	uint32_t nr_irqs;       /* 0 until set; INIT defaults it to 256 */
+};
+
+struct mock_vm {
+	struct vcpu_mock *mock;
+	unsigned refs;             /* the VM fd + every vCPU and device fd */
+	uint32_t ipa_bits;         /* arm64 */
+	struct mock_slot *slots;   /* cfg.nr_memslots entries */
+	struct mock_vcpu **vcpus;  /* by id, cfg.max_vcpus entries; live until the VM dies */
+	unsigned nr_vcpus;
+	bool has_run;              /* a vCPU entered KVM_RUN (arm64: freezes filter/vGIC) */
+	bool irqchip;              /* x86 KVM_CREATE_IRQCHIP */
+	struct mock_vgic gic;      /* arm64 */
+	struct mock_range *filter; /* arm64 SMCCC filter, reserved ranges included */
+	size_t nfilter, cap_filter;
+	bool system_suspend;       /* KVM_CAP_ARM_SYSTEM_SUSPEND enabled */
+	bool features_set;         /* arm64: the VM-wide vCPU feature set is fixed */
+	uint32_t features;
+	uint64_t tss_addr;
+	uint8_t irq_level[MOCK_MAX_IRQS];
+};
+
+/* The exit a vCPU owes a completion for (what the VMM must write back). */
+enum mock_pending {
+	PEND_NONE = 0,
+	PEND_MMIO_READ,
+	PEND_MMIO_WRITE,
+	PEND_PIO_IN,
+	PEND_PIO_OUT,
+	PEND_HYPERCALL,   /* arm64 forwarded or x86 exit: results checked on resume */
+	PEND_EXPECT_X0,   /* arm64 PSCI event: only expect[] is checked on resume */
+	PEND_PLAIN,       /* nothing to complete */
+};
+
+/* arm64 struct kvm_regs as 108 u64 words (kvm.md §4.6), indexed by offset/8. */
+#define MOCK_CORE_WORDS (KVM_REGS_ARM64_SIZE / 8)
+#define CORE_SP 31
+#define CORE_PC 32
+#define CORE_PSTATE 33
+#define CORE_SP_EL1 34
+#define CORE_ELR_EL1 35
+
+struct mock_sysreg {
+	uint64_t id, value;
+};
+
+#define MOCK_MAX_CPUID 256 /* KVM_MAX_CPUID_ENTRIES */
+
+struct mock_vcpu {
+	struct mock_vm *vm;
+	uint32_t id;
+	pthread_mutex_t ioctl_lock;
+	struct kvm_run *run;        /* the "kernel side" mapping of the run pages */
+	size_t run_size;
+	bool has_run;
+	uint32_t mp_state;          /* atomic: a CPU_ON from another vCPU wakes this one */
+	/* arm64 */
+	bool initialised;
+	uint32_t features;
+	uint64_t core[MOCK_CORE_WORDS];
+	struct mock_sysreg *sysregs;
+	size_t nsysregs, cap_sysregs;
+	/* x86_64 */
+	struct kvm_regs_x86 regs;
+	struct kvm_sregs sregs;
+	struct kvm_cpuid_entry2 *cpuid;
+	uint32_t ncpuid;
+	/* KVM_SET_SIGNAL_MASK: the kernel's 64-bit sigset (bit n-1 = signal n) */
+	bool sigmask_set;
+	uint64_t sigmask;
+	/* the exit awaiting completion */
+	enum mock_pending pending;
+	bool replay;                /* arm64: the MMIO access was not completed: redo it */
+	size_t pending_index;
+	struct vcpu_mock_step pending_step;
+};
+
+/* mock.c */
+struct mock_file *mock_file_new(struct vcpu_mock *m, const char *name, enum mock_kind kind,
+				size_t size, int *err);
+void mock_file_put(struct vcpu_mock *m, struct mock_file *f);
+int mock_close_locked(struct vcpu_mock *m, int fd);
+void mock_vm_put(struct mock_vm *vm);
+struct mock_script *mock_script_find(struct vcpu_mock *m, uint32_t vcpu_id);
+void mock_fail(struct vcpu_mock *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool mock_is_arm64(const struct vcpu_mock *m);
+
+/* mock_kvm.c */
+int mock_kvm_ioctl(struct vcpu_mock *m, struct mock_file *f, unsigned long req,
+		   unsigned long arg);
+bool mock_vm_translate(const struct mock_vm *vm, uint64_t gpa, uint64_t len, bool write,
+		       void **host);
+uint8_t mock_smccc_action(const struct mock_vm *vm, uint32_t func);
+
+/* mock_vcpu.c */
+struct mock_vcpu *mock_vcpu_new(struct mock_vm *vm, uint32_t id, int fd, int *err);
+void mock_vcpu_free(struct mock_vcpu *v);
+int mock_vcpu_ioctl(struct vcpu_mock *m, struct mock_vcpu *v, unsigned long req,
+		    unsigned long arg);
+int mock_reg_get(const struct mock_vcpu *v, uint64_t reg, uint64_t *value);
+int mock_reg_set(struct mock_vcpu *v, uint64_t reg, uint64_t value);
+uint64_t mock_mpidr(const struct mock_vcpu *v);
+void mock_arm64_reset(struct mock_vcpu *v);
+uint32_t mock_mp_state(const struct mock_vcpu *v);
+void mock_set_mp_state(struct mock_vcpu *v, uint32_t state);
+
+/* mock_guest.c */
+int mock_vcpu_run(struct vcpu_mock *m, struct mock_vcpu *v);
+
+/*
+ * Test helper (not exported from libvcpu.so): the level last driven on
+ * interrupt line @irq (x86 GSI, arm64 INTID) of the VM behind @vm_fd.
+ * Returns 0 or 1, -EBADF for an fd that is not a VM, -EINVAL out of range.
+ */
+int vcpu_mock_irq_line_level(const struct vcpu_mock *mock, int vm_fd, uint32_t irq);
+
+#endif

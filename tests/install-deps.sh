@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Install the Debian packages libvcpu's build and tests need, only those
+# missing (no apt call at all when everything is there).  Uses sudo when not
+# root.  Debian 12 (bookworm) package names.
+#
+# usage: tests/install-deps.sh [demo|all]     (default: all)
+#   demo  compiler, meson, ninja: enough to build and run examples/demo
+#   all   + cmocka, libfdt, clang with sanitizers, g++ (header check),
+#         and the arm64 cross toolchain, qemu-user and libcmocka-dev:arm64
+set -euo pipefail
+what=${1:-all}
+
+pkgs=(gcc libc6-dev meson ninja-build pkg-config)
+if [ "$what" = all ]; then
+	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev
+	       gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
+	       qemu-user libcmocka-dev:arm64)
+elif [ "$what" != demo ]; then
+	echo "usage: $0 [demo|all]" >&2
+	exit 2
+fi
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+native=$(dpkg --print-architecture)
+# "pkg" means the native (or an arch: all) package, "pkg:arm64" the foreign one.
+installed() {
+	local have
+	have=$(dpkg-query -W -f='${Package}:${Architecture} ${db:Status-Status}\n' "${1%%:*}" 2>/dev/null) || return 1
+	case $1 in
+	*:*) grep -Fxq "$1 installed" <<<"$have" ;;
+	*) grep -Fxq "$1:$native installed" <<<"$have" || grep -Fxq "$1:all installed" <<<"$have" ;;
+	esac
+}
+
+need_arm64=0
+if [ "$what" = all ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	need_arm64=1
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ] && [ "$need_arm64" -eq 0 ]; then
+	echo "install-deps: all ${#pkgs[@]} packages present"
+	exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+if [ "$need_arm64" -eq 1 ]; then
+	as_root dpkg --add-architecture arm64
+fi
+export DEBIAN_FRONTEND=noninteractive
+as_root apt-get update -q
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Every check libvcpu has, in one command (the README's test command, and
+# what .ci/run runs):
+#   1. install missing Debian packages (tests/install-deps.sh)
+#   2. gcc build (build-ci): all suites: mock, real-kvm (SKIP without
+#      /dev/kvm), demo, install (exported symbols, pkg-config, headers)
+#   3. clang + ASan/UBSan build (build-asan): mock, real-kvm, demo
+#   4. arm64 cross build (build-arm64) under qemu-aarch64: mock, demo, exports
+#
+# Environment: SKIP_DEPS=1 skips step 1; SKIP_ASAN=1 / SKIP_ARM64=1 skip 3 / 4.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==== %s\n' "$*"; }
+start=$SECONDS
+
+# (Re)configure a build directory; extra arguments are meson options.
+setup() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" "$@"
+	else
+		rm -rf "$dir"
+		meson setup "$dir" "$@"
+	fi
+}
+
+# meson test, verbose so cmocka's "[  PASSED  ] N test(s)." lines show.
+run_tests() {
+	local dir=$1
+	shift
+	meson test -C "$dir" -v --print-errorlogs "$@"
+}
+
+if [ "${SKIP_DEPS:-0}" != 1 ]; then
+	step "dependencies"
+	tests/install-deps.sh all
+fi
+
+step "gcc: build-ci (all suites)"
+setup build-ci -Dtests=enabled
+ninja -C build-ci
+run_tests build-ci
+
+if [ "${SKIP_ASAN:-0}" != 1 ]; then
+	step "clang + ASan/UBSan: build-asan (mock, real-kvm, demo)"
+	CC=clang setup build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
+	ninja -C build-asan
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		run_tests build-asan --suite mock --suite real-kvm --suite demo
+fi
+
+if [ "${SKIP_ARM64:-0}" != 1 ]; then
+	step "arm64 cross: build-arm64 under qemu-aarch64 (mock, demo, exports)"
+	setup build-arm64 --cross-file cross/aarch64-linux-gnu.ini -Dtests=enabled
+	ninja -C build-arm64
+	run_tests build-arm64 --suite mock --suite demo --suite install
+fi
+
+step "all checks passed in $((SECONDS - start)) s"

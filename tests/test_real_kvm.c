@@ -1,0 +1,1448 @@
+// SPDX-License-Identifier: MIT
+/*
+ * real-kvm: the mock suite's scenarios against the real /dev/kvm.
+ *
+ * Each case builds a VM with one page-aligned RAM region, copies a tiny
+ * hand-assembled guest into it and drives it through libvcpu's public API
+ * only.  The guests talk to the test through MMIO (a guest-physical range with
+ * no memory behind it), port I/O (x86), SMCCC calls and PSCI (arm64):
+ *
+ *   x86_64  16-bit real mode: CS base 0 / selector 0, RIP = code GPA,
+ *           RFLAGS = 2.  RAM 0x0-0x3fff (code at 0x1000), MMIO at 0x8000,
+ *           the added region at 0x4000.
+ *   arm64   AArch64 EL1h with the MMU off: PC = code GPA, PSTATE = 0x3c5.
+ *           RAM 0x10000-0x1ffff (code at 0x10000; 64 KiB so 4/16/64 KiB host
+ *           pages all fit), MMIO at 0x10000000, the added region at 0x20000.
+ *
+ * A guest says "done" with a write to the DONE address (MMIO base + 0xf0 on
+ * x86, + 0xff0 on arm64); the MMIO handler stops vcpu_run() there with
+ * RK_STOP_DONE.  Every other exit is recorded in a struct rk_ctx and the test
+ * compares the record with what the guest program does.
+ *
+ * Encodings: every guest word/byte below was produced with GNU as and checked
+ * back with objdump (arm64: aarch64-linux-gnu-as + aarch64-linux-gnu-objdump -d;
+ * x86: `as --32` with .code16/.intel_syntax + `objdump -d -m i8086 -M intel`).
+ * Each line's comment gives the offset from the start of the guest, the
+ * instruction as it was assembled and what it does.  The comments were then
+ * re-assembled and compared byte for byte with the arrays, and every guest was
+ * run in a CPU emulator (unicorn: AArch64 EL1 and x86 16-bit) against a model
+ * of the exits each test expects.
+ *
+ * Skips: without read/write access to /dev/kvm every case calls cmocka's
+ * skip() (reported SKIPPED, exit 0); on a host architecture other than
+ * x86_64/arm64 likewise; cases for the other architecture skip; a missing
+ * arm64 feature (SMCCC filter, PSCI 0.2, in-kernel irqchip) skips only the
+ * case that needs it.  Each case checks that /proc/self/fd holds as many
+ * descriptors after its teardown as before it.
+ *
+ * Every vcpu_run() runs under a watchdog that kicks the vCPU after
+ * RK_TIMEOUT_S seconds, so a guest that never reaches its exit fails the case
+ * instead of hanging the suite.
+ */
+#define _GNU_SOURCE
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vcpu/arm64.h>
+#include <vcpu/vcpu.h>
+
+#include "helpers.h"
+
+/* ------------------------------------------------------------------------ */
+/* Guest layout and programs                                                  */
+
+#define RK_TIMEOUT_S 30
+#define RK_MAX_EVENTS 256
+
+/* vcpu_run() stop codes returned by the handlers below (any positive value). */
+#define RK_STOP_DONE 0x600d  /* the guest wrote the DONE address */
+#define RK_STOP_HALT 0x4a17  /* x86 HLT */
+#define RK_STOP_EVENT 0x5e5e /* a system event */
+#define RK_STOP_OTHER 0x07e4 /* any other exit reaching .other */
+/* rk_run(): the watchdog had to kick the vCPU. */
+#define RK_TIMED_OUT (-ETIMEDOUT)
+
+#if defined(__x86_64__)
+#define RK_ARCH VCPU_ARCH_X86_64
+#define RK_RAM_GPA 0x0ull
+#define RK_RAM_SIZE 0x4000ull
+#define RK_CODE_GPA 0x1000ull
+#define RK_RAM2_GPA 0x4000ull
+#define RK_RAM2_SIZE 0x1000ull
+#define RK_MMIO 0x8000ull
+#define RK_DONE_GPA (RK_MMIO + 0xf0)
+#define RK_REG_PC VCPU_REG_X86_RIP
+#define RK_MMIO_DONE_LEN 1
+
+/*
+ * x86 guests: 16-bit real mode, DS base 0, so [disp16] is a GPA below 64 KiB.
+ * Bytes from `as --32` (.code16, .intel_syntax noprefix), checked with
+ * `objdump -d -m i8086 -M intel`.  Comment: offset, instruction, effect.
+ */
+static const uint8_t x86_mmio_write[] = {
+	0xb0, 0x11,                         /* 0000: mov al, 0x11                 al = 0x11 */
+	0xa2, 0x00, 0x80,                   /* 0002: mov [0x8000], al             MMIO write 1 byte at 0x8000 */
+	0xb8, 0x33, 0x22,                   /* 0005: mov ax, 0x2233               ax = 0x2233 */
+	0xa3, 0x02, 0x80,                   /* 0008: mov [0x8002], ax             MMIO write 2 bytes at 0x8002 */
+	0x66, 0xb8, 0x77, 0x66, 0x55, 0x44, /* 000b: mov eax, 0x44556677          eax = 0x44556677 */
+	0x66, 0xa3, 0x04, 0x80,             /* 0011: mov [0x8004], eax            MMIO write 4 bytes at 0x8004 */
+	0xa2, 0xf0, 0x80,                   /* 0015: mov [0x80f0], al             done */
+	0xf4,                               /* 0018: hlt                          halt (never reached) */
+};
+
+static const uint8_t x86_mmio_read[] = {
+	0x66, 0xa1, 0x10, 0x80,             /* 0000: mov eax, [0x8010]            MMIO read 4 bytes at 0x8010 */
+	0x66, 0xa3, 0x20, 0x80,             /* 0004: mov [0x8020], eax            echo eax: MMIO write 4 bytes at 0x8020 */
+	0x0f, 0xbe, 0x1e, 0x30, 0x80,       /* 0008: movsx bx, byte ptr [0x8030]  MMIO read 1 byte at 0x8030, sign-extended into bx */
+	0x89, 0x1e, 0x32, 0x80,             /* 000d: mov [0x8032], bx             echo bx: MMIO write 2 bytes at 0x8032 */
+	0xa2, 0xf0, 0x80,                   /* 0011: mov [0x80f0], al             done */
+	0xf4,                               /* 0014: hlt                          halt (never reached) */
+};
+
+static const uint8_t x86_pio[] = {
+	0xba, 0x10, 0x05,                   /* 0000: mov dx, 0x510                dx = port 0x510 */
+	0xb0, 0x5a,                         /* 0003: mov al, 0x5a                 al = 0x5a */
+	0xee,                               /* 0005: out dx, al                   OUT 1 byte to 0x510 */
+	0x42,                               /* 0006: inc dx                       dx = 0x511 */
+	0xb8, 0xef, 0xbe,                   /* 0007: mov ax, 0xbeef               ax = 0xbeef */
+	0xef,                               /* 000a: out dx, ax                   OUT 2 bytes to 0x511 */
+	0x42,                               /* 000b: inc dx                       dx = 0x512 */
+	0x66, 0xed,                         /* 000c: in eax, dx                   IN 4 bytes from 0x512 */
+	0x42,                               /* 000e: inc dx                       dx = 0x513 */
+	0x66, 0xef,                         /* 000f: out dx, eax                  echo eax: OUT 4 bytes to 0x513 */
+	0xe4, 0x79,                         /* 0011: in al, 0x79                  IN 1 byte from 0x79 */
+	0xa2, 0x00, 0x80,                   /* 0013: mov [0x8000], al             echo al: MMIO write 1 byte at 0x8000 */
+	0xa2, 0xf0, 0x80,                   /* 0016: mov [0x80f0], al             done */
+	0xf4,                               /* 0019: hlt                          halt (never reached) */
+};
+
+static const uint8_t x86_hlt[] = {
+	0xf4,                               /* 0000: hlt                          HLT exit (no in-kernel LAPIC) */
+	0xa2, 0xf0, 0x80,                   /* 0001: mov [0x80f0], al             done (after the host resumes it) */
+	0xf4,                               /* 0004: hlt                          halt (never reached) */
+};
+
+static const uint8_t x86_unhandled[] = {
+	0x66, 0xa1, 0x10, 0x80,             /* 0000: mov eax, [0x8010]            MMIO read 4 bytes at 0x8010 */
+	0x66, 0xa3, 0x20, 0x80,             /* 0004: mov [0x8020], eax            echo eax: MMIO write 4 bytes at 0x8020 */
+	0xa2, 0xf0, 0x80,                   /* 0008: mov [0x80f0], al             done */
+	0xf4,                               /* 000b: hlt                          halt (never reached) */
+};
+
+static const uint8_t x86_kick[] = {
+	0xeb, 0xfe,                         /* 0000: 1: jmp 1b                    spin until kicked (jmp $) */
+	0xa2, 0xf0, 0x80,                   /* 0002: mov [0x80f0], al             (entry + 2) done */
+	0xf4,                               /* 0005: hlt                          halt (never reached) */
+};
+#define RK_KICK_RESUME_OFF 2
+
+static const uint8_t x86_two_vcpus[] = {
+	0xb9, 0x64, 0x00,                   /* 0000: mov cx, 100                  cx = 100 iterations */
+	0x89, 0x1e, 0x40, 0x80,             /* 0003: 1: mov [0x8040], bx          loop: MMIO write bx (per-vCPU tag) at 0x8040 */
+	0xe2, 0xfa,                         /* 0007: loop 1b                      cx -= 1, until cx == 0 */
+	0xa2, 0xf0, 0x80,                   /* 0009: mov [0x80f0], al             done */
+	0xf4,                               /* 000c: hlt                          halt (never reached) */
+};
+
+static const uint8_t x86_memory[] = {
+	0xa2, 0xf0, 0x80,                   /* 0000: mov [0x80f0], al             done (first stop: the host maps the new region) */
+	0x66, 0xa1, 0x00, 0x40,             /* 0003: mov eax, [0x4000]            RAM read 4 bytes at 0x4000: no exit */
+	0x66, 0xa3, 0x00, 0x80,             /* 0007: mov [0x8000], eax            MMIO write eax at 0x8000 */
+	0x66, 0xa1, 0x04, 0x40,             /* 000b: mov eax, [0x4004]            RAM read 4 bytes at 0x4004: no exit */
+	0x66, 0xa3, 0x04, 0x80,             /* 000f: mov [0x8004], eax            MMIO write eax at 0x8004 */
+	0xa2, 0xf0, 0x80,                   /* 0013: mov [0x80f0], al             done */
+	0xf4,                               /* 0016: hlt                          halt (never reached) */
+};
+
+static const uint8_t x86_regs[] = {
+	0x66, 0x89, 0xc3,                   /* 0000: mov ebx, eax                 ebx = eax */
+	0x66, 0x43,                         /* 0003: inc ebx                      ebx += 1 */
+	0xa2, 0xf0, 0x80,                   /* 0005: mov [0x80f0], al             done */
+	0xf4,                               /* 0008: hlt                          halt (never reached) */
+};
+
+#define RK_GUEST(name) x86_##name, sizeof(x86_##name)
+
+#elif defined(__aarch64__)
+#define RK_ARCH VCPU_ARCH_ARM64
+#define RK_RAM_GPA 0x10000ull
+#define RK_RAM_SIZE 0x10000ull
+#define RK_CODE_GPA 0x10000ull
+#define RK_RAM2_GPA 0x20000ull
+#define RK_RAM2_SIZE 0x10000ull
+#define RK_MMIO 0x10000000ull
+#define RK_DONE_GPA (RK_MMIO + 0xff0)
+#define RK_REG_PC VCPU_REG_ARM64_PC
+#define RK_MMIO_DONE_LEN 8
+#define RK_PSTATE_EL1H_DAIF 0x3c5ull
+
+/* The SMCCC range the hypercall case forwards: SiP service, SMC32 fast calls. */
+#define RK_FWD_BASE 0x82000000u
+#define RK_FWD_COUNT 0x100u
+
+/* GICv3 frames for the vGIC case (below RAM and MMIO). */
+#define RK_GICD_GPA 0x08000000ull
+#define RK_GICR_GPA 0x080a0000ull
+
+/*
+ * arm64 guests: AArch64 EL1, MMU off (so every access is Device memory and
+ * aligned).  MMIO accesses use LDR/STR with an unsigned immediate offset: no
+ * writeback, so the data abort has a valid syndrome (ISV) that KVM decodes.
+ * Words from aarch64-linux-gnu-as, checked with aarch64-linux-gnu-objdump -d
+ * (which prints movz as "mov").  Comment: offset, instruction, effect.
+ */
+static const uint32_t a64_mmio_write[] = {
+	0xd2a20001, /* 0000: movz x1, #0x1000, lsl #16    x1 = 0x10000000 (MMIO base) */
+	0xd2800222, /* 0004: movz x2, #0x11               x2 = 0x11 */
+	0x39000022, /* 0008: strb w2, [x1]                MMIO write 1 byte at base+0x0 */
+	0xd2844662, /* 000c: movz x2, #0x2233             x2 = 0x2233 */
+	0x79000422, /* 0010: strh w2, [x1, #2]            MMIO write 2 bytes at base+0x2 */
+	0xd28ccee2, /* 0014: movz x2, #0x6677             x2 = 0x6677 */
+	0xf2a88aa2, /* 0018: movk x2, #0x4455, lsl #16    x2 = 0x44556677 */
+	0xb9000422, /* 001c: str w2, [x1, #4]             MMIO write 4 bytes at base+0x4 */
+	0xd29ddfe2, /* 0020: movz x2, #0xeeff             x2 = 0xeeff */
+	0xf2b99ba2, /* 0024: movk x2, #0xccdd, lsl #16    x2 = 0xccddeeff */
+	0xf2d55762, /* 0028: movk x2, #0xaabb, lsl #32    x2 = 0xaabbccddeeff */
+	0xf2f11322, /* 002c: movk x2, #0x8899, lsl #48    x2 = 0x8899aabbccddeeff */
+	0xf9000422, /* 0030: str x2, [x1, #8]             MMIO write 8 bytes at base+0x8 */
+	0xf907f83f, /* 0034: str xzr, [x1, #0xff0]        done */
+	0x14000000, /* 0038: b .                          spin */
+};
+
+static const uint32_t a64_mmio_read[] = {
+	0xd2a20001, /* 0000: movz x1, #0x1000, lsl #16    x1 = 0x10000000 (MMIO base) */
+	0xf9400823, /* 0004: ldr x3, [x1, #0x10]          MMIO read 8 bytes at base+0x10 */
+	0xf9000c23, /* 0008: str x3, [x1, #0x18]          echo x3: MMIO write 8 bytes at base+0x18 */
+	0xb9402024, /* 000c: ldr w4, [x1, #0x20]          MMIO read 4 bytes at base+0x20 (zero-extends into x4) */
+	0xf9001424, /* 0010: str x4, [x1, #0x28]          echo x4: MMIO write 8 bytes at base+0x28 */
+	0x3980c025, /* 0014: ldrsb x5, [x1, #0x30]        MMIO read 1 byte at base+0x30, sign-extended to 64 bits */
+	0xf9001c25, /* 0018: str x5, [x1, #0x38]          echo x5: MMIO write 8 bytes at base+0x38 */
+	0x79408026, /* 001c: ldrh w6, [x1, #0x40]         MMIO read 2 bytes at base+0x40 */
+	0x79008426, /* 0020: strh w6, [x1, #0x42]         echo w6: MMIO write 2 bytes at base+0x42 */
+	0xf907f83f, /* 0024: str xzr, [x1, #0xff0]        done */
+	0x14000000, /* 0028: b .                          spin */
+};
+
+static const uint32_t a64_hypercall[] = {
+	0xd2a20009, /* 0000: movz x9, #0x1000, lsl #16    x9 = 0x10000000 (MMIO base) */
+	0xd2800020, /* 0004: movz x0, #0x0001             x0 = 0x1 */
+	0xf2b04000, /* 0008: movk x0, #0x8200, lsl #16    x0 = 0x82000001 (SiP, SMC32 fast call) */
+	0xd2822221, /* 000c: movz x1, #0x1111             x1 = arg 1 */
+	0xd2844442, /* 0010: movz x2, #0x2222             x2 = arg 2 */
+	0xd2866663, /* 0014: movz x3, #0x3333             x3 = arg 3 */
+	0xd2888884, /* 0018: movz x4, #0x4444             x4 = arg 4 */
+	0xd4000002, /* 001c: hvc #0                       forwarded: HVC exit */
+	0xf9000120, /* 0020: str x0, [x9]                 report x0 at base+0x0 */
+	0xf9000521, /* 0024: str x1, [x9, #8]             report x1 at base+0x8 */
+	0xf9000922, /* 0028: str x2, [x9, #0x10]          report x2 at base+0x10 */
+	0xf9000d23, /* 002c: str x3, [x9, #0x18]          report x3 at base+0x18 */
+	0xd2800040, /* 0030: movz x0, #0x0002             x0 = 0x2 */
+	0xf2b04000, /* 0034: movk x0, #0x8200, lsl #16    x0 = 0x82000002 */
+	0xd28aaaa1, /* 0038: movz x1, #0x5555             x1 = arg 1 */
+	0xd4000003, /* 003c: smc #0                       forwarded: SMC exit */
+	0xf9001120, /* 0040: str x0, [x9, #0x20]          report x0 at base+0x20 */
+	0xf9001521, /* 0044: str x1, [x9, #0x28]          report x1 at base+0x28 */
+	0xd2802000, /* 0048: movz x0, #0x0100             x0 = 0x100 */
+	0xf2b04000, /* 004c: movk x0, #0x8200, lsl #16    x0 = 0x82000100 (not forwarded) */
+	0xd4000002, /* 0050: hvc #0                       answered in-kernel: NOT_SUPPORTED */
+	0xf9001920, /* 0054: str x0, [x9, #0x30]          report x0 at base+0x30 */
+	0xf907f93f, /* 0058: str xzr, [x9, #0xff0]        done */
+	0x14000000, /* 005c: b .                          spin */
+};
+#define RK_HVC_NEXT_OFF 0x20 /* PC after the forwarded HVC */
+#define RK_SMC_NEXT_OFF 0x40 /* PC after the forwarded SMC */
+
+static const uint32_t a64_psci_off[] = {
+	0xd2800100, /* 0000: movz x0, #0x0008             x0 = 0x8 */
+	0xf2b08000, /* 0004: movk x0, #0x8400, lsl #16    x0 = 0x84000008 (PSCI SYSTEM_OFF) */
+	0xd4000002, /* 0008: hvc #0                       in-kernel PSCI: system event SHUTDOWN */
+	0x14000000, /* 000c: b .                          spin (never reached) */
+};
+
+static const uint32_t a64_psci_reset[] = {
+	0xd2800120, /* 0000: movz x0, #0x0009             x0 = 0x9 */
+	0xf2b08000, /* 0004: movk x0, #0x8400, lsl #16    x0 = 0x84000009 (PSCI SYSTEM_RESET) */
+	0xd4000002, /* 0008: hvc #0                       in-kernel PSCI: system event RESET */
+	0x14000000, /* 000c: b .                          spin (never reached) */
+};
+
+static const uint32_t a64_unhandled[] = {
+	0xd2a20001, /* 0000: movz x1, #0x1000, lsl #16    x1 = 0x10000000 (MMIO base) */
+	0xf9400823, /* 0004: ldr x3, [x1, #0x10]          MMIO read 8 bytes at base+0x10 */
+	0xf9000c23, /* 0008: str x3, [x1, #0x18]          echo x3: MMIO write 8 bytes at base+0x18 */
+	0xf907f83f, /* 000c: str xzr, [x1, #0xff0]        done */
+	0x14000000, /* 0010: b .                          spin */
+};
+
+static const uint32_t a64_kick[] = {
+	0x14000000, /* 0000: b .                          spin until kicked */
+	0xd2a20001, /* 0004: movz x1, #0x1000, lsl #16    (entry + 4) x1 = 0x10000000 (MMIO base) */
+	0xf907f83f, /* 0008: str xzr, [x1, #0xff0]        done */
+	0x14000000, /* 000c: b .                          spin */
+};
+#define RK_KICK_RESUME_OFF 4
+
+static const uint32_t a64_two_vcpus[] = {
+	0xd2a20001, /* 0000: movz x1, #0x1000, lsl #16    x1 = 0x10000000 (MMIO base) */
+	0xd53800a7, /* 0004: mrs x7, mpidr_el1            x7 = MPIDR_EL1 (Aff0 = vCPU id) */
+	0xf9002427, /* 0008: str x7, [x1, #0x48]          report MPIDR at base+0x48 */
+	0xd2800c86, /* 000c: movz x6, #100                x6 = 100 iterations */
+	0xf9002025, /* 0010: 1: str x5, [x1, #0x40]       loop: MMIO write x5 (per-vCPU tag) at base+0x40 */
+	0xf10004c6, /* 0014: subs x6, x6, #1              x6 -= 1 */
+	0x54ffffc1, /* 0018: b.ne 1b                      until x6 == 0 */
+	0xf907f83f, /* 001c: str xzr, [x1, #0xff0]        done */
+	0x14000000, /* 0020: b .                          spin */
+};
+
+static const uint32_t a64_memory[] = {
+	0xd2a20001, /* 0000: movz x1, #0x1000, lsl #16    x1 = 0x10000000 (MMIO base) */
+	0xf907f83f, /* 0004: str xzr, [x1, #0xff0]        done (first stop: the host maps the new region) */
+	0xd2a00042, /* 0008: movz x2, #0x2, lsl #16       x2 = 0x20000 (the new region) */
+	0xf9400043, /* 000c: ldr x3, [x2]                 RAM read 8 bytes: no exit */
+	0xf9000023, /* 0010: str x3, [x1]                 MMIO write x3 at base+0x0 */
+	0xf907f83f, /* 0014: str xzr, [x1, #0xff0]        done */
+	0x14000000, /* 0018: b .                          spin */
+};
+
+static const uint32_t a64_regs[] = {
+	0x91000464, /* 0000: add x4, x3, #1               x4 = x3 + 1 */
+	0xd2a20001, /* 0004: movz x1, #0x1000, lsl #16    x1 = 0x10000000 (MMIO base) */
+	0xf907f83f, /* 0008: str xzr, [x1, #0xff0]        done */
+	0x14000000, /* 000c: b .                          spin */
+};
+
+static const uint32_t a64_done[] = {
+	0xd2a20001, /* 0000: movz x1, #0x1000, lsl #16    x1 = 0x10000000 (MMIO base) */
+	0xf907f83f, /* 0004: str xzr, [x1, #0xff0]        done */
+	0x14000000, /* 0008: b .                          spin */
+};
+
+#define RK_GUEST(name) a64_##name, sizeof(a64_##name)
+
+#else
+/* No guests for this host: every case skips, the helpers still build. */
+#define RK_UNSUPPORTED_ARCH 1
+#define RK_RAM_GPA 0x0ull
+#define RK_RAM_SIZE 0x10000ull
+#define RK_RAM2_GPA 0x10000ull
+#define RK_RAM2_SIZE 0x10000ull
+#endif
+
+
+/* ------------------------------------------------------------------------ */
+/* Failure reporting                                                          */
+
+/* expr must return want; on failure print expr, both values and detail. */
+#define RK_CALL(want, expr, detail)                                                       \
+	do {                                                                              \
+		int rk_rc_ = (expr);                                                      \
+		int rk_want_ = (want);                                                    \
+		if (rk_rc_ != rk_want_)                                                   \
+			fail_msg("%s = %d (%s), want %d (%s); detail: \"%s\"", #expr, rk_rc_, \
+				 strerror(rk_rc_ < 0 ? -rk_rc_ : 0), rk_want_,            \
+				 strerror(rk_want_ < 0 ? -rk_want_ : 0), (detail));       \
+	} while (0)
+
+#define RK_OK(expr, detail) RK_CALL(0, expr, detail)
+
+#if !defined(RK_UNSUPPORTED_ARCH)
+
+/* ------------------------------------------------------------------------ */
+/* Recorded exits and the handlers that record them                           */
+
+struct rk_event {
+	uint32_t kind;     /* VCPU_EXIT_MMIO, _PIO, _HYPERCALL, _SYSTEM_EVENT or another */
+	uint32_t vcpu_id;
+	uint64_t addr;     /* MMIO address, port, hypercall nr */
+	uint32_t len;      /* access size; system event: ndata */
+	uint32_t is_write;
+	uint64_t data;     /* value written, or the value returned to the guest */
+	uint32_t flags;    /* hypercall flags; system event type */
+	uint32_t raw;      /* hypercall nargs; system event raw_type */
+	uint64_t args[4];  /* hypercall args[0..3] */
+	uint64_t ret_in[4]; /* hypercall ret[] as the handler received it */
+	uint64_t pc;       /* hypercall: the PC/RIP the handler read */
+};
+
+/* A hypercall's answer: ret[0..nset) are written, the rest left as found. */
+struct rk_hc_reply {
+	unsigned nset;
+	uint64_t ret[4];
+};
+
+struct rk_ctx {
+	struct rk_event ev[RK_MAX_EVENTS];
+	unsigned nev;
+	unsigned dropped;   /* events beyond RK_MAX_EVENTS */
+	unsigned ndone;     /* writes to the DONE address */
+	const uint64_t *reads;          /* values for MMIO/PIO reads, in order */
+	unsigned nreads, next_read;
+	const struct rk_hc_reply *replies; /* answers to hypercalls, in order */
+	unsigned nreplies, next_reply;
+	int pc_err;         /* first failure of vcpu_get_reg() in a handler */
+	struct rk_event scratch; /* written instead of ev[] once it is full */
+};
+
+static struct rk_event *rk_push(struct rk_ctx *c, uint32_t kind, uint32_t vcpu_id)
+{
+	if (c->nev >= RK_MAX_EVENTS) {
+		c->dropped++;
+		return memset(&c->scratch, 0, sizeof(c->scratch));
+	}
+	struct rk_event *e = &c->ev[c->nev++];
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->vcpu_id = vcpu_id;
+	return e;
+}
+
+static uint64_t rk_le_get(const uint8_t *p, uint32_t len)
+{
+	uint64_t v = 0;
+
+	for (uint32_t i = 0; i < len && i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static void rk_le_put(uint8_t *p, uint32_t len, uint64_t v)
+{
+	for (uint32_t i = 0; i < len && i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t rk_next_read(struct rk_ctx *c)
+{
+	if (c->next_read < c->nreads)
+		return c->reads[c->next_read++];
+	c->next_read++;
+	return 0xbadbadbadbadbadbull; /* more reads than the test expected */
+}
+
+static int rk_io(struct rk_ctx *c, uint32_t kind, struct vcpu_io *io)
+{
+	if (kind == VCPU_EXIT_MMIO && io->is_write && io->addr == RK_DONE_GPA) {
+		c->ndone++;
+		io->response = VCPU_IO_HANDLED;
+		return RK_STOP_DONE;
+	}
+	struct rk_event *e = rk_push(c, kind, io->vcpu_id);
+	e->addr = io->addr;
+	e->len = io->len;
+	e->is_write = io->is_write;
+	if (io->is_write) {
+		e->data = rk_le_get(io->data, io->len);
+	} else {
+		e->data = rk_next_read(c);
+		rk_le_put(io->data, io->len, e->data);
+	}
+	io->response = VCPU_IO_HANDLED;
+	return VCPU_CONTINUE;
+}
+
+static int rk_on_mmio(void *opaque, struct vcpu *cpu, struct vcpu_io *io)
+{
+	(void)cpu;
+	return rk_io(opaque, VCPU_EXIT_MMIO, io);
+}
+
+static int rk_on_pio(void *opaque, struct vcpu *cpu, struct vcpu_io *io)
+{
+	(void)cpu;
+	return rk_io(opaque, VCPU_EXIT_PIO, io);
+}
+
+static int rk_on_hypercall(void *opaque, struct vcpu *cpu, struct vcpu_hypercall *hc)
+{
+	struct rk_ctx *c = opaque;
+	struct rk_event *e = rk_push(c, VCPU_EXIT_HYPERCALL, vcpu_id(cpu));
+
+	e->addr = hc->nr;
+	e->flags = hc->flags;
+	e->raw = hc->nargs;
+	memcpy(e->args, hc->args, sizeof(e->args));
+	memcpy(e->ret_in, hc->ret, sizeof(e->ret_in));
+	/* Register accessors are allowed from the thread inside vcpu_run(). */
+	int r = vcpu_get_reg(cpu, RK_REG_PC, &e->pc);
+	if (r < 0 && !c->pc_err)
+		c->pc_err = r;
+	if (c->next_reply < c->nreplies) {
+		const struct rk_hc_reply *rep = &c->replies[c->next_reply];
+		for (unsigned i = 0; i < rep->nset && i < 4; i++)
+			hc->ret[i] = rep->ret[i];
+	}
+	c->next_reply++;
+	return VCPU_CONTINUE;
+}
+
+static int rk_on_system_event(void *opaque, struct vcpu *cpu, const struct vcpu_system_event *ev)
+{
+	struct rk_ctx *c = opaque;
+	struct rk_event *e = rk_push(c, VCPU_EXIT_SYSTEM_EVENT, vcpu_id(cpu));
+
+	e->flags = ev->type;
+	e->raw = ev->raw_type;
+	e->len = ev->ndata;
+	e->data = ev->ndata ? ev->data[0] : 0;
+	return RK_STOP_EVENT;
+}
+
+static int rk_on_other(void *opaque, struct vcpu *cpu, const struct vcpu_exit *exit)
+{
+	struct rk_ctx *c = opaque;
+	struct rk_event *e = rk_push(c, exit->kind, vcpu_id(cpu));
+
+	e->raw = exit->raw_reason;
+	return exit->kind == VCPU_EXIT_HALT ? RK_STOP_HALT : RK_STOP_OTHER;
+}
+
+static const struct vcpu_handlers rk_handlers = {
+	.mmio = rk_on_mmio,
+	.pio = rk_on_pio,
+	.hypercall = rk_on_hypercall,
+	.system_event = rk_on_system_event,
+	.other = rk_on_other,
+};
+
+static void rk_dump(const struct rk_ctx *c)
+{
+	print_error("recorded exits (%u, %u dropped, %u done):\n", c->nev, c->dropped, c->ndone);
+	for (unsigned i = 0; i < c->nev; i++) {
+		const struct rk_event *e = &c->ev[i];
+		print_error("  [%u] %s vcpu %u addr 0x%llx len %u %s data 0x%llx flags 0x%x raw %u\n",
+			    i, vcpu_exit_kind_name(e->kind), e->vcpu_id, (unsigned long long)e->addr,
+			    e->len, e->is_write ? "write" : "read", (unsigned long long)e->data,
+			    e->flags, e->raw);
+	}
+}
+
+/* Event @i must be an access of @kind at @addr of @len bytes carrying @data. */
+static void rk_expect_io(const struct rk_ctx *c, unsigned i, uint32_t kind, uint64_t addr,
+			 uint32_t len, bool is_write, uint64_t data)
+{
+	const struct rk_event *e = &c->ev[i < RK_MAX_EVENTS ? i : 0];
+
+	if (i >= c->nev || e->kind != kind || e->addr != addr || e->len != len ||
+	    (bool)e->is_write != is_write || e->data != data) {
+		rk_dump(c);
+		fail_msg("exit %u: want %s %s at 0x%llx len %u data 0x%llx", i,
+			 vcpu_exit_kind_name(kind), is_write ? "write" : "read",
+			 (unsigned long long)addr, len, (unsigned long long)data);
+	}
+}
+
+static void rk_expect_count(const struct rk_ctx *c, unsigned nev, unsigned ndone)
+{
+	if (c->nev != nev || c->dropped || c->ndone != ndone) {
+		rk_dump(c);
+		fail_msg("want %u exits and %u done, got %u (+%u dropped) and %u", nev, ndone,
+			 c->nev, c->dropped, c->ndone);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running with a watchdog                                                    */
+
+struct rk_guard {
+	struct vcpu *cpu;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	bool fired;
+};
+
+static void *rk_guard_main(void *arg)
+{
+	struct rk_guard *g = arg;
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += RK_TIMEOUT_S;
+	pthread_mutex_lock(&g->lock);
+	while (!g->done) {
+		if (pthread_cond_timedwait(&g->cond, &g->lock, &deadline) == ETIMEDOUT && !g->done) {
+			g->fired = true;
+			vcpu_kick(g->cpu);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+/*
+ * vcpu_run() that cannot hang: a watchdog thread kicks the vCPU after
+ * RK_TIMEOUT_S seconds and the result is then RK_TIMED_OUT.  Safe to call from
+ * any thread (it asserts nothing).
+ */
+static int rk_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
+{
+	struct rk_guard g = { .cpu = cpu };
+	pthread_condattr_t ca;
+	pthread_t th;
+	bool guarded;
+	int rc;
+
+	pthread_mutex_init(&g.lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	guarded = pthread_create(&th, NULL, rk_guard_main, &g) == 0;
+
+	rc = vcpu_run(cpu, h, ctx);
+
+	pthread_mutex_lock(&g.lock);
+	g.done = true;
+	pthread_cond_signal(&g.cond);
+	pthread_mutex_unlock(&g.lock);
+	if (guarded)
+		pthread_join(th, NULL);
+	pthread_cond_destroy(&g.cond);
+	pthread_mutex_destroy(&g.lock);
+	return g.fired ? RK_TIMED_OUT : rc;
+}
+
+static void rk_sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+#endif /* !RK_UNSUPPORTED_ARCH */
+
+/* ------------------------------------------------------------------------ */
+/* Fixture: one hypervisor handle, one VM, its RAM and up to two vCPUs        */
+
+#define RK_MAX_VCPUS 2
+
+struct rk {
+	long fds_before;
+	struct vcpu_hv *hv;
+	struct vcpu_vm *vm;
+	struct vcpu *cpu[RK_MAX_VCPUS];
+	void *ram;
+	void *ram2;
+	bool ram_mapped;
+	bool ram2_mapped;
+};
+
+static int rk_setup(void **state)
+{
+	struct rk *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -1;
+	t->fds_before = count_open_fds();
+	*state = t;
+	return 0;
+}
+
+static int rk_teardown(void **state)
+{
+	struct rk *t = *state;
+	int bad = 0;
+
+	for (unsigned i = 0; i < RK_MAX_VCPUS; i++)
+		if (t->cpu[i] && vcpu_destroy(&t->cpu[i]) != 0)
+			bad = 1;
+	if (t->vm && t->ram2_mapped)
+		vcpu_vm_unmap(t->vm, RK_RAM2_GPA, RK_RAM2_SIZE);
+	if (t->vm && t->ram_mapped)
+		vcpu_vm_unmap(t->vm, RK_RAM_GPA, RK_RAM_SIZE);
+	if (t->vm && vcpu_vm_destroy(&t->vm) != 0)
+		bad = 1;
+	if (t->hv && vcpu_hv_close(t->hv) != 0)
+		bad = 1;
+	if (t->ram)
+		munmap(t->ram, RK_RAM_SIZE);
+	if (t->ram2)
+		munmap(t->ram2, RK_RAM2_SIZE);
+
+	long fds_after = count_open_fds();
+	if (bad)
+		print_error("teardown: destroying the vCPUs, VM or handle failed\n");
+	if (fds_after != t->fds_before) {
+		print_error("teardown: %ld file descriptors before the test, %ld after\n",
+			    t->fds_before, fds_after);
+		bad = 1;
+	}
+	free(t);
+	*state = NULL;
+	return bad ? -1 : 0;
+}
+
+/* Skip the calling case unless /dev/kvm is usable and this arch has guests. */
+static void rk_require_kvm(void)
+{
+	static bool told; /* say why once, not once per case */
+
+	if (access("/dev/kvm", R_OK | W_OK) != 0) {
+		if (!told)
+			print_message("no usable /dev/kvm: every real-kvm case is skipped\n");
+		told = true;
+		skip();
+	}
+#if defined(RK_UNSUPPORTED_ARCH)
+	print_message("no guest programs for this host architecture: skipped\n");
+	skip();
+#endif
+}
+
+#if !defined(RK_UNSUPPORTED_ARCH)
+
+/* Open /dev/kvm, create the VM and map its RAM. */
+static void rk_vm(struct rk *t)
+{
+	RK_OK(vcpu_hv_open(VCPU_BACKEND_KVM, &t->hv), "");
+	RK_OK(vcpu_vm_create(t->hv, NULL, &t->vm), vcpu_hv_last_error(t->hv));
+	t->ram = mmap(NULL, RK_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
+	assert_true(t->ram != MAP_FAILED);
+	RK_OK(vcpu_vm_map(t->vm, RK_RAM_GPA, t->ram, RK_RAM_SIZE, 0), vcpu_vm_last_error(t->vm));
+	t->ram_mapped = true;
+}
+
+static void rk_set(struct vcpu *cpu, uint64_t reg, uint64_t value)
+{
+	int r = vcpu_set_reg(cpu, reg, value);
+
+	if (r != 0)
+		fail_msg("vcpu_set_reg(0x%llx, 0x%llx) = %d: %s", (unsigned long long)reg,
+			 (unsigned long long)value, r, vcpu_last_error(cpu));
+}
+
+static uint64_t rk_get(struct vcpu *cpu, uint64_t reg)
+{
+	uint64_t value = 0;
+	int r = vcpu_get_reg(cpu, reg, &value);
+
+	if (r != 0)
+		fail_msg("vcpu_get_reg(0x%llx) = %d: %s", (unsigned long long)reg, r,
+			 vcpu_last_error(cpu));
+	return value;
+}
+
+/* Point vCPU @cpu at @entry in its boot state (real mode / EL1h). */
+static void rk_boot_regs(struct vcpu *cpu, uint64_t entry)
+{
+#if defined(__x86_64__)
+	static const enum vcpu_x86_seg segs[] = { VCPU_X86_CS, VCPU_X86_DS, VCPU_X86_ES,
+						  VCPU_X86_SS };
+	for (unsigned i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
+		struct vcpu_x86_segment s;
+		RK_OK(vcpu_x86_get_segment(cpu, segs[i], &s), vcpu_last_error(cpu));
+		s.base = 0;
+		s.selector = 0;
+		RK_OK(vcpu_x86_set_segment(cpu, segs[i], &s), vcpu_last_error(cpu));
+	}
+	rk_set(cpu, VCPU_REG_X86_RIP, entry);
+	rk_set(cpu, VCPU_REG_X86_RFLAGS, 0x2);
+#else
+	rk_set(cpu, VCPU_REG_ARM64_PC, entry);
+	rk_set(cpu, VCPU_REG_ARM64_PSTATE, RK_PSTATE_EL1H_DAIF);
+#endif
+}
+
+/* Copy a guest to the code GPA, create vCPU @id and point it at the guest. */
+static struct vcpu *rk_guest(struct rk *t, uint32_t id, const void *code, size_t size)
+{
+	assert_true(size <= RK_RAM_SIZE - (RK_CODE_GPA - RK_RAM_GPA));
+	memcpy((uint8_t *)t->ram + (RK_CODE_GPA - RK_RAM_GPA), code, size);
+	RK_OK(vcpu_create(t->vm, id, 0, &t->cpu[id]), vcpu_vm_last_error(t->vm));
+	assert_int_equal(vcpu_id(t->cpu[id]), id);
+	rk_boot_regs(t->cpu[id], RK_CODE_GPA);
+	return t->cpu[id];
+}
+
+/* Run to the guest's DONE write; any other stop fails the case. */
+static void rk_run_to_done(struct vcpu *cpu, struct rk_ctx *c)
+{
+	int rc = rk_run(cpu, &rk_handlers, c);
+
+	if (rc != RK_STOP_DONE) {
+		rk_dump(c);
+		fail_msg("vcpu_run() = %d (%s), want the DONE stop; last exit %s; detail \"%s\"", rc,
+			 rc == RK_TIMED_OUT ? "watchdog: the guest never finished" : strerror(rc < 0 ? -rc : 0),
+			 vcpu_exit_kind_name(vcpu_last_exit(cpu)->kind), vcpu_last_error(cpu));
+	}
+}
+
+#endif /* !RK_UNSUPPORTED_ARCH */
+
+/* ------------------------------------------------------------------------ */
+/* Cases                                                                      */
+
+/* Every case starts here: its fixture as t, skipped without a usable /dev/kvm. */
+#define RK_BEGIN(state)              \
+	struct rk *t = *(state);     \
+	(void)t;                     \
+	rk_require_kvm()
+
+/* The handle reports KVM on the host architecture and sane limits. */
+static void test_open_and_caps(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	uint64_t v = 0;
+
+	RK_OK(vcpu_hv_open(VCPU_BACKEND_KVM, &t->hv), "");
+	assert_int_equal(vcpu_hv_backend(t->hv), VCPU_BACKEND_KVM);
+	assert_int_equal(vcpu_hv_arch(t->hv), RK_ARCH);
+	assert_string_equal(vcpu_backend_name(vcpu_hv_backend(t->hv)), "kvm");
+	RK_OK(vcpu_hv_check(t->hv, VCPU_CAP_MAX_VCPUS, &v), vcpu_hv_last_error(t->hv));
+	assert_true(v >= RK_MAX_VCPUS);
+	RK_OK(vcpu_hv_check(t->hv, VCPU_CAP_NR_MEMSLOTS, &v), vcpu_hv_last_error(t->hv));
+	assert_true(v >= 2);
+	RK_OK(vcpu_hv_check(t->hv, VCPU_CAP_ONE_REG, &v), vcpu_hv_last_error(t->hv));
+	/* The SMCCC filter is a VM-level question. */
+	RK_CALL(-EOPNOTSUPP, vcpu_hv_check(t->hv, VCPU_CAP_ARM_SMCCC_FILTER, &v),
+		vcpu_hv_last_error(t->hv));
+
+	/* Parents with live children refuse to go. */
+	RK_OK(vcpu_vm_create(t->hv, NULL, &t->vm), vcpu_hv_last_error(t->hv));
+	RK_CALL(-EBUSY, vcpu_hv_close(t->hv), vcpu_hv_last_error(t->hv));
+	RK_OK(vcpu_create(t->vm, 0, 0, &t->cpu[0]), vcpu_vm_last_error(t->vm));
+	RK_CALL(-EBUSY, vcpu_vm_destroy(&t->vm), vcpu_vm_last_error(t->vm));
+	RK_OK(vcpu_destroy(&t->cpu[0]), "");
+	assert_null(t->cpu[0]);
+	RK_OK(vcpu_vm_destroy(&t->vm), "");
+	assert_null(t->vm);
+#endif
+}
+
+/* MMIO writes of every size reach the handler with address, length and data. */
+static void test_mmio_write(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	rk_vm(t);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(mmio_write));
+
+	rk_run_to_done(cpu, c);
+#if defined(__x86_64__)
+	rk_expect_count(c, 3, 1);
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, RK_MMIO + 0x0, 1, true, 0x11);
+	rk_expect_io(c, 1, VCPU_EXIT_MMIO, RK_MMIO + 0x2, 2, true, 0x2233);
+	rk_expect_io(c, 2, VCPU_EXIT_MMIO, RK_MMIO + 0x4, 4, true, 0x44556677);
+#else
+	rk_expect_count(c, 4, 1);
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, RK_MMIO + 0x0, 1, true, 0x11);
+	rk_expect_io(c, 1, VCPU_EXIT_MMIO, RK_MMIO + 0x2, 2, true, 0x2233);
+	rk_expect_io(c, 2, VCPU_EXIT_MMIO, RK_MMIO + 0x4, 4, true, 0x44556677);
+	rk_expect_io(c, 3, VCPU_EXIT_MMIO, RK_MMIO + 0x8, 8, true, 0x8899aabbccddeeffull);
+#endif
+	for (unsigned i = 0; i < c->nev; i++)
+		assert_int_equal(c->ev[i].vcpu_id, 0);
+	assert_int_equal(vcpu_last_exit(cpu)->kind, VCPU_EXIT_MMIO);
+	assert_int_equal(vcpu_last_exit(cpu)->u.io.addr, RK_DONE_GPA);
+	assert_int_equal(vcpu_last_exit(cpu)->u.io.len, RK_MMIO_DONE_LEN);
+	free(c);
+#endif
+}
+
+/* MMIO read values land in guest registers (incl. sign/zero extension). */
+static void test_mmio_read(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	rk_vm(t);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(mmio_read));
+
+#if defined(__x86_64__)
+	static const uint64_t reads[] = { 0xcafef00d, 0x80 };
+	c->reads = reads;
+	c->nreads = 2;
+	rk_run_to_done(cpu, c);
+	rk_expect_count(c, 4, 1);
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, RK_MMIO + 0x10, 4, false, 0xcafef00d);
+	rk_expect_io(c, 1, VCPU_EXIT_MMIO, RK_MMIO + 0x20, 4, true, 0xcafef00d);
+	rk_expect_io(c, 2, VCPU_EXIT_MMIO, RK_MMIO + 0x30, 1, false, 0x80);
+	rk_expect_io(c, 3, VCPU_EXIT_MMIO, RK_MMIO + 0x32, 2, true, 0xff80); /* movsx */
+	assert_int_equal(rk_get(cpu, VCPU_REG_X86_RBX) & 0xffff, 0xff80);
+#else
+	static const uint64_t reads[] = { 0x1122334455667788ull, 0xcafef00d, 0x80, 0xbeef };
+	c->reads = reads;
+	c->nreads = 4;
+	/* Garbage in x4's upper half: a 32-bit load must clear it. */
+	rk_set(cpu, VCPU_REG_ARM64_X(4), ~0ull);
+	rk_run_to_done(cpu, c);
+	rk_expect_count(c, 8, 1);
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, RK_MMIO + 0x10, 8, false, 0x1122334455667788ull);
+	rk_expect_io(c, 1, VCPU_EXIT_MMIO, RK_MMIO + 0x18, 8, true, 0x1122334455667788ull);
+	rk_expect_io(c, 2, VCPU_EXIT_MMIO, RK_MMIO + 0x20, 4, false, 0xcafef00d);
+	rk_expect_io(c, 3, VCPU_EXIT_MMIO, RK_MMIO + 0x28, 8, true, 0xcafef00dull);
+	rk_expect_io(c, 4, VCPU_EXIT_MMIO, RK_MMIO + 0x30, 1, false, 0x80);
+	rk_expect_io(c, 5, VCPU_EXIT_MMIO, RK_MMIO + 0x38, 8, true, 0xffffffffffffff80ull);
+	rk_expect_io(c, 6, VCPU_EXIT_MMIO, RK_MMIO + 0x40, 2, false, 0xbeef);
+	rk_expect_io(c, 7, VCPU_EXIT_MMIO, RK_MMIO + 0x42, 2, true, 0xbeef);
+	assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_X(3)), 0x1122334455667788ull);
+	assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_X(5)), 0xffffffffffffff80ull);
+#endif
+	free(c);
+#endif
+}
+
+/* x86 port I/O: OUT of 1/2/4 bytes, IN values reaching AL/EAX. */
+static void test_pio(void **state)
+{
+	RK_BEGIN(state);
+#if defined(__x86_64__)
+	static const uint64_t reads[] = { 0x11223344, 0xa5 };
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->reads = reads;
+	c->nreads = 2;
+	rk_vm(t);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(pio));
+
+	rk_run_to_done(cpu, c);
+	rk_expect_count(c, 6, 1);
+	rk_expect_io(c, 0, VCPU_EXIT_PIO, 0x510, 1, true, 0x5a);
+	rk_expect_io(c, 1, VCPU_EXIT_PIO, 0x511, 2, true, 0xbeef);
+	rk_expect_io(c, 2, VCPU_EXIT_PIO, 0x512, 4, false, 0x11223344);
+	rk_expect_io(c, 3, VCPU_EXIT_PIO, 0x513, 4, true, 0x11223344);
+	rk_expect_io(c, 4, VCPU_EXIT_PIO, 0x79, 1, false, 0xa5);
+	rk_expect_io(c, 5, VCPU_EXIT_MMIO, RK_MMIO + 0x0, 1, true, 0xa5);
+	free(c);
+#else
+	print_message("port I/O is x86 only: skipped\n");
+	skip();
+#endif
+}
+
+/* arm64: forwarded HVC and SMC calls, arguments in, x0..x3 results out. */
+static void test_hypercall(void **state)
+{
+	RK_BEGIN(state);
+#if defined(__aarch64__)
+	static const struct rk_hc_reply replies[] = {
+		{ 4, { 0xa0a0, 0xa1a1, 0xa2a2, 0xa3a3 } }, /* HVC: all four results */
+		{ 1, { 0x5a5a } },                         /* SMC: x0 only, x1..x3 kept */
+	};
+	uint64_t v = 0;
+
+	rk_vm(t);
+	RK_OK(vcpu_vm_check(t->vm, VCPU_CAP_ARM_SMCCC_FILTER, &v), vcpu_vm_last_error(t->vm));
+	if (v == 0) {
+		print_message("no SMCCC filter (Linux < 6.4): skipped\n");
+		skip();
+	}
+	RK_OK(vcpu_vm_forward_hypercalls(t->vm, RK_FWD_BASE, RK_FWD_COUNT),
+	      vcpu_vm_last_error(t->vm));
+	/* Overlapping a range already set, or the Arm architecture calls: refused. */
+	RK_CALL(-EEXIST, vcpu_vm_forward_hypercalls(t->vm, RK_FWD_BASE + 0xf0, 0x20),
+		vcpu_vm_last_error(t->vm));
+	RK_CALL(-EEXIST, vcpu_vm_forward_hypercalls(t->vm, 0x80000000u, 0x10),
+		vcpu_vm_last_error(t->vm));
+
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->replies = replies;
+	c->nreplies = 2;
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(hypercall));
+	rk_run_to_done(cpu, c);
+
+	rk_expect_count(c, 9, 1);
+	const struct rk_event *e = &c->ev[0];
+	assert_int_equal(e->kind, VCPU_EXIT_HYPERCALL);
+	assert_int_equal(e->addr, RK_FWD_BASE + 1);
+	assert_int_equal(e->flags & VCPU_HYPERCALL_SMC, 0);
+	assert_true(e->raw >= 4);
+	assert_int_equal(e->args[0], 0x1111);
+	assert_int_equal(e->args[1], 0x2222);
+	assert_int_equal(e->args[2], 0x3333);
+	assert_int_equal(e->args[3], 0x4444);
+	assert_int_equal(e->ret_in[0], VCPU_SMCCC_RET_NOT_SUPPORTED);
+	assert_int_equal(e->ret_in[1], 0x1111);
+	assert_int_equal(e->ret_in[2], 0x2222);
+	assert_int_equal(e->ret_in[3], 0x3333);
+	assert_int_equal(c->pc_err, 0);
+	assert_int_equal(e->pc, RK_CODE_GPA + RK_HVC_NEXT_OFF); /* PC is past the HVC */
+	rk_expect_io(c, 1, VCPU_EXIT_MMIO, RK_MMIO + 0x00, 8, true, 0xa0a0);
+	rk_expect_io(c, 2, VCPU_EXIT_MMIO, RK_MMIO + 0x08, 8, true, 0xa1a1);
+	rk_expect_io(c, 3, VCPU_EXIT_MMIO, RK_MMIO + 0x10, 8, true, 0xa2a2);
+	rk_expect_io(c, 4, VCPU_EXIT_MMIO, RK_MMIO + 0x18, 8, true, 0xa3a3);
+
+	e = &c->ev[5];
+	assert_int_equal(e->kind, VCPU_EXIT_HYPERCALL);
+	assert_int_equal(e->addr, RK_FWD_BASE + 2);
+	assert_int_equal(e->flags & VCPU_HYPERCALL_SMC, VCPU_HYPERCALL_SMC);
+	assert_int_equal(e->args[0], 0x5555);
+	assert_int_equal(e->pc, RK_CODE_GPA + RK_SMC_NEXT_OFF); /* PC is past the SMC */
+	rk_expect_io(c, 6, VCPU_EXIT_MMIO, RK_MMIO + 0x20, 8, true, 0x5a5a);
+	rk_expect_io(c, 7, VCPU_EXIT_MMIO, RK_MMIO + 0x28, 8, true, 0x5555);
+	/* 0x82000100 is outside the range: KVM answered it, no exit. */
+	rk_expect_io(c, 8, VCPU_EXIT_MMIO, RK_MMIO + 0x30, 8, true, VCPU_SMCCC_RET_NOT_SUPPORTED);
+	free(c);
+#else
+	print_message("SMCCC hypercalls are arm64 only: skipped\n");
+	skip();
+#endif
+}
+
+#if defined(__aarch64__)
+static void rk_psci_case(struct rk *t, const uint32_t *code, size_t size, uint32_t type)
+{
+	uint64_t v = 0;
+
+	rk_vm(t);
+	RK_OK(vcpu_vm_check(t->vm, VCPU_CAP_ARM_PSCI_0_2, &v), vcpu_vm_last_error(t->vm));
+	if (v == 0) {
+		print_message("no in-kernel PSCI 0.2: skipped\n");
+		skip();
+	}
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	struct vcpu *cpu = rk_guest(t, 0, code, size);
+	int rc = rk_run(cpu, &rk_handlers, c);
+	if (rc != RK_STOP_EVENT) {
+		rk_dump(c);
+		fail_msg("vcpu_run() = %d, want the system-event stop; detail \"%s\"", rc,
+			 vcpu_last_error(cpu));
+	}
+	rk_expect_count(c, 1, 0);
+	assert_int_equal(c->ev[0].kind, VCPU_EXIT_SYSTEM_EVENT);
+	assert_int_equal(c->ev[0].flags, type);
+	/* KVM's own codes: SHUTDOWN 1, RESET 2 (the same numbers as libvcpu's). */
+	assert_int_equal(c->ev[0].raw, type);
+	if (type == VCPU_SYSTEM_EVENT_RESET && c->ev[0].len > 0)
+		assert_int_equal(c->ev[0].data & VCPU_SYSTEM_EVENT_RESET2, 0);
+	assert_int_equal(vcpu_last_exit(cpu)->kind, VCPU_EXIT_SYSTEM_EVENT);
+	free(c);
+}
+#endif
+
+/* arm64: PSCI SYSTEM_OFF through HVC is an in-kernel call that ends in a system event. */
+static void test_psci_system_off(void **state)
+{
+	RK_BEGIN(state);
+#if defined(__aarch64__)
+	rk_psci_case(t, RK_GUEST(psci_off), VCPU_SYSTEM_EVENT_SHUTDOWN);
+#else
+	print_message("PSCI is arm64 only: skipped\n");
+	skip();
+#endif
+}
+
+/* arm64: PSCI SYSTEM_RESET likewise, as a RESET event. */
+static void test_psci_system_reset(void **state)
+{
+	RK_BEGIN(state);
+#if defined(__aarch64__)
+	rk_psci_case(t, RK_GUEST(psci_reset), VCPU_SYSTEM_EVENT_RESET);
+#else
+	print_message("PSCI is arm64 only: skipped\n");
+	skip();
+#endif
+}
+
+/* x86: HLT without an in-kernel LAPIC exits; the vCPU resumes after it. */
+static void test_hlt(void **state)
+{
+	RK_BEGIN(state);
+#if defined(__x86_64__)
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	rk_vm(t);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(hlt));
+
+	int rc = rk_run(cpu, &rk_handlers, c);
+	if (rc != RK_STOP_HALT) {
+		rk_dump(c);
+		fail_msg("vcpu_run() = %d, want the HLT stop; detail \"%s\"", rc, vcpu_last_error(cpu));
+	}
+	rk_expect_count(c, 1, 0);
+	assert_int_equal(c->ev[0].kind, VCPU_EXIT_HALT);
+	assert_int_equal(vcpu_last_exit(cpu)->kind, VCPU_EXIT_HALT);
+	assert_int_equal(rk_get(cpu, VCPU_REG_X86_RIP), RK_CODE_GPA + 1); /* past the HLT */
+	rk_run_to_done(cpu, c);
+	rk_expect_count(c, 1, 1);
+	free(c);
+#else
+	print_message("HLT exits are x86 only: skipped\n");
+	skip();
+#endif
+}
+
+/* An exit with no handler: -ENOSYS, exit kept; the vCPU then runs on (read = 0). */
+static void test_unhandled_exit(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	static const struct vcpu_handlers none = { .mmio = NULL };
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	rk_vm(t);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(unhandled));
+#if defined(__x86_64__)
+	const uint32_t len = 4;
+	const uint64_t echo = RK_MMIO + 0x20;
+	rk_set(cpu, VCPU_REG_X86_RAX, 0xffffffff);
+#else
+	const uint32_t len = 8;
+	const uint64_t echo = RK_MMIO + 0x18;
+	rk_set(cpu, VCPU_REG_ARM64_X(3), ~0ull);
+#endif
+
+	int rc = rk_run(cpu, &none, NULL);
+	if (rc != -ENOSYS)
+		fail_msg("vcpu_run(no handlers) = %d, want -ENOSYS; detail \"%s\"", rc,
+			 vcpu_last_error(cpu));
+	const struct vcpu_exit *x = vcpu_last_exit(cpu);
+	assert_int_equal(x->kind, VCPU_EXIT_MMIO);
+	assert_int_equal(x->u.io.addr, RK_MMIO + 0x10);
+	assert_int_equal(x->u.io.len, len);
+	assert_int_equal(x->u.io.is_write, 0);
+
+	/* Not fatal: with handlers the guest goes on; the unhandled read gave 0. */
+	rk_run_to_done(cpu, c);
+	rk_expect_count(c, 1, 1);
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, echo, len, true, 0);
+	free(c);
+#endif
+}
+
+#if !defined(RK_UNSUPPORTED_ARCH)
+struct rk_kicker {
+	struct vcpu *cpu;
+	long delay_ms;
+	int rc;
+};
+
+static void *rk_kicker_main(void *arg)
+{
+	struct rk_kicker *k = arg;
+
+	rk_sleep_ms(k->delay_ms);
+	k->rc = vcpu_kick(k->cpu);
+	return NULL;
+}
+#endif
+
+/* A guest spinning in `jmp $` / `b .` is stopped by a kick from another thread. */
+static void test_kick(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	rk_vm(t);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(kick));
+	struct rk_kicker k = { .cpu = cpu, .delay_ms = 200, .rc = -1 };
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, rk_kicker_main, &k), 0);
+	int rc = rk_run(cpu, &rk_handlers, c);
+	pthread_join(th, NULL);
+	assert_int_equal(k.rc, 0);
+	if (rc != -EINTR) {
+		rk_dump(c);
+		fail_msg("vcpu_run() = %d, want -EINTR from the kick; detail \"%s\"", rc,
+			 vcpu_last_error(cpu));
+	}
+	rk_expect_count(c, 0, 0);
+	/* Stopped in the spin loop, registers readable after the kick. */
+	assert_int_equal(rk_get(cpu, RK_REG_PC), RK_CODE_GPA);
+
+	/* A kick while outside vcpu_run() is not lost: the next run returns at once. */
+	RK_OK(vcpu_kick(cpu), vcpu_last_error(cpu));
+	RK_CALL(-EINTR, rk_run(cpu, &rk_handlers, c), vcpu_last_error(cpu));
+	assert_int_equal(rk_get(cpu, RK_REG_PC), RK_CODE_GPA);
+
+	/* The kick is consumed: leave the loop and run to the end. */
+	rk_set(cpu, RK_REG_PC, RK_CODE_GPA + RK_KICK_RESUME_OFF);
+	rk_run_to_done(cpu, c);
+	rk_expect_count(c, 0, 1);
+	free(c);
+#endif
+}
+
+#if !defined(RK_UNSUPPORTED_ARCH)
+struct rk_vcpu_thread {
+	struct vcpu *cpu;
+	struct rk_ctx *ctx;
+	pthread_barrier_t *start;
+	int rc;
+};
+
+static void *rk_vcpu_thread_main(void *arg)
+{
+	struct rk_vcpu_thread *a = arg;
+
+	pthread_barrier_wait(a->start);
+	a->rc = rk_run(a->cpu, &rk_handlers, a->ctx);
+	return NULL;
+}
+#endif
+
+/* Two vCPUs of one VM run at once, each in its own thread with its own state. */
+static void test_two_vcpus(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	enum { LOOPS = 100, TAG = 0x100 };
+	struct rk_ctx *c = calloc(RK_MAX_VCPUS, sizeof(*c));
+	struct rk_vcpu_thread a[RK_MAX_VCPUS];
+	pthread_t th[RK_MAX_VCPUS];
+	pthread_barrier_t start;
+
+	assert_non_null(c);
+	rk_vm(t);
+	for (uint32_t id = 0; id < RK_MAX_VCPUS; id++) {
+		struct vcpu *cpu = rk_guest(t, id, RK_GUEST(two_vcpus));
+#if defined(__x86_64__)
+		rk_set(cpu, VCPU_REG_X86_RBX, TAG + id);
+#else
+		rk_set(cpu, VCPU_REG_ARM64_X(5), TAG + id);
+#endif
+		a[id] = (struct rk_vcpu_thread){ .cpu = cpu, .ctx = &c[id], .start = &start, .rc = 0 };
+	}
+	assert_int_equal(pthread_barrier_init(&start, NULL, RK_MAX_VCPUS), 0);
+	for (unsigned i = 0; i < RK_MAX_VCPUS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, rk_vcpu_thread_main, &a[i]), 0);
+	for (unsigned i = 0; i < RK_MAX_VCPUS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&start);
+
+	for (uint32_t id = 0; id < RK_MAX_VCPUS; id++) {
+		const struct rk_ctx *ci = &c[id];
+		unsigned first = 0;
+		if (a[id].rc != RK_STOP_DONE) {
+			rk_dump(ci);
+			fail_msg("vCPU %u: vcpu_run() = %d, want the DONE stop; detail \"%s\"", id,
+				 a[id].rc, vcpu_last_error(a[id].cpu));
+		}
+#if defined(__x86_64__)
+		rk_expect_count(ci, LOOPS, 1);
+#else
+		rk_expect_count(ci, LOOPS + 1, 1);
+		/* MPIDR_EL1 as the guest read it: Aff0 = vCPU id, bit 31 RES1. */
+		assert_int_equal(ci->ev[0].kind, VCPU_EXIT_MMIO);
+		assert_int_equal(ci->ev[0].addr, RK_MMIO + 0x48);
+		assert_int_equal(ci->ev[0].data & 0xff, id);
+		assert_int_equal(ci->ev[0].data & (1ull << 31), 1ull << 31);
+		assert_int_equal(rk_get(a[id].cpu, VCPU_REG_ARM64_MPIDR_EL1), ci->ev[0].data);
+		first = 1;
+#endif
+		for (unsigned i = first; i < ci->nev; i++) {
+#if defined(__x86_64__)
+			rk_expect_io(ci, i, VCPU_EXIT_MMIO, RK_MMIO + 0x40, 2, true, TAG + id);
+#else
+			rk_expect_io(ci, i, VCPU_EXIT_MMIO, RK_MMIO + 0x40, 8, true, TAG + id);
+#endif
+		}
+		for (unsigned i = 0; i < ci->nev; i++)
+			assert_int_equal(ci->ev[i].vcpu_id, id);
+	}
+	free(c);
+#endif
+}
+
+/* A region mapped after the vCPU has run is guest RAM holding what the host wrote. */
+static void test_memory_region(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	const uint64_t value = 0x0123456789abcdefull;
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	rk_vm(t);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(memory));
+
+	rk_run_to_done(cpu, c); /* first stop: before the region exists */
+	rk_expect_count(c, 0, 1);
+
+	t->ram2 = mmap(NULL, RK_RAM2_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	assert_true(t->ram2 != MAP_FAILED);
+	memcpy(t->ram2, &value, sizeof(value)); /* little-endian on both hosts */
+	RK_CALL(-EEXIST, vcpu_vm_map(t->vm, RK_RAM_GPA, t->ram2, RK_RAM2_SIZE, 0),
+		vcpu_vm_last_error(t->vm));
+	RK_OK(vcpu_vm_map(t->vm, RK_RAM2_GPA, t->ram2, RK_RAM2_SIZE, 0), vcpu_vm_last_error(t->vm));
+	t->ram2_mapped = true;
+
+	rk_run_to_done(cpu, c);
+#if defined(__x86_64__)
+	rk_expect_count(c, 2, 2);
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, RK_MMIO + 0x0, 4, true, value & 0xffffffff);
+	rk_expect_io(c, 1, VCPU_EXIT_MMIO, RK_MMIO + 0x4, 4, true, value >> 32);
+#else
+	rk_expect_count(c, 1, 2);
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, RK_MMIO + 0x0, 8, true, value);
+#endif
+
+	RK_OK(vcpu_vm_unmap(t->vm, RK_RAM2_GPA, RK_RAM2_SIZE), vcpu_vm_last_error(t->vm));
+	t->ram2_mapped = false;
+	RK_CALL(-ENOENT, vcpu_vm_unmap(t->vm, RK_RAM2_GPA, RK_RAM2_SIZE), vcpu_vm_last_error(t->vm));
+	free(c);
+#endif
+}
+
+/* Registers written by the host read back, and survive a trip through the guest. */
+static void test_regs(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	uint64_t v = 0;
+
+	assert_non_null(c);
+	rk_vm(t);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(regs));
+#if defined(__x86_64__)
+	for (uint64_t r = VCPU_REG_X86_RAX; r <= VCPU_REG_X86_R15; r++)
+		rk_set(cpu, r, 0x0101010101010101ull * (r - VCPU_REG_X86_RAX + 1));
+	for (uint64_t r = VCPU_REG_X86_RAX; r <= VCPU_REG_X86_R15; r++)
+		assert_int_equal(rk_get(cpu, r), 0x0101010101010101ull * (r - VCPU_REG_X86_RAX + 1));
+	rk_set(cpu, VCPU_REG_X86_RIP, RK_CODE_GPA + 0x10);
+	assert_int_equal(rk_get(cpu, VCPU_REG_X86_RIP), RK_CODE_GPA + 0x10);
+	assert_int_equal(rk_get(cpu, VCPU_REG_X86_RFLAGS), 0x2);
+	assert_int_equal(rk_get(cpu, VCPU_REG_X86_CR0) & 1, 0); /* real mode: PE clear */
+
+	struct vcpu_x86_segment ds, back;
+	RK_OK(vcpu_x86_get_segment(cpu, VCPU_X86_DS, &ds), vcpu_last_error(cpu));
+	struct vcpu_x86_segment want = ds;
+	want.base = 0x2000;
+	want.selector = 0x200;
+	RK_OK(vcpu_x86_set_segment(cpu, VCPU_X86_DS, &want), vcpu_last_error(cpu));
+	RK_OK(vcpu_x86_get_segment(cpu, VCPU_X86_DS, &back), vcpu_last_error(cpu));
+	assert_int_equal(back.base, 0x2000);
+	assert_int_equal(back.selector, 0x200);
+	assert_int_equal(back.limit, ds.limit);
+	RK_OK(vcpu_x86_set_segment(cpu, VCPU_X86_DS, &ds), vcpu_last_error(cpu));
+
+	/* Another architecture's id is refused. */
+	RK_CALL(-EINVAL, vcpu_get_reg(cpu, VCPU_REG_ARM64_PC, &v), vcpu_last_error(cpu));
+
+	/* Through the guest: ebx = eax + 1. */
+	rk_set(cpu, VCPU_REG_X86_RIP, RK_CODE_GPA);
+	rk_set(cpu, VCPU_REG_X86_RAX, 0x11223344);
+	rk_set(cpu, VCPU_REG_X86_RBX, 0);
+	rk_run_to_done(cpu, c);
+	assert_int_equal(rk_get(cpu, VCPU_REG_X86_RBX) & 0xffffffff, 0x11223345);
+	assert_int_equal(rk_get(cpu, VCPU_REG_X86_RAX) & 0xffffffff, 0x11223344);
+	assert_int_equal(rk_get(cpu, VCPU_REG_X86_R15), 0x1010101010101010ull);
+#else
+	for (unsigned n = 0; n <= 30; n++)
+		rk_set(cpu, VCPU_REG_ARM64_X(n), 0x0101010101010101ull * (n + 1));
+	for (unsigned n = 0; n <= 30; n++)
+		assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_X(n)), 0x0101010101010101ull * (n + 1));
+	rk_set(cpu, VCPU_REG_ARM64_SP, 0x18000);
+	rk_set(cpu, VCPU_REG_ARM64_SP_EL1, 0x1c000);
+	rk_set(cpu, VCPU_REG_ARM64_ELR_EL1, 0x10040);
+	assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_SP), 0x18000);
+	assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_SP_EL1), 0x1c000);
+	assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_ELR_EL1), 0x10040);
+	assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_PC), RK_CODE_GPA);
+	assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_PSTATE), RK_PSTATE_EL1H_DAIF);
+	v = rk_get(cpu, VCPU_REG_ARM64_MPIDR_EL1);
+	assert_int_equal(v & 0xff, 0);            /* Aff0 = vCPU id 0 */
+	assert_int_equal(v & (1ull << 31), 1ull << 31); /* RES1 */
+
+	/* Another architecture's id, or an x86-only call, is refused. */
+	struct vcpu_x86_segment s;
+	RK_CALL(-EINVAL, vcpu_get_reg(cpu, VCPU_REG_X86_RAX, &v), vcpu_last_error(cpu));
+	RK_CALL(-EINVAL, vcpu_x86_get_segment(cpu, VCPU_X86_CS, &s), vcpu_last_error(cpu));
+
+	/* Through the guest: x4 = x3 + 1. */
+	rk_set(cpu, VCPU_REG_ARM64_X(3), 0x123456789ull);
+	rk_set(cpu, VCPU_REG_ARM64_X(4), 0);
+	rk_run_to_done(cpu, c);
+	assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_X(4)), 0x12345678aull);
+	assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_X(3)), 0x123456789ull);
+	assert_int_equal(rk_get(cpu, VCPU_REG_ARM64_X(30)), 0x1f1f1f1f1f1f1f1full);
+#endif
+	rk_expect_count(c, 0, 1);
+	free(c);
+#endif
+}
+
+/* arm64: the in-kernel vGICv3, created after the vCPUs, takes SPI lines. */
+static void test_gic_v3(void **state)
+{
+	RK_BEGIN(state);
+#if defined(__aarch64__)
+	uint64_t v = 0;
+
+	rk_vm(t);
+	RK_OK(vcpu_vm_check(t->vm, VCPU_CAP_IRQCHIP, &v), vcpu_vm_last_error(t->vm));
+	if (v == 0) {
+		print_message("no in-kernel irqchip: skipped\n");
+		skip();
+	}
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(done));
+	rk_guest(t, 1, RK_GUEST(done));
+
+	RK_CALL(-ENXIO, vcpu_vm_set_irq_line(t->vm, 40, 1), vcpu_vm_last_error(t->vm));
+	int rc = vcpu_vm_create_gic_v3(t->vm, RK_GICD_GPA, RK_GICR_GPA, 128);
+	if (rc == -ENODEV) {
+		free(c);
+		print_message("no GICv3 emulation on this host (%s): skipped\n",
+			      vcpu_vm_last_error(t->vm));
+		skip();
+	}
+	RK_OK(rc, vcpu_vm_last_error(t->vm));
+	RK_CALL(-EEXIST, vcpu_vm_create_gic_v3(t->vm, RK_GICD_GPA, RK_GICR_GPA, 128),
+		vcpu_vm_last_error(t->vm));
+
+	RK_OK(vcpu_vm_set_irq_line(t->vm, 40, 1), vcpu_vm_last_error(t->vm));
+	RK_OK(vcpu_vm_set_irq_line(t->vm, 40, 0), vcpu_vm_last_error(t->vm));
+	RK_CALL(-EINVAL, vcpu_vm_set_irq_line(t->vm, 20, 1), vcpu_vm_last_error(t->vm));
+
+	/* The vCPU still runs with the vGIC in place. */
+	rk_run_to_done(cpu, c);
+	rk_expect_count(c, 0, 1);
+	free(c);
+#else
+	print_message("the vGICv3 is arm64 only: skipped\n");
+	skip();
+#endif
+}
+
+#define RK_TEST(f) cmocka_unit_test_setup_teardown(f, rk_setup, rk_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		RK_TEST(test_open_and_caps),
+		RK_TEST(test_mmio_write),
+		RK_TEST(test_mmio_read),
+		RK_TEST(test_pio),
+		RK_TEST(test_hypercall),
+		RK_TEST(test_psci_system_off),
+		RK_TEST(test_psci_system_reset),
+		RK_TEST(test_hlt),
+		RK_TEST(test_unhandled_exit),
+		RK_TEST(test_kick),
+		RK_TEST(test_two_vcpus),
+		RK_TEST(test_memory_region),
+		RK_TEST(test_regs),
+		RK_TEST(test_gic_v3),
+	};
+
+	return cmocka_run_group_tests_name("real-kvm", tests, NULL, NULL);
+}
