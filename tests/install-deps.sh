@@ -5,20 +5,25 @@
 # missing (no apt call at all when everything is there).  Uses sudo when not
 # root.  Debian 12 (bookworm) package names.
 #
-# usage: tests/install-deps.sh [demo|all]     (default: all)
+# usage: tests/install-deps.sh [demo|nested|all]     (default: all)
 #   demo  compiler, meson, ninja: enough to build and run examples/demo
+#   nested  + the arm64 cross toolchain, libcmocka-dev:arm64, qemu-system-arm
+#         and cpio (tests/nested-arm64/run.sh)
 #   all   + cmocka, libfdt, clang with sanitizers, g++ (header check),
-#         and the arm64 cross toolchain, qemu-user and libcmocka-dev:arm64
+#         groff (man page lint), qemu-user, and everything of nested
 set -euo pipefail
 what=${1:-all}
 
 pkgs=(gcc libc6-dev meson ninja-build pkg-config)
+# nested: what tests/nested-arm64/run.sh needs besides its downloads.
+nested=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
+	libcmocka-dev:arm64 qemu-system-arm cpio)
 if [ "$what" = all ]; then
-	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev
-	       gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
-	       qemu-user libcmocka-dev:arm64)
+	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev groff-base qemu-user "${nested[@]}")
+elif [ "$what" = nested ]; then
+	pkgs+=("${nested[@]}")
 elif [ "$what" != demo ]; then
-	echo "usage: $0 [demo|all]" >&2
+	echo "usage: $0 [demo|nested|all]" >&2
 	exit 2
 fi
 
@@ -38,7 +43,7 @@ installed() {
 }
 
 need_arm64=0
-if [ "$what" = all ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+if [ "$what" != demo ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
 	need_arm64=1
 fi
 

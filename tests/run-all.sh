@@ -5,7 +5,8 @@
 # what .ci/run runs):
 #   1. install missing Debian packages (tests/install-deps.sh)
 #   2. gcc build (build-ci): all suites: mock, real-kvm (SKIP without
-#      /dev/kvm), demo, install (exported symbols, pkg-config, headers)
+#      /dev/kvm), nested-arm64 (the real KVM/arm64 driver under QEMU, VHE
+#      and nVHE), demo, install (exported symbols, pkg-config, headers, man)
 #   3. clang + ASan/UBSan build (build-asan): mock, real-kvm, demo
 #   4. arm64 cross build (build-arm64) under qemu-aarch64: mock, demo, exports
 #

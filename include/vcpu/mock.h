@@ -89,6 +89,10 @@ enum vcpu_mock_op {
 	VCPU_MOCK_HLT = 14,
 	/* Expect guest register @reg (a VCPU_REG_* id) to hold @value (no exit). */
 	VCPU_MOCK_REG_CHECK = 15,
+	/* Set guest register @reg (a VCPU_REG_* id) to @value (no exit): what
+	 * straight-line code that never exits leaves behind (a move, an add, the
+	 * arm64 PC stepping over such instructions). */
+	VCPU_MOCK_REG_SET = 16,
 };
 
 /** Load sign-extends (an arm64 LDRS* / x86 MOVSX). */

@@ -536,6 +536,7 @@ static bool step_valid(const struct vcpu_mock *m, const struct vcpu_mock_step *s
 	case VCPU_MOCK_MEM_WRITE:
 	case VCPU_MOCK_HLT:
 	case VCPU_MOCK_REG_CHECK:
+	case VCPU_MOCK_REG_SET:
 		return true;
 	default:
 		return false;

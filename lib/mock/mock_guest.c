@@ -366,6 +366,16 @@ static bool psci_implemented(const struct mock_vcpu *v, uint32_t fn)
 }
 
 /*
+ * Linux smccc_set_retval(vcpu, x0, 0, 0, 0): a call the kernel answers
+ * itself leaves zeros in x1..x3, not the caller's arguments.
+ */
+static void smccc_ret(struct mock_vcpu *v, uint64_t x0)
+{
+	v->core[0] = x0;
+	v->core[1] = v->core[2] = v->core[3] = 0;
+}
+
+/*
  * kvm_psci_call() for PSCI 1.1.  Returns true when the call became a system
  * event exit (x0 then holds what a resumed guest sees).
  */
@@ -376,50 +386,51 @@ static bool psci_call(struct mock_vcpu *v, uint32_t fn)
 	struct mock_vcpu *t;
 
 	if (!(v->features & (1u << KVM_ARM_VCPU_PSCI_0_2)) || !psci_implemented(v, fn)) {
-		v->core[0] = PSCI_RET_NOT_SUPPORTED;
+		smccc_ret(v, PSCI_RET_NOT_SUPPORTED);
 		return false;
 	}
 	switch (fn) {
 	case PSCI_VERSION:
-		v->core[0] = PSCI_VERSION_1_1;
+		smccc_ret(v, PSCI_VERSION_1_1);
 		return false;
 	case PSCI_FEATURES:
-		v->core[0] = psci_implemented(v, (uint32_t)xreg(v, 1)) ? PSCI_RET_SUCCESS
-								       : PSCI_RET_NOT_SUPPORTED;
+		smccc_ret(v, psci_implemented(v, (uint32_t)xreg(v, 1)) ? PSCI_RET_SUCCESS
+								      : PSCI_RET_NOT_SUPPORTED);
 		return false;
 	case PSCI_CPU_OFF:
 		mock_set_mp_state(v, KVM_MP_STATE_STOPPED);
-		v->core[0] = PSCI_RET_SUCCESS;
+		smccc_ret(v, PSCI_RET_SUCCESS);
 		return false;
 	case PSCI_CPU_ON:
 	case PSCI_FN64(3):
 		t = vcpu_by_mpidr(v->vm, xreg(v, 1));
 		if (!t) {
-			v->core[0] = PSCI_RET_INVALID_PARAMS;
+			smccc_ret(v, PSCI_RET_INVALID_PARAMS);
 		} else if (runnable(t)) {
-			v->core[0] = PSCI_RET_ALREADY_ON;
+			smccc_ret(v, PSCI_RET_ALREADY_ON);
 		} else {
 			/* The target starts at x2 with x0 = x3, in AArch64 EL1h. */
 			t->core[CORE_PC] = fn == PSCI_CPU_ON ? (uint32_t)xreg(v, 2) : xreg(v, 2);
 			t->core[0] = fn == PSCI_CPU_ON ? (uint32_t)xreg(v, 3) : xreg(v, 3);
 			mock_set_mp_state(t, KVM_MP_STATE_RUNNABLE);
-			v->core[0] = PSCI_RET_SUCCESS;
+			smccc_ret(v, PSCI_RET_SUCCESS);
 		}
 		return false;
 	case PSCI_AFFINITY_INFO:
 	case PSCI_FN64(4):
 		t = vcpu_by_mpidr(v->vm, xreg(v, 1));
-		v->core[0] = !t ? PSCI_RET_INVALID_PARAMS : runnable(t) ? 0 : 1;
+		smccc_ret(v, !t ? PSCI_RET_INVALID_PARAMS : runnable(t) ? 0 : 1);
 		return false;
 	case PSCI_SYSTEM_OFF:
 	case PSCI_SYSTEM_RESET:
 		/* A guest resumed after SYSTEM_OFF/RESET sees INTERNAL_FAILURE (Linux psci.c). */
-		v->core[0] = PSCI_RET_INTERNAL_FAILURE;
+		smccc_ret(v, PSCI_RET_INTERNAL_FAILURE);
 		exit_system_event(v, fn == PSCI_SYSTEM_OFF ? KVM_SYSTEM_EVENT_SHUTDOWN
 							   : KVM_SYSTEM_EVENT_RESET, 1, no_flags);
 		return true;
 	case PSCI_SYSTEM_RESET2:
 	case PSCI_FN64(18):
+		/* Only x0: x1 and x2 still hold the reset type and cookie. */
 		v->core[0] = PSCI_RET_INTERNAL_FAILURE;
 		exit_system_event(v, KVM_SYSTEM_EVENT_RESET, 1, reset2);
 		return true;
@@ -451,7 +462,7 @@ static enum step_result arm64_hypercall(struct vcpu_mock *m, struct mock_vcpu *v
 		pend(v, PEND_HYPERCALL, idx, s);
 		return STEP_EXIT;
 	case KVM_SMCCC_FILTER_DENY:
-		v->core[0] = PSCI_RET_NOT_SUPPORTED;
+		smccc_ret(v, PSCI_RET_NOT_SUPPORTED);
 		break;
 	default:
 		if ((fn & 0xbfffffe0u) == PSCI_FN(0)) { /* PSCI, SMC32 or SMC64 */
@@ -460,7 +471,8 @@ static enum step_result arm64_hypercall(struct vcpu_mock *m, struct mock_vcpu *v
 				return STEP_EXIT;
 			}
 		} else {
-			v->core[0] = fn == SMCCC_VERSION ? SMCCC_VERSION_1_1 : PSCI_RET_NOT_SUPPORTED;
+			smccc_ret(v, fn == SMCCC_VERSION ? SMCCC_VERSION_1_1
+							 : PSCI_RET_NOT_SUPPORTED);
 		}
 		break;
 	}
@@ -551,6 +563,8 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 	case VCPU_MOCK_HLT:
 		if (arm(v))
 			return wrong_arch(m, v, idx, "HLT");
+		/* kvm_emulate_halt() skips the 1-byte HLT before it exits: RIP is past it. */
+		v->regs.rip++;
 		begin_exit(run, KVM_EXIT_HLT);
 		pend(v, PEND_PLAIN, idx, s);
 		return STEP_EXIT;
@@ -583,6 +597,13 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 			mock_fail(m, "vCPU %u step %zu: register 0x%llx holds 0x%llx, expected 0x%llx",
 				  v->id, idx, (unsigned long long)s->reg, (unsigned long long)val,
 				  (unsigned long long)s->value);
+		return STEP_NEXT;
+	case VCPU_MOCK_REG_SET:
+		if (mock_reg_set(v, s->reg, s->value) < 0) {
+			mock_fail(m, "vCPU %u step %zu: no register 0x%llx on this architecture",
+				  v->id, idx, (unsigned long long)s->reg);
+			return STEP_ERROR;
+		}
 		return STEP_NEXT;
 	default: /* VCPU_MOCK_SPIN is handled by the caller; others were refused when stored */
 		mock_fail(m, "vCPU %u step %zu: unknown op %u", v->id, idx, s->op);
