@@ -16,8 +16,10 @@ what=${1:-all}
 
 pkgs=(gcc libc6-dev meson ninja-build pkg-config)
 # nested: what tests/nested-arm64/run.sh needs besides its downloads.
+# libfdt1:arm64, not libfdt-dev:arm64: that one conflicts with the native
+# libfdt-dev, whose header serves both builds.
 nested=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
-	libcmocka-dev:arm64 qemu-system-arm cpio)
+	libcmocka-dev:arm64 libfdt-dev libfdt1:arm64 qemu-system-arm cpio)
 if [ "$what" = all ]; then
 	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev groff-base qemu-user "${nested[@]}")
 elif [ "$what" = nested ]; then

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+/*
+ * minivmm's core: the VM and its RAM, one thread per vCPU, the console,
+ * and the end of the guest (PSCI SYSTEM_OFF/RESET or an error) turned into
+ * the exit status.  See minivmm.h; main.c is the command line.
+ */
+#define _GNU_SOURCE
+#include "minivmm.h"
+
+#include <vcpu/mock.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+double mv_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int mv_fail(struct mv_vmm *v, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v->err, sizeof(v->err), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int mv_read_file(struct mv_vmm *v, const char *what, const char *path, struct mv_file *out)
+{
+	struct stat st;
+	size_t n = 0;
+	ssize_t r;
+	int fd, e;
+
+	memset(out, 0, sizeof(*out));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mv_fail(v, -errno, "cannot open the %s %s: %s", what, path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return mv_fail(v, -EINVAL, "the %s %s is not a regular file", what, path);
+	}
+	out->data = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!out->data) {
+		close(fd);
+		return mv_fail(v, -ENOMEM, "no memory for the %s (%lld bytes)", what,
+			       (long long)st.st_size);
+	}
+	while (n < (size_t)st.st_size && (r = read(fd, out->data + n, (size_t)st.st_size - n)) > 0)
+		n += (size_t)r;
+	e = errno;
+	close(fd);
+	if (n != (size_t)st.st_size) {
+		free(out->data);
+		out->data = NULL;
+		return mv_fail(v, -EIO, "reading the %s %s failed: %s", what, path, strerror(e));
+	}
+	out->size = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Console                                                                    */
+
+void mv_console_putc(struct mv_vmm *v, uint8_t c)
+{
+	pthread_mutex_lock(&v->out_lock);
+	if (v->bol && v->cfg.timestamps)
+		printf("[+%8.3f] ", mv_now() - v->t0);
+	v->bol = c == '\n';
+	putchar(c);
+	if (c == '\n')
+		fflush(stdout);
+	pthread_mutex_unlock(&v->out_lock);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The end of the guest                                                       */
+
+/* The first end wins; every other vCPU is kicked out of its run call. */
+static void finish(struct mv_vmm *v, struct vcpu *self, int status)
+{
+	int expected = 0;
+
+	if (!atomic_compare_exchange_strong(&v->done, &expected, 1))
+		return;
+	atomic_store(&v->status, status);
+	for (unsigned i = 0; i < v->cfg.cpus; i++)
+		if (v->cpu[i] && v->cpu[i] != self)
+			vcpu_kick(v->cpu[i]);
+}
+
+int mv_on_system_event(void *ctx, struct vcpu *cpu, const struct vcpu_system_event *ev)
+{
+	struct mv_vmm *v = ctx;
+
+	atomic_fetch_add(&v->exits, 1);
+	switch (ev->type) {
+	case VCPU_SYSTEM_EVENT_SHUTDOWN:
+		finish(v, cpu, MV_EXIT_OFF);
+		return MV_STOP;
+	case VCPU_SYSTEM_EVENT_RESET:
+		finish(v, cpu, MV_EXIT_RESET);
+		return MV_STOP;
+	case VCPU_SYSTEM_EVENT_WAKEUP:
+		return VCPU_CONTINUE;
+	default: /* CRASH; SUSPEND is never enabled, so it cannot come */
+		fprintf(stderr, "minivmm: vCPU %u: guest system event %u (raw %u)\n", vcpu_id(cpu),
+			ev->type, ev->raw_type);
+		finish(v, cpu, MV_EXIT_CRASH);
+		return MV_STOP;
+	}
+}
+
+int mv_on_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit)
+{
+	struct mv_vmm *v = ctx;
+
+	atomic_fetch_add(&v->exits, 1);
+	fprintf(stderr, "minivmm: vCPU %u: %s exit (raw %u) cannot be handled\n", vcpu_id(cpu),
+		vcpu_exit_kind_name(exit->kind), exit->raw_reason);
+	finish(v, cpu, MV_EXIT_CRASH);
+	return MV_STOP;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setup and teardown                                                         */
+
+static int open_hypervisor(struct mv_vmm *v)
+{
+	struct vcpu_mock_config mc = { .arch = v->cfg.mock_arch, .max_vcpus = MV_MAX_CPUS };
+	int r;
+
+	if (v->cfg.mock) {
+		r = vcpu_mock_open(VCPU_BACKEND_KVM, &mc, &v->mock, &v->hv);
+		return r < 0 ? mv_fail(v, r, "cannot open the mock driver: %s", strerror(-r)) : 0;
+	}
+	r = vcpu_hv_open(v->cfg.backend, &v->hv);
+	if (r == -ENODEV)
+		return mv_fail(v, r, "no hypervisor: none of /dev/kvm, /dev/gunyah, /dev/gzvm, "
+				     "/dev/acrn_hsm is present");
+	if (r < 0)
+		return mv_fail(v, r, "cannot open the %s hypervisor: %s",
+			       vcpu_backend_name(v->cfg.backend), strerror(-r));
+	return 0;
+}
+
+int mv_setup(struct mv_vmm *v, const struct mv_config *cfg)
+{
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	v->cfg = *cfg;
+	v->t0 = mv_now();
+	v->bol = true;
+	pthread_mutex_init(&v->out_lock, NULL);
+	if (v->cfg.cpus < 1 || v->cfg.cpus > MV_MAX_CPUS)
+		return mv_fail(v, -EINVAL, "--cpus %u: 1 to %d", v->cfg.cpus, MV_MAX_CPUS);
+	if (v->cfg.mem_mib < 16 || v->cfg.mem_mib > (1u << 20))
+		return mv_fail(v, -EINVAL, "--mem %llu MiB: 16 MiB to 1 TiB",
+			       (unsigned long long)v->cfg.mem_mib);
+	/* Say what is wrong with the kernel before what is wrong with the host. */
+	if (!v->cfg.kernel || access(v->cfg.kernel, R_OK) != 0)
+		return mv_fail(v, -ENOENT, "cannot read the kernel %s: %s",
+			       v->cfg.kernel ? v->cfg.kernel : "(none)", strerror(errno));
+	r = open_hypervisor(v);
+	if (r < 0)
+		return r;
+	v->arch = vcpu_hv_arch(v->hv) == VCPU_ARCH_ARM64 ? &mv_arch_arm64 : &mv_arch_x86_64;
+
+	r = vcpu_vm_create(v->hv, NULL, &v->vm);
+	if (r < 0)
+		return mv_fail(v, r, "cannot create a VM: %s", vcpu_hv_last_error(v->hv));
+	v->ram_gpa = v->arch->ram_gpa;
+	v->ram_size = v->cfg.mem_mib << 20;
+	/* NORESERVE: the guest touches what it uses, and only that is resident. */
+	v->ram = mmap(NULL, v->ram_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (v->ram == MAP_FAILED) {
+		v->ram = NULL;
+		return mv_fail(v, -ENOMEM, "cannot allocate %llu MiB of guest RAM",
+			       (unsigned long long)v->cfg.mem_mib);
+	}
+	r = vcpu_vm_map(v->vm, v->ram_gpa, v->ram, v->ram_size, 0);
+	if (r < 0)
+		return mv_fail(v, r, "cannot map guest RAM: %s", vcpu_vm_last_error(v->vm));
+	v->ram_mapped = true;
+	for (unsigned i = 0; i < v->cfg.cpus; i++) {
+		r = vcpu_create(v->vm, i, i ? v->arch->secondary_flags : 0, &v->cpu[i]);
+		if (r < 0)
+			return mv_fail(v, r, "cannot create vCPU %u: %s", i, vcpu_vm_last_error(v->vm));
+	}
+	return v->arch->setup(v);
+}
+
+void mv_teardown(struct mv_vmm *v)
+{
+	for (unsigned i = 0; i < MV_MAX_CPUS; i++)
+		if (v->cpu[i])
+			vcpu_destroy(&v->cpu[i]);
+	if (v->vm) {
+		if (v->ram_mapped)
+			vcpu_vm_unmap(v->vm, v->ram_gpa, v->ram_size);
+		vcpu_vm_destroy(&v->vm);
+	}
+	if (v->hv)
+		vcpu_hv_close(v->hv);
+	v->hv = NULL;
+	if (v->mock)
+		vcpu_mock_destroy(&v->mock);
+	if (v->ram)
+		munmap(v->ram, v->ram_size);
+	v->ram = NULL;
+	pthread_mutex_destroy(&v->out_lock);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running                                                                    */
+
+struct mv_thread {
+	struct mv_vmm *v;
+	struct vcpu *cpu;
+};
+
+static void *vcpu_loop(void *arg)
+{
+	struct mv_thread *t = arg;
+	struct mv_vmm *v = t->v;
+	int r;
+
+	while (!atomic_load(&v->done)) {
+		r = vcpu_run(t->cpu, &v->arch->handlers, v);
+		if (r == -EINTR || r == MV_STOP)
+			continue; /* a kick or the end: the loop condition decides */
+		if (r < 0) {
+			fprintf(stderr, "minivmm: vCPU %u: %s\n", vcpu_id(t->cpu),
+				vcpu_last_error(t->cpu));
+			finish(v, t->cpu, MV_EXIT_CRASH);
+		}
+	}
+	return NULL;
+}
+
+/* Resident memory of the process, and of guest RAM (mincore), in KiB. */
+static void print_stats(struct mv_vmm *v)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t pages = v->ram_size / (size_t)page, guest = 0;
+	unsigned char *vec = malloc(pages ? pages : 1);
+	long rss = -1;
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &rss) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (vec && mincore(v->ram, v->ram_size, vec) == 0)
+		for (size_t i = 0; i < pages; i++)
+			guest += vec[i] & 1;
+	free(vec);
+	guest = guest * (size_t)page / 1024;
+	fprintf(stderr, "minivmm: %lu exits handled; resident memory %ld KiB without guest RAM "
+		"(%zu KiB of guest RAM resident)\n", atomic_load(&v->exits),
+		rss >= 0 ? rss - (long)guest : -1, guest);
+}
+
+int mv_run(struct mv_vmm *v)
+{
+	struct mv_thread t[MV_MAX_CPUS];
+	pthread_t th[MV_MAX_CPUS];
+	unsigned started = 0;
+
+	for (unsigned i = 0; i < v->cfg.cpus; i++)
+		t[i] = (struct mv_thread){ .v = v, .cpu = v->cpu[i] };
+	/* vCPU 0 runs on this thread; secondaries wait in their run calls for PSCI CPU_ON. */
+	for (unsigned i = 1; i < v->cfg.cpus; i++) {
+		if (pthread_create(&th[i], NULL, vcpu_loop, &t[i]) != 0) {
+			fprintf(stderr, "minivmm: cannot start the thread of vCPU %u\n", i);
+			finish(v, NULL, MV_EXIT_ERROR);
+			break;
+		}
+		started = i;
+	}
+	vcpu_loop(&t[0]);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(th[i], NULL);
+	fflush(stdout);
+	if (v->cfg.stats)
+		print_stats(v);
+	return atomic_load(&v->status);
+}

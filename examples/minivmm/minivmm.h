@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * minivmm: a minimal VMM on libvcpu that boots Linux.  The architecture
+ * parts (arm64.c, x86.c) load the kernel and describe the machine; the
+ * core (minivmm.c) owns the VM, the vCPU threads, the console and the exit
+ * status.  Only libvcpu's public API and libfdt are used.
+ */
+#ifndef MINIVMM_H
+#define MINIVMM_H
+
+#include <vcpu/vcpu.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MV_MAX_CPUS 8
+
+/* vcpu_run() stop code of the handlers once the guest has ended. */
+#define MV_STOP 1
+
+/* Exit statuses of the program (also what the guest's end maps to). */
+enum {
+	MV_EXIT_OFF = 0,    /* the guest powered off */
+	MV_EXIT_ERROR = 1,  /* minivmm failed: bad arguments, kernel, hypervisor */
+	MV_EXIT_USAGE = 2,  /* bad command line */
+	MV_EXIT_RESET = 3,  /* the guest asked for a reset (minivmm does not reboot) */
+	MV_EXIT_CRASH = 4,  /* the guest crashed or a vCPU could not go on */
+};
+
+struct mv_config {
+	const char *kernel;
+	const char *initrd;  /* NULL: none */
+	const char *cmdline; /* NULL: the architecture's default */
+	uint64_t mem_mib;
+	unsigned cpus;
+	enum vcpu_backend backend;
+	bool mock;           /* run on libvcpu's mock driver (the unit tests) */
+	enum vcpu_arch mock_arch; /* the mock's guest architecture */
+	bool timestamps;     /* prefix console lines with the time since start */
+	bool stats;          /* print resident memory and exit counts at the end */
+};
+
+/* A file read whole into memory. */
+struct mv_file {
+	uint8_t *data;
+	size_t size;
+};
+
+struct mv_arch;
+
+struct mv_vmm {
+	struct mv_config cfg;
+	const struct mv_arch *arch;
+	struct vcpu_hv *hv;
+	struct vcpu_vm *vm;
+	struct vcpu *cpu[MV_MAX_CPUS];
+	struct vcpu_mock *mock;
+	uint8_t *ram;         /* guest RAM, page-aligned host memory */
+	uint64_t ram_gpa;
+	uint64_t ram_size;
+	bool ram_mapped;
+	double t0;            /* CLOCK_MONOTONIC at start, seconds */
+	/* console */
+	pthread_mutex_t out_lock;
+	bool bol;             /* at the beginning of a line */
+	/* the end */
+	atomic_int done;      /* a vCPU saw the guest's end: the others stop */
+	atomic_int status;    /* MV_EXIT_* */
+	atomic_ulong exits;
+	char err[256];        /* why setup failed */
+};
+
+/* minivmm.c: mv_setup() (on failure v->err says why, call mv_teardown()
+ * anyway), mv_run() (returns an MV_EXIT_* status), mv_teardown(). */
+int mv_setup(struct mv_vmm *v, const struct mv_config *cfg);
+int mv_run(struct mv_vmm *v);
+void mv_teardown(struct mv_vmm *v);
+int mv_fail(struct mv_vmm *v, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int mv_read_file(struct mv_vmm *v, const char *what, const char *path, struct mv_file *out);
+void mv_console_putc(struct mv_vmm *v, uint8_t c);
+double mv_now(void);
+int mv_on_system_event(void *ctx, struct vcpu *cpu, const struct vcpu_system_event *ev);
+int mv_on_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit);
+
+/*
+ * An architecture: where RAM goes, how to load the kernel and describe the
+ * machine once the vCPUs exist, and the exit handlers of its devices.
+ */
+struct mv_arch {
+	const char *name;
+	enum vcpu_arch arch;
+	uint64_t ram_gpa;
+	uint32_t secondary_flags;   /* vcpu_create() flags of vCPUs 1.. */
+	/* Load the kernel/initrd into RAM, build the platform, set the boot
+	 * vCPU's registers.  Returns 0 or a negative errno (v->err says why). */
+	int (*setup)(struct mv_vmm *v);
+	struct vcpu_handlers handlers;
+};
+
+extern const struct mv_arch mv_arch_arm64;
+extern const struct mv_arch mv_arch_x86_64;
+
+/* arm64.c, exposed for the unit tests. */
+struct mv_arm64_image {
+	uint64_t text_offset;
+	uint64_t image_size;   /* bytes the kernel occupies from its load address */
+};
+int mv_arm64_parse_image(const struct mv_file *f, struct mv_arm64_image *out, char *err,
+			 size_t errlen);
+
+#endif

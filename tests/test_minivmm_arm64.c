@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+/*
+ * minivmm's arm64 machine on the mock driver: the Image header checks, where
+ * the kernel, initrd and device tree land, what the device tree says, the
+ * boot registers, and the run loop from the first MMIO exit (the PL011) to
+ * the guest's PSCI end.  The real boot is the linux-boot suite.
+ */
+#define _GNU_SOURCE
+#include "minivmm.h"
+
+#include <vcpu/arm64.h>
+#include <vcpu/mock.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libfdt.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#define RAM_GPA 0x80000000ull
+#define UART 0x09000000ull
+#define MIB (1ull << 20)
+
+struct fx {
+	long fds;
+	char dir[64];
+	char kernel[96], initrd[96];
+	struct mv_vmm v;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	strcpy(f->dir, "/tmp/minivmm-test-XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->kernel, sizeof(f->kernel), "%s/Image", f->dir);
+	snprintf(f->initrd, sizeof(f->initrd), "%s/initrd", f->dir);
+	f->fds = count_open_fds();
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	long fds;
+
+	mv_teardown(&f->v);
+	fds = count_open_fds();
+	unlink(f->kernel);
+	unlink(f->initrd);
+	rmdir(f->dir);
+	assert_int_equal(fds, f->fds);
+	free(f);
+	return 0;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A 4 KiB arm64 Image: header (booting.rst) and a recognisable body. */
+static void make_image(struct fx *f, uint64_t text_offset, uint64_t image_size, uint32_t magic)
+{
+	uint8_t img[4096];
+
+	for (size_t i = 0; i < sizeof(img); i++)
+		img[i] = (uint8_t)(i * 7);
+	put64(img + 8, text_offset);
+	put64(img + 16, image_size);
+	put64(img + 56, magic);
+	write_file(f->kernel, img, sizeof(img));
+}
+
+static struct mv_config config(struct fx *f, unsigned cpus, uint64_t mem_mib)
+{
+	return (struct mv_config){ .kernel = f->kernel, .cmdline = "console=ttyAMA0 test=1",
+				   .mem_mib = mem_mib, .cpus = cpus, .mock = true,
+				   .mock_arch = VCPU_ARCH_ARM64 };
+}
+
+static uint64_t reg(struct fx *f, unsigned cpu, uint64_t id)
+{
+	uint64_t v = 0;
+
+	assert_int_equal(vcpu_get_reg(f->v.cpu[cpu], id, &v), 0);
+	return v;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_image_header_checks(void **state)
+{
+	struct fx *f = *state;
+	struct mv_arm64_image img;
+	uint8_t buf[64] = { 0 };
+	struct mv_file file = { .data = buf, .size = 32 };
+	char err[128];
+
+	assert_int_equal(mv_arm64_parse_image(&file, &img, err, sizeof(err)), -ENOEXEC);
+	assert_non_null(strstr(err, "too small"));
+	file.size = sizeof(buf);
+	assert_int_equal(mv_arm64_parse_image(&file, &img, err, sizeof(err)), -ENOEXEC);
+	assert_non_null(strstr(err, "magic"));
+	put64(buf + 56, 0x644d5241);
+	put64(buf + 8, 0x1234); /* not page aligned */
+	put64(buf + 16, 0x10000);
+	assert_int_equal(mv_arm64_parse_image(&file, &img, err, sizeof(err)), -ENOEXEC);
+	put64(buf + 8, 0);
+	assert_int_equal(mv_arm64_parse_image(&file, &img, err, sizeof(err)), 0);
+	assert_int_equal(img.text_offset, 0);
+	assert_int_equal(img.image_size, 0x10000);
+	/* image_size 0: a pre-3.17 kernel, text_offset 0x80000. */
+	put64(buf + 16, 0);
+	assert_int_equal(mv_arm64_parse_image(&file, &img, err, sizeof(err)), 0);
+	assert_int_equal(img.text_offset, 0x80000);
+
+	/* Through minivmm: a bad kernel is a clear setup error. */
+	make_image(f, 0, 0x10000, 0x12345678);
+	struct mv_config cfg = config(f, 1, 64);
+	assert_int_equal(mv_setup(&f->v, &cfg), -ENOEXEC);
+	assert_non_null(strstr(f->v.err, "magic"));
+}
+
+static void test_too_little_memory(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = config(f, 1, 16);
+
+	make_image(f, 0, 15 * MIB, 0x644d5241); /* 15 MiB kernel + 2 MiB DTB > 16 MiB */
+	assert_int_equal(mv_setup(&f->v, &cfg), -ENOMEM);
+	assert_non_null(strstr(f->v.err, "too little"));
+}
+
+static void test_missing_kernel(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = config(f, 1, 64);
+
+	cfg.kernel = "/nonexistent/Image";
+	assert_int_equal(mv_setup(&f->v, &cfg), -ENOENT);
+	assert_non_null(strstr(f->v.err, "/nonexistent/Image"));
+}
+
+/* Kernel at RAM + text_offset, initrd and DTB at the top, x0/PC set, and a device tree that says so. */
+static void test_layout_and_device_tree(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = config(f, 2, 64);
+	uint8_t initrd[5000];
+	const uint64_t dtb_gpa = RAM_GPA + 64 * MIB - 2 * MIB;
+	const void *fdt;
+	const fdt64_t *p64;
+	const fdt32_t *p32;
+	int node, len, ncpus = 0;
+
+	memset(initrd, 0x5a, sizeof(initrd));
+	write_file(f->initrd, initrd, sizeof(initrd));
+	cfg.initrd = f->initrd;
+	make_image(f, 0x80000, 2 * MIB, 0x644d5241);
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+
+	/* booting.rst: x0 = DTB, PC = kernel entry (its first byte). */
+	assert_int_equal(reg(f, 0, VCPU_REG_ARM64_PC), RAM_GPA + 0x80000);
+	assert_int_equal(reg(f, 0, VCPU_REG_ARM64_X(0)), dtb_gpa);
+	assert_int_equal(f->v.ram[0x80000 + 100], (uint8_t)(100 * 7));
+
+	fdt = f->v.ram + (dtb_gpa - RAM_GPA);
+	assert_int_equal(fdt_check_header(fdt), 0);
+	node = fdt_path_offset(fdt, "/chosen");
+	assert_true(node >= 0);
+	assert_string_equal(fdt_getprop(fdt, node, "bootargs", NULL), "console=ttyAMA0 test=1");
+	assert_string_equal(fdt_getprop(fdt, node, "stdout-path", NULL), "/pl011@9000000");
+	p64 = fdt_getprop(fdt, node, "linux,initrd-start", &len);
+	assert_non_null(p64);
+	uint64_t istart = fdt64_to_cpu(*p64);
+	p64 = fdt_getprop(fdt, node, "linux,initrd-end", &len);
+	assert_int_equal(fdt64_to_cpu(*p64) - istart, sizeof(initrd));
+	assert_int_equal(istart % 4096, 0);
+	assert_true(istart + sizeof(initrd) <= dtb_gpa);
+	assert_memory_equal(f->v.ram + (istart - RAM_GPA), initrd, sizeof(initrd));
+
+	node = fdt_path_offset(fdt, "/memory@80000000");
+	assert_true(node >= 0);
+	p32 = fdt_getprop(fdt, node, "reg", &len);
+	assert_int_equal(len, 16);
+	assert_int_equal(fdt32_to_cpu(p32[1]), 0x80000000u);
+	assert_int_equal(fdt32_to_cpu(p32[3]), 64 * MIB);
+
+	node = fdt_path_offset(fdt, "/cpus");
+	for (int c = fdt_first_subnode(fdt, node); c >= 0; c = fdt_next_subnode(fdt, c)) {
+		assert_string_equal(fdt_getprop(fdt, c, "enable-method", NULL), "psci");
+		p32 = fdt_getprop(fdt, c, "reg", NULL);
+		/* The MPIDR KVM gave the vCPU. */
+		assert_int_equal(fdt32_to_cpu(*p32), reg(f, (unsigned)ncpus, VCPU_REG_ARM64_MPIDR_EL1) & 0xffffff);
+		ncpus++;
+	}
+	assert_int_equal(ncpus, 2);
+	node = fdt_path_offset(fdt, "/psci");
+	assert_string_equal(fdt_getprop(fdt, node, "method", NULL), "hvc");
+	node = fdt_path_offset(fdt, "/intc@8000000");
+	assert_true(node >= 0);
+	p32 = fdt_getprop(fdt, node, "reg", &len);
+	assert_int_equal(len, 32);
+	assert_int_equal(fdt32_to_cpu(p32[7]), 2 * 0x20000); /* a redistributor per vCPU */
+	assert_true(fdt_path_offset(fdt, "/pl011@9000000") >= 0);
+	assert_true(fdt_path_offset(fdt, "/timer") >= 0);
+}
+
+/* Capture what the guest prints on the UART while @fn runs. */
+static int run_captured(struct fx *f, char *out, size_t outlen)
+{
+	int p[2], saved, status;
+	ssize_t n;
+
+	fflush(stdout);
+	assert_int_equal(pipe(p), 0);
+	saved = dup(STDOUT_FILENO);
+	dup2(p[1], STDOUT_FILENO);
+	close(p[1]);
+	status = mv_run(&f->v);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	n = read(p[0], out, outlen - 1);
+	close(p[0]);
+	out[n > 0 ? n : 0] = '\0';
+	return status;
+}
+
+static struct vcpu_mock_step uart_putc(char c)
+{
+	return (struct vcpu_mock_step){ .op = VCPU_MOCK_MMIO_WRITE, .addr = UART, .len = 4,
+					.value = (uint8_t)c };
+}
+
+/* The PL011 the kernel probes and prints to, then PSCI SYSTEM_OFF: exit 0. */
+static void test_run_console_and_power_off(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = config(f, 1, 64);
+	struct vcpu_mock_step s[] = {
+		{ .op = VCPU_MOCK_MMIO_READ, .addr = UART + 0xfe0, .len = 4, .value = 0x11, .reg = 2 },
+		{ .op = VCPU_MOCK_MMIO_READ, .addr = UART + 0x18, .len = 4, .value = 0x90, .reg = 3 },
+		uart_putc('o'), uart_putc('k'), uart_putc('\n'),
+		{ .op = VCPU_MOCK_MMIO_READ, .addr = 0x0a000000, .len = 4, .value = 0, .reg = 4 },
+		{ .op = VCPU_MOCK_HYPERCALL, .value = VCPU_PSCI_SYSTEM_OFF },
+	};
+	char out[64];
+	const char *msg = NULL;
+
+	make_image(f, 0x80000, MIB, 0x644d5241);
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	assert_int_equal(vcpu_mock_script(f->v.mock, 0, s, sizeof(s) / sizeof(s[0])), 0);
+	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
+	assert_string_equal(out, "ok\n");
+	assert_int_equal(vcpu_mock_failures(f->v.mock, &msg), 0);
+	assert_int_equal(vcpu_mock_steps_done(f->v.mock, 0), sizeof(s) / sizeof(s[0]));
+}
+
+static void test_run_reset_and_crash(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = config(f, 1, 64);
+	struct vcpu_mock_step reset[] = { { .op = VCPU_MOCK_HYPERCALL, .value = VCPU_PSCI_SYSTEM_RESET } };
+	struct vcpu_mock_step crash[] = { { .op = VCPU_MOCK_INTERNAL_ERROR, .value = 1 } };
+	char out[16];
+
+	make_image(f, 0x80000, MIB, 0x644d5241);
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	assert_int_equal(vcpu_mock_script(f->v.mock, 0, reset, 1), 0);
+	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_RESET);
+	mv_teardown(&f->v);
+
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	assert_int_equal(vcpu_mock_script(f->v.mock, 0, crash, 1), 0);
+	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_CRASH);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_image_header_checks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_little_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_kernel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layout_and_device_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_console_and_power_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_reset_and_crash, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("minivmm-arm64", tests, NULL, NULL);
+}
