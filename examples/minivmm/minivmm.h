@@ -70,6 +70,10 @@ struct mv_vmm {
 	atomic_int done;      /* a vCPU saw the guest's end: the others stop */
 	atomic_int status;    /* MV_EXIT_* */
 	atomic_ulong exits;
+	/* x86.c: the COM1 16550's registers as the guest last wrote them (any vCPU) */
+	struct {
+		atomic_uchar ier, lcr, mcr, scr, dll, dlm;
+	} uart;
 	char err[256];        /* why setup failed */
 };
 

@@ -1,13 +1,400 @@
 // SPDX-License-Identifier: MIT
-/* minivmm on x86_64: placeholder until the bzImage loader lands. */
+/*
+ * minivmm on x86_64: the Linux x86 boot protocol (Documentation/arch/x86/
+ * boot.rst) for a bzImage, entered directly at its 64-bit entry point, and
+ * a 16550 UART on COM1.  There is no firmware: minivmm is the boot loader,
+ * so the vCPU starts in long mode on identity-mapped page tables.
+ *
+ * Guest physical map (RAM from 0):
+ *   0x000500  GDT
+ *   0x007000  boot_params (the "zero page")
+ *   0x008000  a stack page
+ *   0x009000  page tables: PML4, PDPT, 4 PDs mapping 0..4 GiB with 2 MiB pages
+ *   0x020000  command line
+ *   0x09fc00  reserved up to 1 MiB (a PC's EBDA, VGA memory and BIOS)
+ *   0x100000  the protected-mode kernel (the bzImage after its setup code)
+ *   top       the initrd, page aligned, below the kernel's initrd_addr_max
+ * Ports: COM1 at 0x3f8; every other port reads as all ones (nothing there).
+ */
 #define _GNU_SOURCE
 #include "minivmm.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GDT_GPA 0x500ull
+#define ZERO_PAGE_GPA 0x7000ull
+#define STACK_TOP 0x9000ull
+#define PML4_GPA 0x9000ull
+#define PDPT_GPA 0xa000ull
+#define PD_GPA 0xb000ull /* one page per GiB */
+#define IDENT_GIB 4
+#define CMDLINE_GPA 0x20000ull
+#define CMDLINE_MAX 0x10000ull
+#define LOW_END 0x9fc00ull
+#define HIGH_GPA 0x100000ull
+#define KERNEL_GPA HIGH_GPA
+#define STARTUP_64 0x200 /* the 64-bit entry: load address + 0x200 */
+
+/*
+ * No interrupt controller exists (libvcpu has no x86 irqchip): noapic for the
+ * IO-APIC, nolapic because KVM's CPUID still advertises a local APIC.
+ */
+#define DEFAULT_CMDLINE "console=ttyS0 earlyprintk=serial noapic nolapic"
+
+/* struct boot_params offsets (boot.rst, zero-page.rst); the setup header starts at 0x1f1. */
+#define BP_E820_ENTRIES 0x1e8
+#define BP_E820_TABLE 0x2d0
+#define E820_RAM 1
+#define E820_RESERVED 2
+#define HDR_START 0x1f1
+#define HDR_SETUP_SECTS 0x1f1
+#define HDR_BOOT_FLAG 0x1fe
+#define HDR_LEN_BYTE 0x201 /* the header ends at 0x202 + this byte */
+#define HDR_MAGIC 0x202
+#define HDR_VERSION 0x206
+#define HDR_TYPE_OF_LOADER 0x210
+#define HDR_LOADFLAGS 0x211
+#define HDR_RAMDISK_IMAGE 0x218
+#define HDR_RAMDISK_SIZE 0x21c
+#define HDR_HEAP_END_PTR 0x224
+#define HDR_CMD_LINE_PTR 0x228
+#define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_KERNEL_ALIGNMENT 0x230
+#define HDR_RELOCATABLE 0x234
+#define HDR_XLOADFLAGS 0x236
+#define HDR_CMDLINE_SIZE 0x238
+#define HDR_PREF_ADDRESS 0x258
+#define HDR_INIT_SIZE 0x260
+#define HDR_MIN_SIZE 0x264 /* through init_size */
+#define HDRS_MAGIC 0x53726448u /* "HdrS" */
+#define CAN_USE_HEAP 0x80
+#define XLF_KERNEL_64 0x1
+
+#define CR0_PE 0x1ull
+#define CR0_ET 0x10ull
+#define CR0_NE 0x20ull
+#define CR0_PG 0x80000000ull
+#define CR4_PAE 0x20ull
+#define EFER_LME 0x100ull
+#define EFER_LMA 0x400ull
+#define PTE_P 0x1ull
+#define PTE_RW 0x2ull
+#define PTE_PS 0x80ull
+
+static uint64_t le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+static void put(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* What the setup header says about loading this bzImage. */
+struct bzimage {
+	size_t setup_size;   /* bytes of real-mode setup before the protected-mode kernel */
+	size_t hdr_end;      /* the setup header is [0x1f1, hdr_end) of the file */
+	uint64_t run_gpa;    /* where the kernel decompresses to and runs */
+	uint32_t init_size;  /* bytes it needs there before it reads the memory map */
+	uint32_t initrd_max; /* highest byte the initrd may occupy */
+	uint32_t cmdline_size;
+};
+
+static int parse_bzimage(struct mv_vmm *v, const struct mv_file *f, struct bzimage *bz)
+{
+	const uint8_t *d = f->data;
+	unsigned sects, version;
+	uint64_t align;
+
+	if (f->size < HDR_MIN_SIZE || le(d + HDR_BOOT_FLAG, 2) != 0xaa55 ||
+	    le(d + HDR_MAGIC, 4) != HDRS_MAGIC)
+		return mv_fail(v, -ENOEXEC, "the kernel %s is not a bzImage (no 0xAA55 boot flag and "
+			       "\"HdrS\" setup header; a vmlinux must be made into arch/x86/boot/"
+			       "bzImage)", v->cfg.kernel);
+	version = (unsigned)le(d + HDR_VERSION, 2);
+	if (version < 0x020c)
+		return mv_fail(v, -ENOEXEC, "the bzImage's boot protocol %u.%02u is too old: the "
+			       "64-bit entry needs 2.12 (Linux 3.8)", version >> 8, version & 0xff);
+	if (!(le(d + HDR_XLOADFLAGS, 2) & XLF_KERNEL_64))
+		return mv_fail(v, -ENOEXEC, "the bzImage has no 64-bit entry point (XLF_KERNEL_64 "
+			       "is clear: a 32-bit kernel?)");
+	/* A setup_sects of 0 means 4; the boot sector itself is one more. */
+	sects = d[HDR_SETUP_SECTS] ? d[HDR_SETUP_SECTS] : 4;
+	bz->setup_size = (sects + 1) * 512ul;
+	bz->hdr_end = 0x202 + (size_t)d[HDR_LEN_BYTE]; /* at most 0x301: inside the setup */
+	if (bz->setup_size >= f->size)
+		return mv_fail(v, -ENOEXEC, "the bzImage is truncated: %zu bytes, %zu of them setup",
+			       f->size, bz->setup_size);
+	/*
+	 * The decompressor (compressed/head_64.S) runs from the load address
+	 * rounded up to kernel_alignment if relocatable, but never below
+	 * LOAD_PHYSICAL_ADDR, which pref_address holds; init_size counts from there.
+	 */
+	bz->run_gpa = le(d + HDR_PREF_ADDRESS, 8);
+	align = le(d + HDR_KERNEL_ALIGNMENT, 4);
+	if (d[HDR_RELOCATABLE] && align && !(align & (align - 1)) &&
+	    ((KERNEL_GPA + align - 1) & ~(align - 1)) > bz->run_gpa)
+		bz->run_gpa = (KERNEL_GPA + align - 1) & ~(align - 1);
+	if (bz->run_gpa > (1ull << 40))
+		return mv_fail(v, -ENOEXEC, "the bzImage's pref_address 0x%llx is implausible",
+			       (unsigned long long)bz->run_gpa);
+	bz->init_size = (uint32_t)le(d + HDR_INIT_SIZE, 4);
+	bz->initrd_max = (uint32_t)le(d + HDR_INITRD_ADDR_MAX, 4);
+	bz->cmdline_size = (uint32_t)le(d + HDR_CMDLINE_SIZE, 4);
+	return 0;
+}
+
+static void e820(uint8_t *bp, unsigned i, uint64_t addr, uint64_t size, uint32_t type)
+{
+	uint8_t *e = bp + BP_E820_TABLE + 20 * i; /* packed {u64 addr, u64 size, u32 type} */
+
+	put(e, addr, 8);
+	put(e + 8, size, 8);
+	put(e + 16, type, 4);
+	bp[BP_E820_ENTRIES] = (uint8_t)(i + 1);
+}
+
+/* The GDT boot.rst asks for: __BOOT_CS (0x10) 64-bit code, __BOOT_DS (0x18) data, a TSS. */
+static void build_tables(uint8_t *ram)
+{
+	static const uint64_t gdt[6] = {
+		0, 0,
+		0x00af9b000000ffffull, /* 0x10: code, L=1, DPL 0 */
+		0x00cf93000000ffffull, /* 0x18: data, 4 GiB, writable */
+		0x00008b0000000067ull, /* 0x20: busy 64-bit TSS at 0, 104 bytes (two slots) */
+		0,
+	};
+
+	for (unsigned i = 0; i < 6; i++)
+		put(ram + GDT_GPA + 8 * i, gdt[i], 8);
+	/* Identity map 0..4 GiB: boot.rst wants the kernel, zero page and command line mapped. */
+	put(ram + PML4_GPA, PDPT_GPA | PTE_P | PTE_RW, 8);
+	for (uint64_t g = 0; g < IDENT_GIB; g++) {
+		put(ram + PDPT_GPA + 8 * g, (PD_GPA + 0x1000 * g) | PTE_P | PTE_RW, 8);
+		for (uint64_t i = 0; i < 512; i++)
+			put(ram + PD_GPA + 0x1000 * g + 8 * i,
+			    (g << 30 | i << 21) | PTE_P | PTE_RW | PTE_PS, 8);
+	}
+}
+
+static int set_boot_regs(struct vcpu *cpu)
+{
+	/*
+	 * Each write is one KVM_SET_SREGS that KVM checks on its own: EFER.LMA
+	 * is only valid with CR0.PG and CR4.PAE, and CS.L only in long mode,
+	 * hence paging before EFER, and the segments last.
+	 */
+	static const uint64_t regs[][2] = {
+		{ VCPU_REG_X86_CR4, CR4_PAE },
+		{ VCPU_REG_X86_CR0, CR0_PE | CR0_ET | CR0_NE | CR0_PG },
+		{ VCPU_REG_X86_EFER, EFER_LME | EFER_LMA },
+		{ VCPU_REG_X86_CR3, PML4_GPA },
+		{ VCPU_REG_X86_RFLAGS, 0x2 }, /* bit 1 is always set; IF clear */
+		{ VCPU_REG_X86_RIP, KERNEL_GPA + STARTUP_64 },
+		{ VCPU_REG_X86_RSI, ZERO_PAGE_GPA },
+		{ VCPU_REG_X86_RSP, STACK_TOP }, /* startup_64 sets its own; a valid one is free */
+	};
+	const struct vcpu_x86_segment code = { .limit = 0xffffffff, .selector = 0x10, .type = 0xb,
+					       .present = 1, .s = 1, .l = 1, .g = 1 };
+	const struct vcpu_x86_segment data = { .limit = 0xffffffff, .selector = 0x18, .type = 0x3,
+					       .present = 1, .db = 1, .s = 1, .g = 1 };
+	/* VMX enters long mode only with a usable busy TSS in TR; Linux loads its own later. */
+	const struct vcpu_x86_segment tss = { .limit = 0x67, .selector = 0x20, .type = 0xb,
+					      .present = 1 };
+	const struct vcpu_x86_segment gdt = { .base = GDT_GPA, .limit = 6 * 8 - 1 };
+	static const enum vcpu_x86_seg data_segs[] = { VCPU_X86_DS, VCPU_X86_ES, VCPU_X86_FS,
+						       VCPU_X86_GS, VCPU_X86_SS };
+	int r = 0;
+
+	for (size_t i = 0; i < 4 && r == 0; i++)
+		r = vcpu_set_reg(cpu, regs[i][0], regs[i][1]);
+	if (r == 0)
+		r = vcpu_x86_set_segment(cpu, VCPU_X86_GDT, &gdt);
+	if (r == 0)
+		r = vcpu_x86_set_segment(cpu, VCPU_X86_CS, &code);
+	for (size_t i = 0; i < 5 && r == 0; i++)
+		r = vcpu_x86_set_segment(cpu, data_segs[i], &data);
+	if (r == 0)
+		r = vcpu_x86_set_segment(cpu, VCPU_X86_TR, &tss);
+	for (size_t i = 4; i < sizeof(regs) / sizeof(regs[0]) && r == 0; i++)
+		r = vcpu_set_reg(cpu, regs[i][0], regs[i][1]);
+	return r;
+}
 
 static int x86_setup(struct mv_vmm *v)
 {
-	return mv_fail(v, -EOPNOTSUPP, "x86_64 guests are not supported yet");
+	const uint64_t ram_end = v->ram_gpa + v->ram_size;
+	const char *cmdline = v->cfg.cmdline ? v->cfg.cmdline : DEFAULT_CMDLINE;
+	struct mv_file kernel = { 0 }, initrd = { 0 };
+	struct bzimage bz = { 0 };
+	uint64_t need, limit, initrd_gpa = 0;
+	uint8_t *bp = v->ram + ZERO_PAGE_GPA; /* RAM starts at GPA 0: offsets are addresses */
+	int r;
+
+	/* Secondaries would start at the reset vector: only an in-kernel LAPIC holds them for SIPI. */
+	if (v->cfg.cpus != 1)
+		return mv_fail(v, -EINVAL, "--cpus %u: x86_64 guests get one vCPU (without an "
+			       "interrupt controller nothing can start the others)", v->cfg.cpus);
+	r = mv_read_file(v, "kernel", v->cfg.kernel, &kernel);
+	if (r < 0)
+		return r;
+	if ((r = parse_bzimage(v, &kernel, &bz)) < 0)
+		goto out;
+	if (strlen(cmdline) > bz.cmdline_size || strlen(cmdline) >= CMDLINE_MAX) {
+		r = mv_fail(v, -EINVAL, "the command line is %zu bytes: this kernel takes at most %u",
+			    strlen(cmdline), bz.cmdline_size);
+		goto out;
+	}
+	if (v->cfg.initrd && (r = mv_read_file(v, "initrd", v->cfg.initrd, &initrd)) < 0)
+		goto out;
+	/* The compressed kernel at 1 MiB and the decompressor's buffer must both fit. */
+	need = bz.run_gpa + bz.init_size;
+	if (need < KERNEL_GPA + (kernel.size - bz.setup_size))
+		need = KERNEL_GPA + (kernel.size - bz.setup_size);
+	/* ramdisk_image is 32 bits; initrd_addr_max keeps it lower still. */
+	limit = (uint64_t)bz.initrd_max + 1 < ram_end ? (uint64_t)bz.initrd_max + 1 : ram_end;
+	if (initrd.size && initrd.size <= limit)
+		initrd_gpa = (limit - initrd.size) & ~0xfffull;
+	if (need > ram_end || (initrd.size && (initrd.size > limit || initrd_gpa < need))) {
+		r = mv_fail(v, -ENOMEM, "--mem %llu MiB is too little: the kernel needs the first "
+			    "%llu MiB (init_size %u KiB from 0x%llx) and the initrd %zu KiB more",
+			    (unsigned long long)v->cfg.mem_mib,
+			    (unsigned long long)((need + (1 << 20) - 1) >> 20), bz.init_size >> 10,
+			    (unsigned long long)bz.run_gpa, initrd.size >> 10);
+		goto out;
+	}
+
+	/* boot.rst, 64-bit boot protocol: a zeroed zero page with the image's setup header. */
+	memset(bp, 0, 4096);
+	memcpy(bp + HDR_START, kernel.data + HDR_START, bz.hdr_end - HDR_START);
+	bp[HDR_TYPE_OF_LOADER] = 0xff; /* a loader without an assigned id */
+	bp[HDR_LOADFLAGS] |= CAN_USE_HEAP;
+	put(bp + HDR_HEAP_END_PTR, 0xfe00, 2);
+	put(bp + HDR_CMD_LINE_PTR, CMDLINE_GPA, 4);
+	memcpy(v->ram + CMDLINE_GPA, cmdline, strlen(cmdline) + 1);
+	put(bp + HDR_RAMDISK_IMAGE, initrd_gpa, 4);
+	put(bp + HDR_RAMDISK_SIZE, initrd.size, 4);
+	e820(bp, 0, 0, LOW_END, E820_RAM);
+	e820(bp, 1, LOW_END, HIGH_GPA - LOW_END, E820_RESERVED);
+	e820(bp, 2, HIGH_GPA, ram_end - HIGH_GPA, E820_RAM);
+	build_tables(v->ram);
+	memcpy(v->ram + KERNEL_GPA, kernel.data + bz.setup_size, kernel.size - bz.setup_size);
+	if (initrd.size)
+		memcpy(v->ram + initrd_gpa, initrd.data, initrd.size);
+
+	r = set_boot_regs(v->cpu[0]);
+	if (r < 0)
+		r = mv_fail(v, r, "cannot set the boot registers: %s", vcpu_last_error(v->cpu[0]));
+out:
+	free(kernel.data);
+	free(initrd.data);
+	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* COM1: a 16550 that transmits at once, never receives and raises no IRQ.  */
+
+#define COM1 0x3f8
+#define LCR_DLAB 0x80
+#define IIR_NONE 0x01            /* no interrupt pending; no FIFOs: Linux sees a 16450 */
+#define LSR_IDLE 0x60            /* THRE | TEMT: ready to send, nothing received */
+#define MSR_READY 0xb0           /* DCD | DSR | CTS: the other end is there */
+
+static uint8_t uart_read(struct mv_vmm *v, unsigned reg)
+{
+	bool dlab = atomic_load(&v->uart.lcr) & LCR_DLAB;
+
+	switch (reg) {
+	case 0: return dlab ? atomic_load(&v->uart.dll) : 0; /* RBR: nothing received */
+	case 1: return atomic_load(dlab ? &v->uart.dlm : &v->uart.ier);
+	case 2: return IIR_NONE;
+	case 3: return atomic_load(&v->uart.lcr);
+	case 4: return atomic_load(&v->uart.mcr);
+	case 5: return LSR_IDLE;
+	case 6: return MSR_READY;
+	default: return atomic_load(&v->uart.scr);
+	}
+}
+
+static void uart_write(struct mv_vmm *v, unsigned reg, uint8_t val)
+{
+	bool dlab = atomic_load(&v->uart.lcr) & LCR_DLAB;
+
+	switch (reg) {
+	case 0:
+		if (dlab)
+			atomic_store(&v->uart.dll, val);
+		else
+			mv_console_putc(v, val);
+		break;
+	case 1:
+		if (dlab)
+			atomic_store(&v->uart.dlm, val);
+		else
+			atomic_store(&v->uart.ier, val & 0x0f); /* the four defined enables */
+		break;
+	case 3: atomic_store(&v->uart.lcr, val); break;
+	case 4: atomic_store(&v->uart.mcr, val & 0x1f); break;
+	case 7: atomic_store(&v->uart.scr, val); break;
+	default: break; /* FCR (no FIFOs), and LSR/MSR are read-only */
+	}
+}
+
+/* Byte by byte, so a 16- or 32-bit access covers the ports it spans. */
+static int x86_pio(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	struct mv_vmm *v = ctx;
+
+	(void)cpu;
+	atomic_fetch_add(&v->exits, 1);
+	for (uint32_t i = 0; i < io->len && i < sizeof(io->data); i++) {
+		uint64_t port = io->addr + i;
+		bool uart = port >= COM1 && port < COM1 + 8;
+
+		if (io->is_write && uart)
+			uart_write(v, (unsigned)(port - COM1), io->data[i]);
+		else if (!io->is_write)
+			io->data[i] = uart ? uart_read(v, (unsigned)(port - COM1)) : 0xff;
+	}
+	return VCPU_CONTINUE;
+}
+
+/* No MMIO device: reads as zero, writes are dropped. */
+static int x86_mmio(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	struct mv_vmm *v = ctx;
+
+	(void)cpu;
+	atomic_fetch_add(&v->exits, 1);
+	if (!io->is_write)
+		memset(io->data, 0, sizeof(io->data));
+	return VCPU_CONTINUE;
+}
+
+static int x86_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit)
+{
+	static const struct vcpu_system_event reset = { .type = VCPU_SYSTEM_EVENT_RESET };
+	struct mv_vmm *v = ctx;
+
+	switch (exit->kind) {
+	case VCPU_EXIT_HALT:
+		/* No interrupt could ever wake it: resume, and the idle loop halts again. */
+		atomic_fetch_add(&v->exits, 1);
+		return VCPU_CONTINUE;
+	case VCPU_EXIT_SHUTDOWN:
+		/* A triple fault: how x86 resets when nothing else can (reboot=t). */
+		return mv_on_system_event(ctx, cpu, &reset);
+	default:
+		return mv_on_other(ctx, cpu, exit);
+	}
 }
 
 const struct mv_arch mv_arch_x86_64 = {
@@ -15,5 +402,10 @@ const struct mv_arch mv_arch_x86_64 = {
 	.arch = VCPU_ARCH_X86_64,
 	.ram_gpa = 0,
 	.setup = x86_setup,
-	.handlers = { .system_event = mv_on_system_event, .other = mv_on_other },
+	.handlers = {
+		.mmio = x86_mmio,
+		.pio = x86_pio,
+		.system_event = mv_on_system_event,
+		.other = x86_other,
+	},
 };
