@@ -197,11 +197,12 @@ static void test_layout_and_device_tree(void **state)
 	assert_true(node >= 0);
 	assert_string_equal(fdt_getprop(fdt, node, "bootargs", NULL), "console=ttyAMA0 test=1");
 	assert_string_equal(fdt_getprop(fdt, node, "stdout-path", NULL), "/pl011@9000000");
+	/* Properties are only 4-byte aligned: fdt64_ld() reads them. */
 	p64 = fdt_getprop(fdt, node, "linux,initrd-start", &len);
 	assert_non_null(p64);
-	uint64_t istart = fdt64_to_cpu(*p64);
+	uint64_t istart = fdt64_ld(p64);
 	p64 = fdt_getprop(fdt, node, "linux,initrd-end", &len);
-	assert_int_equal(fdt64_to_cpu(*p64) - istart, sizeof(initrd));
+	assert_int_equal(fdt64_ld(p64) - istart, sizeof(initrd));
 	assert_int_equal(istart % 4096, 0);
 	assert_true(istart + sizeof(initrd) <= dtb_gpa);
 	assert_memory_equal(f->v.ram + (istart - RAM_GPA), initrd, sizeof(initrd));
