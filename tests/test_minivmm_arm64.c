@@ -24,59 +24,20 @@
 
 #include <cmocka.h>
 
-#include "helpers.h"
+#include "minivmm_fixture.h"
 
 #define RAM_GPA 0x80000000ull
 #define UART 0x09000000ull
 #define MIB (1ull << 20)
 
-struct fx {
-	long fds;
-	char dir[64];
-	char kernel[96], initrd[96];
-	struct mv_vmm v;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	strcpy(f->dir, "/tmp/minivmm-test-XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->kernel, sizeof(f->kernel), "%s/Image", f->dir);
-	snprintf(f->initrd, sizeof(f->initrd), "%s/initrd", f->dir);
-	f->fds = count_open_fds();
-	*state = f;
-	return 0;
+	return fx_setup(state, "Image");
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	long fds;
-
-	mv_teardown(&f->v);
-	fds = count_open_fds();
-	unlink(f->kernel);
-	unlink(f->initrd);
-	rmdir(f->dir);
-	assert_int_equal(fds, f->fds);
-	free(f);
-	return 0;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	close(fd);
+	return fx_teardown(state);
 }
 
 static void put64(uint8_t *p, uint64_t v)
@@ -232,27 +193,6 @@ static void test_layout_and_device_tree(void **state)
 	assert_int_equal(fdt32_to_cpu(p32[7]), 2 * 0x20000); /* a redistributor per vCPU */
 	assert_true(fdt_path_offset(fdt, "/pl011@9000000") >= 0);
 	assert_true(fdt_path_offset(fdt, "/timer") >= 0);
-}
-
-/* Capture what the guest prints on the UART while @fn runs. */
-static int run_captured(struct fx *f, char *out, size_t outlen)
-{
-	int p[2], saved, status;
-	ssize_t n;
-
-	fflush(stdout);
-	assert_int_equal(pipe(p), 0);
-	saved = dup(STDOUT_FILENO);
-	dup2(p[1], STDOUT_FILENO);
-	close(p[1]);
-	status = mv_run(&f->v);
-	fflush(stdout);
-	dup2(saved, STDOUT_FILENO);
-	close(saved);
-	n = read(p[0], out, outlen - 1);
-	close(p[0]);
-	out[n > 0 ? n : 0] = '\0';
-	return status;
 }
 
 static struct vcpu_mock_step uart_putc(char c)

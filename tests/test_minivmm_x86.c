@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "helpers.h"
+#include "minivmm_fixture.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIB (1ull << 20)
@@ -33,53 +33,14 @@
 #define KVM_EXIT_SHUTDOWN 8
 #define KVM_SYSTEM_EVENT_SHUTDOWN 1
 
-struct fx {
-	long fds;
-	char dir[64];
-	char kernel[96], initrd[96];
-	struct mv_vmm v;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	strcpy(f->dir, "/tmp/minivmm-x86-test-XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->kernel, sizeof(f->kernel), "%s/bzImage", f->dir);
-	snprintf(f->initrd, sizeof(f->initrd), "%s/initrd", f->dir);
-	f->fds = count_open_fds();
-	*state = f;
-	return 0;
+	return fx_setup(state, "bzImage");
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	long fds;
-
-	mv_teardown(&f->v);
-	fds = count_open_fds();
-	unlink(f->kernel);
-	unlink(f->initrd);
-	rmdir(f->dir);
-	assert_int_equal(fds, f->fds);
-	free(f);
-	return 0;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	close(fd);
+	return fx_teardown(state);
 }
 
 static void put(uint8_t *p, uint64_t v, unsigned n)
@@ -413,27 +374,6 @@ static void test_page_tables_and_registers(void **state)
 	assert_int_equal(get(ram(f, gdt + 0x10), 8) >> 40 & 0x9f, 0x9b); /* P, S, code */
 	assert_int_equal(get(ram(f, gdt + 0x18), 8) >> 40 & 0x9f, 0x93); /* P, S, data */
 	assert_int_equal(get(ram(f, gdt + 0x20), 8) >> 40 & 0x9f, 0x8b); /* P, busy TSS */
-}
-
-/* Capture what the guest prints on COM1 while mv_run() runs. */
-static int run_captured(struct fx *f, char *out, size_t outlen)
-{
-	int p[2], saved, status;
-	ssize_t n;
-
-	fflush(stdout);
-	assert_int_equal(pipe(p), 0);
-	saved = dup(STDOUT_FILENO);
-	dup2(p[1], STDOUT_FILENO);
-	close(p[1]);
-	status = mv_run(&f->v);
-	fflush(stdout);
-	dup2(saved, STDOUT_FILENO);
-	close(saved);
-	n = read(p[0], out, outlen - 1);
-	close(p[0]);
-	out[n > 0 ? n : 0] = '\0';
-	return status;
 }
 
 static struct vcpu_mock_step pio(uint32_t op, uint16_t port, uint64_t value)
