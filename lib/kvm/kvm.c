@@ -491,14 +491,19 @@ static int kvm_complete(struct vcpu *cpu)
 	}
 }
 
+static void kvm_set_immediate_exit(struct vcpu *cpu, int value)
+{
+	struct kvm_run *run = cpu->run;
+
+	__atomic_store_n(&run->immediate_exit, (uint8_t)value, __ATOMIC_SEQ_CST);
+}
+
 /*
  * kvm.md §5: an MMIO/PIO/hypercall exit is only complete once KVM_RUN is
  * entered again; with immediate_exit set the kernel completes it and
  * returns EINTR without running the guest.  Without the capability that
  * KVM_RUN would run the guest, so the completion waits for the next run.
  */
-static void kvm_set_immediate_exit(struct vcpu *cpu, int value);
-
 static int kvm_finish(struct vcpu *cpu)
 {
 	const struct kvm_hv_priv *p = cpu->vm->hv->priv;
@@ -513,13 +518,6 @@ static int kvm_finish(struct vcpu *cpu)
 	if (r < 0)
 		return cpu_fail(cpu, r, "KVM_RUN completing vCPU %u's last exit failed", cpu->id);
 	return cpu_fail(cpu, -EPROTO, "vCPU %u ran the guest despite immediate_exit", cpu->id);
-}
-
-static void kvm_set_immediate_exit(struct vcpu *cpu, int value)
-{
-	struct kvm_run *run = cpu->run;
-
-	__atomic_store_n(&run->immediate_exit, (uint8_t)value, __ATOMIC_SEQ_CST);
 }
 
 const struct vcpu_backend_ops vcpu_kvm_ops = {
