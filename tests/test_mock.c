@@ -2426,7 +2426,7 @@ static void test_vcpu_create_bad_flags(void **state)
 static void test_vm_config_invalid(void **state)
 {
 	struct fx *f = *state;
-	struct vcpu_vm_config reserved = { .reserved = { [5] = 1 } };
+	struct vcpu_vm_config reserved = { .reserved = { [1] = 1 } };
 	struct vcpu_vm_config flags = { .flags = 1u << 9 };
 	struct vcpu_vm_config ipa = { .ipa_bits = 52 };
 	struct vcpu_vm_config ok = { .ipa_bits = 36 };

@@ -8,7 +8,8 @@
  * that checks what the VMM wrote back.  VMMs can use it to unit-test their
  * device models.
  *
- * Backends modelled: KVM (x86_64 and arm64, on any host).
+ * Backends modelled: KVM (x86_64 and arm64, on any host), Gunyah and
+ * GenieZone (arm64 guests), ACRN (x86_64 guests); each on any host.
  */
 #ifndef VCPU_MOCK_H
 #define VCPU_MOCK_H
@@ -31,14 +32,20 @@ struct vcpu_mock_config {
 	uint32_t reserved[7];
 };
 
-#define VCPU_MOCK_NO_IMMEDIATE_EXIT (1u << 0) /**< an old kernel without cap 136 */
-#define VCPU_MOCK_NO_SMCCC_FILTER   (1u << 1) /**< arm64 before Linux 6.4 */
+#define VCPU_MOCK_NO_IMMEDIATE_EXIT (1u << 0) /**< KVM: an old kernel without cap 136 */
+#define VCPU_MOCK_NO_SMCCC_FILTER   (1u << 1) /**< KVM: arm64 before Linux 6.4 */
+/* Flags of the other drivers: Gunyah bits 4-7, GenieZone 8-11, ACRN 12-15. */
+/* GUNYAH-FLAGS */
+/* GENIEZONE-FLAGS */
+/* ACRN-FLAGS */
 
 /**
  * vcpu_mock_open() - create a mock driver and open a hypervisor handle on it.
- * @backend: VCPU_BACKEND_KVM (others: -EOPNOTSUPP until modelled).
- * @cfg: NULL for defaults.
- * Return: 0; -EINVAL for bad arguments; -EOPNOTSUPP for an unmodelled backend.
+ * @backend: the driver to model (AUTO: KVM).
+ * @cfg: NULL for defaults (arch HOST: the build's architecture, or the only
+ *       one the driver exists on).
+ * Return: 0; -EINVAL for bad arguments (flags of another driver, an arch
+ * the driver does not exist on); -EOPNOTSUPP for an unmodelled backend.
  */
 VCPU_API int vcpu_mock_open(enum vcpu_backend backend, const struct vcpu_mock_config *cfg,
 			    struct vcpu_mock **mock, struct vcpu_hv **hv);
@@ -93,6 +100,13 @@ enum vcpu_mock_op {
 	 * straight-line code that never exits leaves behind (a move, an add, the
 	 * arm64 PC stepping over such instructions). */
 	VCPU_MOCK_REG_SET = 16,
+	/*
+	 * 17..31: more steps every driver plays.  From 32 on, each driver's own
+	 * exits: Gunyah 32-47, GenieZone 48-63, ACRN 64-79.
+	 */
+	/* GUNYAH-OPS */
+	/* GENIEZONE-OPS */
+	/* ACRN-OPS */
 };
 
 /** Load sign-extends (an arm64 LDRS* / x86 MOVSX). */

@@ -127,11 +127,20 @@ VCPU_API int vcpu_hv_check(struct vcpu_hv *hv, enum vcpu_cap cap, uint64_t *valu
 /* ------------------------------------------------------------------------ */
 /* VMs and guest memory                                                       */
 
-/** VM creation options; NULL means all defaults.  Reserved fields must be 0. */
+/**
+ * VM creation options; NULL means all defaults.  Reserved fields must be 0.
+ * A backend rejects (-EINVAL) a field it has no use for when it is non-zero,
+ * rather than ignoring the caller's intent.
+ */
 struct vcpu_vm_config {
-	uint32_t ipa_bits;  /**< arm64: guest-physical address width, 0 = driver default (40) */
-	uint32_t flags;     /**< VCPU_VM_* */
-	uint64_t reserved[6];
+	uint32_t ipa_bits;      /**< arm64: guest-physical address width, 0 = driver default (40) */
+	uint32_t flags;         /**< VCPU_VM_* */
+	uint64_t cpu_affinity;  /**< ACRN: physical CPUs, one vCPU each; 0 = the driver's choice */
+	uint32_t x86_pm1a_cnt_port; /**< ACRN: the VMM's ACPI PM1a control port (0 = none):
+				     *   sleep requests written there become system events */
+	uint32_t reserved32;
+	char name[16];          /**< ACRN: the VM's name (NUL-padded); "" = a generated one */
+	uint64_t reserved[2];
 };
 
 /** arm64 KVM: report PSCI SYSTEM_SUSPEND as VCPU_SYSTEM_EVENT_SUSPEND. */
@@ -181,6 +190,113 @@ VCPU_API int vcpu_vm_map(struct vcpu_vm *vm, uint64_t gpa, void *host, uint64_t 
  * Return: 0; -ENOENT when no such region exists; or the driver's errno.
  */
 VCPU_API int vcpu_vm_unmap(struct vcpu_vm *vm, uint64_t gpa, uint64_t size);
+
+/**
+ * vcpu_vm_alloc() - allocate guest RAM the way the backend requires and map
+ * it at @gpa.  KVM, GenieZone, ACRN and Gunyah v8 get anonymous shared memory
+ * passed to vcpu_vm_map(); Gunyah v17 gets a guest_memfd
+ * (GUNYAH_CREATE_GUEST_MEM) bound with GUNYAH_VM_MAP_MEM.  A portable VMM
+ * allocates all its RAM this way.
+ * @gpa, @size, @flags: as for vcpu_vm_map().
+ * @host: receives the host address of the (zeroed) memory.  It stays valid
+ *        until vcpu_vm_unmap() of the same range or VM destruction, which
+ *        free it.
+ * Return: 0; the errors of vcpu_vm_map(); -ENOMEM.
+ */
+VCPU_API int vcpu_vm_alloc(struct vcpu_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags,
+			   void **host);
+
+/**
+ * vcpu_vm_set_dtb() - tell the hypervisor where the guest's device tree lies
+ * (Gunyah GUNYAH_VM_SET_DTB_CONFIG, GenieZone GZVM_SET_DTB_CONFIG); the range
+ * must lie in guest RAM.  Gunyah's resource manager edits the tree in place,
+ * so leave spare room (a page) in @size.
+ * Return: 0; -EINVAL for an empty or wrapping range; -EOPNOTSUPP on KVM and
+ * ACRN (the VMM points the boot registers at the tree itself); or the
+ * driver's errno.
+ */
+VCPU_API int vcpu_vm_set_dtb(struct vcpu_vm *vm, uint64_t gpa, uint64_t size);
+
+/**
+ * vcpu_vm_start() - start the guest.  Gunyah (GUNYAH_VM_START) and ACRN
+ * (ACRN_IOCTL_START_VM) need it once all vCPUs exist and their boot
+ * registers are set; on KVM and GenieZone it does nothing and returns 0 (the
+ * first vcpu_run() starts each vCPU).  A portable VMM calls it after setup.
+ * Return: 0 (also when already started); or the driver's errno.
+ */
+VCPU_API int vcpu_vm_start(struct vcpu_vm *vm);
+
+/**
+ * vcpu_vm_pause() - stop every vCPU of the VM where the hypervisor schedules
+ * them itself (ACRN_IOCTL_PAUSE_VM).
+ * Return: 0; -EOPNOTSUPP elsewhere (stop the vCPU threads with vcpu_kick());
+ * or the driver's errno.
+ */
+VCPU_API int vcpu_vm_pause(struct vcpu_vm *vm);
+
+/**
+ * vcpu_vm_reset() - reset a paused VM in place so it can be given new boot
+ * registers and started again (ACRN: pending I/O requests are completed,
+ * then ACRN_IOCTL_RESET_VM).
+ * Return: 0; -EOPNOTSUPP where the ABI has no reset (KVM: re-initialise the
+ * vCPUs; Gunyah, GenieZone: destroy and re-create the VM); or the driver's
+ * errno.
+ */
+VCPU_API int vcpu_vm_reset(struct vcpu_vm *vm);
+
+/** An eventfd that injects an interrupt when signalled (vcpu_vm_irqfd()). */
+struct vcpu_irqfd {
+	int32_t fd;          /**< the eventfd */
+	uint32_t flags;      /**< VCPU_IRQFD_* */
+	uint32_t irq;        /**< KVM x86: GSI; arm64: SPI INTID; Gunyah: doorbell label */
+	int32_t resample_fd; /**< KVM level-triggered: the resample eventfd, else -1 */
+	uint64_t msi_addr;   /**< VCPU_IRQFD_MSI (ACRN): the MSI to inject */
+	uint64_t msi_data;
+	uint64_t reserved[2];
+};
+
+#define VCPU_IRQFD_DEASSIGN (1u << 0) /**< remove the binding made with the same fd */
+#define VCPU_IRQFD_LEVEL    (1u << 1) /**< Gunyah: level-triggered doorbell */
+#define VCPU_IRQFD_MSI      (1u << 2) /**< inject msi_addr/msi_data instead of irq */
+
+/**
+ * vcpu_vm_irqfd() - bind (or unbind) an eventfd to a guest interrupt, so a
+ * device thread injects it with a write() and no libvcpu call.
+ * Return: 0; -EINVAL for unknown flags, reserved fields or a combination the
+ * backend cannot express; -EOPNOTSUPP where the ABI has no irqfd; or the
+ * driver's errno.
+ */
+VCPU_API int vcpu_vm_irqfd(struct vcpu_vm *vm, const struct vcpu_irqfd *irqfd);
+
+/** An eventfd signalled by guest writes to an address (vcpu_vm_ioeventfd()). */
+struct vcpu_ioeventfd {
+	int32_t fd;          /**< the eventfd */
+	uint32_t flags;      /**< VCPU_IOEVENTFD_* */
+	uint64_t addr;       /**< MMIO guest-physical address, or port */
+	uint32_t len;        /**< 0 (any width, not with DATAMATCH), 1, 2, 4 or 8 */
+	uint32_t reserved32;
+	uint64_t datamatch;  /**< VCPU_IOEVENTFD_DATAMATCH: only this value signals */
+	uint64_t reserved[2];
+};
+
+#define VCPU_IOEVENTFD_DEASSIGN  (1u << 0)
+#define VCPU_IOEVENTFD_PIO       (1u << 1) /**< x86 port I/O rather than MMIO */
+#define VCPU_IOEVENTFD_DATAMATCH (1u << 2)
+
+/**
+ * vcpu_vm_ioeventfd() - let guest writes to @ioeventfd->addr signal an
+ * eventfd inside the driver instead of exiting to the VMM.
+ * Return: 0; -EINVAL for bad flags, length or reserved fields; -EOPNOTSUPP
+ * where the ABI has no ioeventfd; or the driver's errno.
+ */
+VCPU_API int vcpu_vm_ioeventfd(struct vcpu_vm *vm, const struct vcpu_ioeventfd *ioeventfd);
+
+/**
+ * vcpu_vm_signal_msi() - inject a message-signalled interrupt (ACRN
+ * ACRN_IOCTL_INJECT_MSI; KVM KVM_SIGNAL_MSI).
+ * Return: 0; -EOPNOTSUPP where the ABI has none; or the driver's errno.
+ */
+VCPU_API int vcpu_vm_signal_msi(struct vcpu_vm *vm, uint64_t addr, uint64_t data);
 
 /**
  * vcpu_vm_set_irq_line() - drive an interrupt line of the in-kernel irqchip.
@@ -296,6 +412,29 @@ struct vcpu_io {
 	uint32_t vcpu_id;   /**< the vCPU that made the access */
 };
 
+/**
+ * PCI configuration access (VCPU_EXIT_PCI_CONFIG, from ACRN): io->addr holds
+ * the ECAM-style offset of the register, so a VMM with an ECAM window can
+ * route it through the same code.
+ */
+#define VCPU_PCI_CFG_ADDR(bus, dev, fn, reg)                                              \
+	(((uint64_t)((bus) & 0xff) << 20) | ((uint64_t)((dev) & 0x1f) << 15) |            \
+	 ((uint64_t)((fn) & 7) << 12) | ((uint64_t)(reg) & 0xfff))
+
+/**
+ * A guest access to memory the driver could not back (KVM MEMORY_FAULT,
+ * Gunyah PAGE_FAULT, GenieZone EXCEPTION page fault).  The handler may add
+ * memory and answer VCPU_IO_RETRY; VCPU_IO_FAULT (the default) stops
+ * vcpu_run() with -EFAULT where the ABI cannot reflect an abort.
+ */
+struct vcpu_memory_fault {
+	uint64_t gpa;
+	uint64_t size;      /**< 0 when the driver does not say */
+	uint64_t flags;     /**< the backend's own flags (KVM: KVM_MEMORY_EXIT_FLAG_*) */
+	int32_t error;      /**< Gunyah: the kernel's own -errno attempt, else 0 */
+	uint32_t response;  /**< enum vcpu_io_response: RETRY or FAULT */
+};
+
 /** Hypercall conduit and ABI flags. */
 #define VCPU_HYPERCALL_SMC (1u << 0) /**< arm64: SMC (else HVC) */
 #define VCPU_HYPERCALL_LONGMODE (1u << 1) /**< x86_64: made in 64-bit mode */
@@ -347,6 +486,8 @@ enum vcpu_exit_kind {
 	VCPU_EXIT_SHUTDOWN = 10,      /**< x86 triple fault */
 	VCPU_EXIT_OTHER = 11,         /**< known to the backend, no portable meaning: see raw */
 	VCPU_EXIT_UNKNOWN = 12,       /**< the driver itself could not classify it */
+	VCPU_EXIT_PCI_CONFIG = 13,    /**< io: addr = VCPU_PCI_CFG_ADDR(), len 1, 2 or 4 */
+	VCPU_EXIT_EXCEPTION = 14,     /**< internal.code = exception, data[0] = error code */
 };
 
 /** One normalized exit.  raw_reason is always the backend's own code. */
@@ -359,11 +500,7 @@ struct vcpu_exit {
 		struct vcpu_io io;
 		struct vcpu_hypercall hypercall;
 		struct vcpu_system_event system_event;
-		struct {
-			uint64_t gpa;
-			uint64_t size;
-			uint64_t flags;
-		} fault;
+		struct vcpu_memory_fault fault;
 		struct {
 			uint64_t code;   /**< suberror / hardware reason */
 			uint32_t ndata;  /**< valid data[] words (validated: at most 16) */
@@ -394,6 +531,9 @@ struct vcpu_handlers {
 	int (*hypercall)(void *ctx, struct vcpu *cpu, struct vcpu_hypercall *hc);
 	int (*system_event)(void *ctx, struct vcpu *cpu, const struct vcpu_system_event *ev);
 	int (*other)(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit);
+	/* Added in 0.2; a NULL entry routes the exit to .other as before. */
+	int (*memory_fault)(void *ctx, struct vcpu *cpu, struct vcpu_memory_fault *f);
+	int (*pci_config)(void *ctx, struct vcpu *cpu, struct vcpu_io *io);
 };
 
 /**

@@ -52,6 +52,8 @@ VCPU_API const char *vcpu_exit_kind_name(uint32_t kind)
 		[VCPU_EXIT_SHUTDOWN] = "shutdown",
 		[VCPU_EXIT_OTHER] = "other",
 		[VCPU_EXIT_UNKNOWN] = "unknown",
+		[VCPU_EXIT_PCI_CONFIG] = "pci-config",
+		[VCPU_EXIT_EXCEPTION] = "exception",
 	};
 	return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "invalid";
 }

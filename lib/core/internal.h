@@ -41,6 +41,8 @@ struct vcpu_region {
 	void *host;
 	uint32_t flags;
 	uint32_t slot;
+	bool owned;     /* vcpu_vm_alloc(): freed on unmap and VM destruction */
+	int mem_fd;     /* backend memory object (Gunyah guest_memfd), else -1 */
 };
 
 struct vcpu_vm {
@@ -96,6 +98,23 @@ struct vcpu_backend_ops {
 	int (*vm_irq_line)(struct vcpu_vm *vm, uint32_t irq, int level);
 	int (*vm_gic_v3)(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs);
 	int (*vm_forward_hypercalls)(struct vcpu_vm *vm, uint32_t base, uint32_t count);
+	/*
+	 * Optional VM-level calls; NULL means the ABI has no such thing and
+	 * the core answers -EOPNOTSUPP (vm_start: 0, nothing to do).
+	 * vm_alloc fills r->host (and r->mem_fd) and binds the memory, with
+	 * vm->lock held; vm_free releases what vm_alloc made after the binding
+	 * is gone.  Without vm_alloc the core maps anonymous shared memory and
+	 * uses vm_map.
+	 */
+	int (*vm_alloc)(struct vcpu_vm *vm, struct vcpu_region *r);
+	void (*vm_free)(struct vcpu_vm *vm, struct vcpu_region *r);
+	int (*vm_set_dtb)(struct vcpu_vm *vm, uint64_t gpa, uint64_t size);
+	int (*vm_start)(struct vcpu_vm *vm);
+	int (*vm_pause)(struct vcpu_vm *vm);
+	int (*vm_reset)(struct vcpu_vm *vm);
+	int (*vm_irqfd)(struct vcpu_vm *vm, const struct vcpu_irqfd *irqfd);
+	int (*vm_ioeventfd)(struct vcpu_vm *vm, const struct vcpu_ioeventfd *io);
+	int (*vm_signal_msi)(struct vcpu_vm *vm, uint64_t addr, uint64_t data);
 	int (*vcpu_create)(struct vcpu *cpu, uint32_t flags);
 	void (*vcpu_destroy)(struct vcpu *cpu);
 	int (*get_reg)(struct vcpu *cpu, uint64_t reg, uint64_t *value);
@@ -116,6 +135,9 @@ struct vcpu_backend_ops {
 };
 
 extern const struct vcpu_backend_ops vcpu_kvm_ops;
+extern const struct vcpu_backend_ops vcpu_gunyah_ops;
+extern const struct vcpu_backend_ops vcpu_geniezone_ops;
+extern const struct vcpu_backend_ops vcpu_acrn_ops;
 
 /* Open a handle over an explicit seam (the real kernel or the mock). */
 int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char *path,

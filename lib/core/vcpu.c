@@ -210,6 +210,7 @@ static int unhandled(struct vcpu *cpu)
 	switch (e->kind) {
 	case VCPU_EXIT_MMIO:
 	case VCPU_EXIT_PIO:
+	case VCPU_EXIT_PCI_CONFIG:
 		return cpu_fail(cpu, -ENOSYS, "vCPU %u: no handler for %s %s at 0x%llx (len %u)",
 				cpu->id, vcpu_exit_kind_name(e->kind),
 				e->u.io.is_write ? "write" : "read",
@@ -218,6 +219,7 @@ static int unhandled(struct vcpu *cpu)
 	case VCPU_EXIT_FAIL_ENTRY:
 	case VCPU_EXIT_SHUTDOWN:
 	case VCPU_EXIT_UNKNOWN:
+	case VCPU_EXIT_EXCEPTION:
 		return cpu_fail(cpu, -EIO, "vCPU %u cannot continue: %s exit (raw %u, code 0x%llx)",
 				cpu->id, vcpu_exit_kind_name(e->kind), e->raw_reason,
 				(unsigned long long)e->u.internal.code);
@@ -256,6 +258,23 @@ static int dispatch(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 		if (h->system_event)
 			return handler_result(cpu, h->system_event(ctx, cpu, &e->u.system_event));
 		break;
+	case VCPU_EXIT_PCI_CONFIG:
+		if (h->pci_config)
+			return handler_result(cpu, call_io(h->pci_config, ctx, cpu));
+		break;
+	case VCPU_EXIT_MEMORY_FAULT:
+		/* Nobody fixed the memory unless a handler says so. */
+		e->u.fault.response = VCPU_IO_FAULT;
+		if (h->memory_fault)
+			return handler_result(cpu, h->memory_fault(ctx, cpu, &e->u.fault));
+		if (h->other) {
+			int r = h->other(ctx, cpu, e);
+			/* .other saw a const exit: continuing means "try again". */
+			if (r == 0)
+				e->u.fault.response = VCPU_IO_RETRY;
+			return handler_result(cpu, r);
+		}
+		return unhandled(cpu);
 	default:
 		break;
 	}
@@ -276,7 +295,8 @@ static bool take_kick(struct vcpu *cpu, const struct vcpu_backend_ops *ops)
 /* Exits whose results the driver applies only on the next entry (kvm.md §5). */
 static bool needs_finish(enum vcpu_exit_kind kind)
 {
-	return kind == VCPU_EXIT_MMIO || kind == VCPU_EXIT_PIO || kind == VCPU_EXIT_HYPERCALL;
+	return kind == VCPU_EXIT_MMIO || kind == VCPU_EXIT_PIO || kind == VCPU_EXIT_HYPERCALL ||
+	       kind == VCPU_EXIT_PCI_CONFIG;
 }
 
 VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
@@ -317,7 +337,8 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		r = dispatch(cpu, h, ctx);
 		/* Write back even when stopping: a resumed guest must see the result. */
 		int c = ops->complete(cpu);
-		if (c < 0 && r <= 0)
+		/* The first error wins: an unhandled exit stays -ENOSYS. */
+		if (c < 0 && r == 0)
 			r = c;
 		unfinished = c == 0 && needs_finish(cpu->exit.kind);
 		if (r != 0)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg,
 			    struct vcpu_vm **out)
@@ -24,6 +25,8 @@ VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg
 	for (unsigned i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 		if (cfg->reserved[i])
 			return hv_fail(hv, -EINVAL, "vcpu_vm_config.reserved[%u] must be 0", i);
+	if (cfg->reserved32)
+		return hv_fail(hv, -EINVAL, "vcpu_vm_config.reserved32 must be 0");
 	if (cfg->flags & ~VCPU_VM_SYSTEM_SUSPEND)
 		return hv_fail(hv, -EINVAL, "unknown vcpu_vm_config flags 0x%x",
 			       cfg->flags & ~VCPU_VM_SYSTEM_SUSPEND);
@@ -55,6 +58,15 @@ VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg
 	return 0;
 }
 
+static void free_owned(struct vcpu_vm *vm, struct vcpu_region *r)
+{
+	if (vm->hv->ops->vm_free)
+		vm->hv->ops->vm_free(vm, r);
+	else
+		munmap(r->host, r->size);
+	r->host = NULL;
+}
+
 VCPU_API int vcpu_vm_destroy(struct vcpu_vm **pvm)
 {
 	struct vcpu_vm *vm;
@@ -71,6 +83,10 @@ VCPU_API int vcpu_vm_destroy(struct vcpu_vm **pvm)
 	if (n)
 		return vm_fail(vm, -EBUSY, "cannot destroy the VM: %u vCPU(s) still exist", n);
 	hv->ops->vm_destroy(vm);
+	/* The driver no longer uses the memory: free what vcpu_vm_alloc() made. */
+	for (unsigned i = 0; i < vm->nr_regions; i++)
+		if (vm->regions[i].owned)
+			free_owned(vm, &vm->regions[i]);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm->regions);
 	free(vm);
@@ -139,10 +155,58 @@ static int check_region_args(struct vcpu_vm *vm, uint64_t gpa, const void *host,
 	return 0;
 }
 
+/* Called with vm->lock held; @reg->host is NULL for vcpu_vm_alloc(). */
+static int add_region(struct vcpu_vm *vm, struct vcpu_region *reg)
+{
+	int r;
+
+	for (unsigned i = 0; i < vm->nr_regions; i++) {
+		const struct vcpu_region *o = &vm->regions[i];
+		if (overlaps(o, reg->gpa, reg->size))
+			return vm_fail(vm, -EEXIST, "region 0x%llx+0x%llx overlaps 0x%llx+0x%llx",
+				       (unsigned long long)reg->gpa, (unsigned long long)reg->size,
+				       (unsigned long long)o->gpa, (unsigned long long)o->size);
+	}
+	if (vm->nr_regions >= vm->max_regions)
+		return vm_fail(vm, -ENOSPC, "all %u memory slots of the driver are in use",
+			       vm->max_regions);
+	if (vm->nr_regions == vm->cap_regions) {
+		unsigned ncap = vm->cap_regions ? 2 * vm->cap_regions : 8;
+		void *n = realloc(vm->regions, ncap * sizeof(*vm->regions));
+		if (!n)
+			return vm_fail(vm, -ENOMEM, "cannot grow the region table");
+		vm->regions = n;
+		vm->cap_regions = ncap;
+	}
+	reg->slot = free_slot(vm);
+	reg->mem_fd = -1;
+	if (!reg->owned) {
+		r = vm->hv->ops->vm_map(vm, reg, false);
+	} else if (vm->hv->ops->vm_alloc) {
+		r = vm->hv->ops->vm_alloc(vm, reg);
+	} else {
+		/* Shared, so the driver may back it the same way as a VMM's own memfd. */
+		void *p = mmap(NULL, reg->size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return vm_fail(vm, -ENOMEM, "cannot allocate 0x%llx bytes of guest RAM",
+				       (unsigned long long)reg->size);
+		reg->host = p;
+		r = vm->hv->ops->vm_map(vm, reg, false);
+		if (r < 0) {
+			munmap(p, reg->size);
+			reg->host = NULL;
+		}
+	}
+	if (r == 0)
+		vm->regions[vm->nr_regions++] = *reg;
+	return r;
+}
+
 VCPU_API int vcpu_vm_map(struct vcpu_vm *vm, uint64_t gpa, void *host, uint64_t size,
 			 uint32_t flags)
 {
-	struct vcpu_region reg;
+	struct vcpu_region reg = { .gpa = gpa, .size = size, .host = host, .flags = flags };
 	int r;
 
 	if (!vm)
@@ -150,39 +214,32 @@ VCPU_API int vcpu_vm_map(struct vcpu_vm *vm, uint64_t gpa, void *host, uint64_t 
 	r = check_region_args(vm, gpa, host, size, flags);
 	if (r < 0)
 		return r;
-
 	pthread_mutex_lock(&vm->lock);
-	for (unsigned i = 0; i < vm->nr_regions; i++) {
-		const struct vcpu_region *o = &vm->regions[i];
-		if (overlaps(o, gpa, size)) {
-			r = vm_fail(vm, -EEXIST, "region 0x%llx+0x%llx overlaps 0x%llx+0x%llx",
-				    (unsigned long long)gpa, (unsigned long long)size,
-				    (unsigned long long)o->gpa, (unsigned long long)o->size);
-			goto out;
-		}
-	}
-	if (vm->nr_regions >= vm->max_regions) {
-		r = vm_fail(vm, -ENOSPC, "all %u memory slots of the driver are in use",
-			    vm->max_regions);
-		goto out;
-	}
-	if (vm->nr_regions == vm->cap_regions) {
-		unsigned ncap = vm->cap_regions ? 2 * vm->cap_regions : 8;
-		void *n = realloc(vm->regions, ncap * sizeof(*vm->regions));
-		if (!n) {
-			r = vm_fail(vm, -ENOMEM, "cannot grow the region table");
-			goto out;
-		}
-		vm->regions = n;
-		vm->cap_regions = ncap;
-	}
-	reg = (struct vcpu_region){ .gpa = gpa, .size = size, .host = host, .flags = flags,
-				    .slot = free_slot(vm) };
-	r = vm->hv->ops->vm_map(vm, &reg, false);
-	if (r == 0)
-		vm->regions[vm->nr_regions++] = reg;
-out:
+	r = add_region(vm, &reg);
 	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+VCPU_API int vcpu_vm_alloc(struct vcpu_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags,
+			   void **host)
+{
+	struct vcpu_region reg = { .gpa = gpa, .size = size, .flags = flags, .owned = true };
+	int r;
+
+	if (!vm)
+		return -EINVAL;
+	if (!host)
+		return vm_fail(vm, -EINVAL, "vcpu_vm_alloc: NULL host pointer");
+	*host = NULL;
+	/* Any aligned non-NULL address passes the host checks; the real one comes later. */
+	r = check_region_args(vm, gpa, (void *)(uintptr_t)vm->hv->page_size, size, flags);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&vm->lock);
+	r = add_region(vm, &reg);
+	pthread_mutex_unlock(&vm->lock);
+	if (r == 0)
+		*host = reg.host;
 	return r;
 }
 
@@ -202,8 +259,11 @@ VCPU_API int vcpu_vm_unmap(struct vcpu_vm *vm, uint64_t gpa, uint64_t size)
 			    (unsigned long long)gpa, (unsigned long long)size);
 	} else {
 		r = vm->hv->ops->vm_map(vm, &vm->regions[i], true);
-		if (r == 0)
+		if (r == 0) {
+			if (vm->regions[i].owned)
+				free_owned(vm, &vm->regions[i]);
 			vm->regions[i] = vm->regions[--vm->nr_regions];
+		}
 	}
 	pthread_mutex_unlock(&vm->lock);
 	return r;
@@ -243,4 +303,112 @@ VCPU_API int vcpu_vm_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint3
 		return vm_fail(vm, -EOPNOTSUPP, "the %s backend cannot forward hypercalls",
 			       vm->hv->ops->name);
 	return vm->hv->ops->vm_forward_hypercalls(vm, base, count);
+}
+
+static int unsupported(struct vcpu_vm *vm, const char *what)
+{
+	return vm_fail(vm, -EOPNOTSUPP, "the %s backend has no %s", vm->hv->ops->name, what);
+}
+
+VCPU_API int vcpu_vm_set_dtb(struct vcpu_vm *vm, uint64_t gpa, uint64_t size)
+{
+	if (!vm)
+		return -EINVAL;
+	if (size == 0 || gpa + size < gpa)
+		return vm_fail(vm, -EINVAL, "device-tree range 0x%llx+0x%llx is empty or wraps",
+			       (unsigned long long)gpa, (unsigned long long)size);
+	if (!vm->hv->ops->vm_set_dtb)
+		return unsupported(vm, "device-tree configuration (boot registers point at it)");
+	return vm->hv->ops->vm_set_dtb(vm, gpa, size);
+}
+
+VCPU_API int vcpu_vm_start(struct vcpu_vm *vm)
+{
+	if (!vm)
+		return -EINVAL;
+	/* Drivers without a start call start each vCPU at its first run. */
+	return vm->hv->ops->vm_start ? vm->hv->ops->vm_start(vm) : 0;
+}
+
+VCPU_API int vcpu_vm_pause(struct vcpu_vm *vm)
+{
+	if (!vm)
+		return -EINVAL;
+	if (!vm->hv->ops->vm_pause)
+		return unsupported(vm, "VM-wide pause (kick the vCPU threads)");
+	return vm->hv->ops->vm_pause(vm);
+}
+
+VCPU_API int vcpu_vm_reset(struct vcpu_vm *vm)
+{
+	if (!vm)
+		return -EINVAL;
+	if (!vm->hv->ops->vm_reset)
+		return unsupported(vm, "VM reset");
+	return vm->hv->ops->vm_reset(vm);
+}
+
+static bool zero64(const uint64_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+VCPU_API int vcpu_vm_irqfd(struct vcpu_vm *vm, const struct vcpu_irqfd *irqfd)
+{
+	const uint32_t known = VCPU_IRQFD_DEASSIGN | VCPU_IRQFD_LEVEL | VCPU_IRQFD_MSI;
+
+	if (!vm)
+		return -EINVAL;
+	if (!irqfd)
+		return vm_fail(vm, -EINVAL, "vcpu_vm_irqfd: NULL irqfd");
+	if (irqfd->flags & ~known)
+		return vm_fail(vm, -EINVAL, "unknown irqfd flags 0x%x", irqfd->flags & ~known);
+	if (!zero64(irqfd->reserved, 2))
+		return vm_fail(vm, -EINVAL, "vcpu_irqfd.reserved must be 0");
+	if (irqfd->fd < 0)
+		return vm_fail(vm, -EBADF, "irqfd: %d is not an eventfd", irqfd->fd);
+	if (!vm->hv->ops->vm_irqfd)
+		return unsupported(vm, "irqfd");
+	return vm->hv->ops->vm_irqfd(vm, irqfd);
+}
+
+VCPU_API int vcpu_vm_ioeventfd(struct vcpu_vm *vm, const struct vcpu_ioeventfd *io)
+{
+	const uint32_t known = VCPU_IOEVENTFD_DEASSIGN | VCPU_IOEVENTFD_PIO |
+			       VCPU_IOEVENTFD_DATAMATCH;
+
+	if (!vm)
+		return -EINVAL;
+	if (!io)
+		return vm_fail(vm, -EINVAL, "vcpu_vm_ioeventfd: NULL ioeventfd");
+	if (io->flags & ~known)
+		return vm_fail(vm, -EINVAL, "unknown ioeventfd flags 0x%x", io->flags & ~known);
+	if (io->reserved32 || !zero64(io->reserved, 2))
+		return vm_fail(vm, -EINVAL, "vcpu_ioeventfd reserved fields must be 0");
+	if (io->len != 0 && io->len != 1 && io->len != 2 && io->len != 4 && io->len != 8)
+		return vm_fail(vm, -EINVAL, "ioeventfd length %u is not 0, 1, 2, 4 or 8", io->len);
+	if (io->len == 0 && (io->flags & VCPU_IOEVENTFD_DATAMATCH))
+		return vm_fail(vm, -EINVAL, "ioeventfd: DATAMATCH needs a length");
+	if (io->addr + (io->len ? io->len : 1) < io->addr)
+		return vm_fail(vm, -EINVAL, "ioeventfd address 0x%llx wraps",
+			       (unsigned long long)io->addr);
+	if ((io->flags & VCPU_IOEVENTFD_PIO) && vm->hv->arch != VCPU_ARCH_X86_64)
+		return vm_fail(vm, -EINVAL, "port I/O ioeventfds exist only on x86_64");
+	if (io->fd < 0)
+		return vm_fail(vm, -EBADF, "ioeventfd: %d is not an eventfd", io->fd);
+	if (!vm->hv->ops->vm_ioeventfd)
+		return unsupported(vm, "ioeventfd");
+	return vm->hv->ops->vm_ioeventfd(vm, io);
+}
+
+VCPU_API int vcpu_vm_signal_msi(struct vcpu_vm *vm, uint64_t addr, uint64_t data)
+{
+	if (!vm)
+		return -EINVAL;
+	if (!vm->hv->ops->vm_signal_msi)
+		return unsupported(vm, "MSI injection");
+	return vm->hv->ops->vm_signal_msi(vm, addr, data);
 }

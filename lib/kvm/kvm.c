@@ -132,6 +132,8 @@ static int kvm_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 	uint64_t slots = 0;
 	int r;
 
+	if (cfg->cpu_affinity || cfg->x86_pm1a_cnt_port || cfg->name[0])
+		return vm_fail(vm, -EINVAL, "cpu_affinity, x86_pm1a_cnt_port and name are ACRN settings");
 	r = arch->vm_type(vm, cfg, &type);
 	if (r < 0)
 		return r;
@@ -486,6 +488,14 @@ static int kvm_complete(struct vcpu *cpu)
 		return 0;
 	case VCPU_EXIT_HYPERCALL:
 		return kvm_arch(cpu->vm->hv)->hypercall_complete(cpu, run);
+	case VCPU_EXIT_MEMORY_FAULT:
+		/* KVM cannot reflect it: KVM_RUN would only fault again. */
+		if (cpu->exit.u.fault.response != VCPU_IO_RETRY)
+			return cpu_fail(cpu, -EFAULT,
+					"vCPU %u: guest access to 0x%llx+0x%llx has no memory behind it",
+					cpu->id, (unsigned long long)cpu->exit.u.fault.gpa,
+					(unsigned long long)cpu->exit.u.fault.size);
+		return 0;
 	default:
 		return 0;
 	}

@@ -53,7 +53,7 @@ static void unlock_const(const struct vcpu_mock *m)
 }
 
 /* Grow an array of @size-byte elements to hold one more; false when out of memory. */
-static bool grow(void **arr, size_t *cap, size_t n, size_t size)
+bool mock_grow(void **arr, size_t *cap, size_t n, size_t size)
 {
 	size_t ncap;
 	void *p;
@@ -101,7 +101,7 @@ struct mock_file *mock_file_new(struct vcpu_mock *m, const char *name, enum mock
 	struct mock_file *f;
 	int fd;
 
-	if (!grow((void **)&m->files, &m->cap_files, m->nfiles, sizeof(*m->files))) {
+	if (!mock_grow((void **)&m->files, &m->cap_files, m->nfiles, sizeof(*m->files))) {
 		*err = -ENOMEM;
 		return NULL;
 	}
@@ -129,7 +129,7 @@ struct mock_file *mock_file_new(struct vcpu_mock *m, const char *name, enum mock
 }
 
 /* Take a reference for an ioctl: like fget(), the file survives a racing close(). */
-static struct mock_file *file_get(struct vcpu_mock *m, int fd)
+struct mock_file *mock_file_get(struct vcpu_mock *m, int fd)
 {
 	ssize_t i = file_index(m, fd);
 
@@ -141,12 +141,13 @@ static struct mock_file *file_get(struct vcpu_mock *m, int fd)
 
 void mock_file_put(struct vcpu_mock *m, struct mock_file *f)
 {
-	(void)m;
 	if (--f->refs)
 		return;
 	/* kvm.md §1: vCPU and device fds hold a reference on their VM. */
 	if (f->vm)
 		mock_vm_put(f->vm);
+	if (f->obj && m->drv->file_release)
+		m->drv->file_release(m, f);
 	free(f);
 }
 
@@ -191,10 +192,17 @@ static int seam_open(void *ctx, const char *path, int flags)
 	if (!path)
 		return -EFAULT;
 	/* The only device node this driver provides. */
-	if (strcmp(path, "/dev/kvm") != 0)
+	if (strcmp(path, m->drv->node) != 0)
 		return -ENOENT;
 	pthread_mutex_lock(&m->lock);
-	f = mock_file_new(m, "mock-kvm", MOCK_SYS, 0, &err);
+	f = mock_file_new(m, m->drv->name, MOCK_SYS, 0, &err);
+	if (f && m->drv->open) {
+		err = m->drv->open(m, f);
+		if (err < 0) {
+			mock_close_locked(m, f->fd);
+			f = NULL;
+		}
+	}
 	pthread_mutex_unlock(&m->lock);
 	return f ? f->fd : err;
 }
@@ -217,27 +225,15 @@ static int seam_ioctl(void *ctx, int fd, unsigned long req, unsigned long arg)
 	int r;
 
 	pthread_mutex_lock(&m->lock);
-	f = file_get(m, fd);
+	f = mock_file_get(m, fd);
 	pthread_mutex_unlock(&m->lock);
 	if (!f)
 		return -EBADF;
-	r = mock_kvm_ioctl(m, f, req, arg);
+	r = m->drv->ioctl(m, f, req, arg);
 	pthread_mutex_lock(&m->lock);
 	mock_file_put(m, f);
 	pthread_mutex_unlock(&m->lock);
 	return r;
-}
-
-/* kvm_vcpu_mmap(): only vCPU fds map, from offset 0, within the mmap size. */
-static int mmap_check(const struct vcpu_mock *m, const struct mock_file *f, size_t len, off_t off)
-{
-	if (!f)
-		return -EBADF;
-	if (f->kind != MOCK_VCPU)
-		return -ENODEV;
-	if (off != 0 || len == 0 || len > m->mmap_size || len % m->page_size)
-		return -EINVAL;
-	return 0;
 }
 
 static int seam_mmap(void *ctx, int fd, size_t len, int prot, off_t off, void **out)
@@ -251,11 +247,11 @@ static int seam_mmap(void *ctx, int fd, size_t len, int prot, off_t off, void **
 		return -EINVAL;
 	pthread_mutex_lock(&m->lock);
 	i = file_index(m, fd);
-	r = mmap_check(m, i < 0 ? NULL : m->files[i], len, off);
-	if (r == 0 && !grow((void **)&m->maps, &m->cap_maps, m->nmaps, sizeof(*m->maps)))
+	r = i < 0 ? -EBADF : m->drv->mmap_check(m, m->files[i], len, off);
+	if (r == 0 && !mock_grow((void **)&m->maps, &m->cap_maps, m->nmaps, sizeof(*m->maps)))
 		r = -ENOMEM;
 	if (r == 0) {
-		/* The library and the mock's own view share the run pages. */
+		/* The library and the mock's own view share the pages. */
 		p = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
 		if (p == MAP_FAILED) {
 			r = -errno;
@@ -339,9 +335,9 @@ static int resolve_arch(uint32_t arch, uint32_t *out)
 	return 0;
 }
 
-static int apply_config(const struct vcpu_mock_config *in, struct vcpu_mock_config *c)
+static int apply_config(const struct mock_driver *drv, const struct vcpu_mock_config *in,
+			struct vcpu_mock_config *c)
 {
-	const uint32_t flags = VCPU_MOCK_NO_IMMEDIATE_EXIT | VCPU_MOCK_NO_SMCCC_FILTER;
 	int r;
 
 	if (in)
@@ -349,11 +345,16 @@ static int apply_config(const struct vcpu_mock_config *in, struct vcpu_mock_conf
 	else
 		memset(c, 0, sizeof(*c));
 	if (!reserved_zero(c->reserved, sizeof(c->reserved) / sizeof(c->reserved[0])) ||
-	    (c->flags & ~flags))
+	    (c->flags & ~drv->flags))
 		return -EINVAL;
+	/* Gunyah and GenieZone exist only on arm64, ACRN only on x86_64. */
+	if (c->arch == VCPU_ARCH_HOST && !(drv->arches & (drv->arches - 1)))
+		c->arch = (uint32_t)__builtin_ctz(drv->arches);
 	r = resolve_arch(c->arch, &c->arch);
 	if (r < 0)
 		return r;
+	if (!(drv->arches & (1u << c->arch)))
+		return -EINVAL;
 	if (!c->max_vcpus)
 		c->max_vcpus = DEFAULT_MAX_VCPUS;
 	if (!c->nr_memslots)
@@ -366,16 +367,19 @@ static int apply_config(const struct vcpu_mock_config *in, struct vcpu_mock_conf
 	return 0;
 }
 
-static int resolve_backend(enum vcpu_backend backend)
+static int resolve_backend(enum vcpu_backend backend, const struct mock_driver **drv)
 {
 	switch (backend) {
-	case VCPU_BACKEND_AUTO: /* the only node this mock provides is /dev/kvm */
+	case VCPU_BACKEND_AUTO: /* the KVM model, the one every host can play */
 	case VCPU_BACKEND_KVM:
+		*drv = &mock_kvm_driver;
 		return 0;
 	case VCPU_BACKEND_GUNYAH:
+		return -EOPNOTSUPP; /* GUNYAH-DRIVER */
 	case VCPU_BACKEND_GENIEZONE:
+		return -EOPNOTSUPP; /* GENIEZONE-DRIVER */
 	case VCPU_BACKEND_ACRN:
-		return -EOPNOTSUPP;
+		return -EOPNOTSUPP; /* ACRN-DRIVER */
 	default:
 		return -EINVAL;
 	}
@@ -397,6 +401,8 @@ static void teardown(struct vcpu_mock *m)
 	for (size_t i = 0; i < m->nmaps; i++)
 		munmap(m->maps[i].addr, m->maps[i].len);
 	pthread_mutex_unlock(&m->lock);
+	if (m->drv->fini)
+		m->drv->fini(m);
 	free(m->files);
 	free(m->maps);
 	free_scripts(m);
@@ -407,6 +413,7 @@ static void teardown(struct vcpu_mock *m)
 VCPU_API int vcpu_mock_open(enum vcpu_backend backend, const struct vcpu_mock_config *cfg,
 			    struct vcpu_mock **mock, struct vcpu_hv **hv)
 {
+	const struct mock_driver *drv;
 	struct vcpu_mock *m;
 	long psz = sysconf(_SC_PAGESIZE);
 	int r;
@@ -415,7 +422,7 @@ VCPU_API int vcpu_mock_open(enum vcpu_backend backend, const struct vcpu_mock_co
 		return -EINVAL;
 	*mock = NULL;
 	*hv = NULL;
-	r = resolve_backend(backend);
+	r = resolve_backend(backend, &drv);
 	if (r < 0)
 		return r;
 	if (psz <= 0)
@@ -423,19 +430,24 @@ VCPU_API int vcpu_mock_open(enum vcpu_backend backend, const struct vcpu_mock_co
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	r = apply_config(cfg, &m->cfg);
+	m->drv = drv;
+	m->page_size = (size_t)psz;
+	r = apply_config(drv, cfg, &m->cfg);
 	if (r == 0)
 		r = -pthread_mutex_init(&m->lock, NULL);
 	if (r < 0) {
 		free(m);
 		return r;
 	}
-	m->page_size = (size_t)psz;
-	/* kvm.md §1: run page, x86 PIO data page, then the coalesced-MMIO ring. */
-	m->mmap_size = m->page_size * (mock_is_arm64(m) ? 2 : 3);
+	r = drv->init ? drv->init(m) : 0;
+	if (r < 0) {
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		return r;
+	}
 	m->hv_open = true;
-	r = vcpu_hv_open_sys(VCPU_BACKEND_KVM, (enum vcpu_arch)m->cfg.arch, "/dev/kvm", &mock_sys,
-			     m, hv);
+	r = vcpu_hv_open_sys(drv->backend, (enum vcpu_arch)m->cfg.arch, drv->node, &mock_sys, m,
+			     hv);
 	if (r < 0) {
 		teardown(m);
 		return r;
@@ -515,6 +527,8 @@ static bool step_valid(const struct vcpu_mock *m, const struct vcpu_mock_step *s
 
 	if (s->reserved)
 		return false;
+	if (s->op >= 32)
+		return m->drv->step_valid && m->drv->step_valid(m, s);
 	switch (s->op) {
 	case VCPU_MOCK_MMIO_WRITE:
 	case VCPU_MOCK_MMIO_READ:
@@ -549,7 +563,7 @@ static int script_store(struct vcpu_mock *m, uint32_t vcpu_id, struct vcpu_mock_
 	struct mock_script *s = mock_script_find(m, vcpu_id);
 
 	if (!s) {
-		if (!grow((void **)&m->scripts, &m->cap_scripts, m->nscripts, sizeof(*m->scripts)))
+		if (!mock_grow((void **)&m->scripts, &m->cap_scripts, m->nscripts, sizeof(*m->scripts)))
 			return -ENOMEM;
 		s = &m->scripts[m->nscripts++];
 		memset(s, 0, sizeof(*s));

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../kvm/kvm_abi.h"
 
@@ -42,9 +43,43 @@ struct mock_file {
 	int fd;
 	enum mock_kind kind;
 	unsigned refs;
-	struct mock_vm *vm;     /* VM, vCPU and device files: holds a VM reference */
-	struct mock_vcpu *vcpu; /* vCPU files */
+	struct mock_vm *vm;     /* KVM VM, vCPU and device files: holds a VM reference */
+	struct mock_vcpu *vcpu; /* KVM vCPU files */
+	void *obj;              /* other drivers: their object (released by file_release) */
+	unsigned subkind;       /* other drivers: their own kind of file */
 };
+
+/*
+ * One modelled driver (KVM, Gunyah, GenieZone, ACRN).  mock.c owns the fd
+ * table, the seam and the scripts; a driver decodes its ioctls and owns its
+ * objects.  Each hook is called without the mock lock unless it says so.
+ */
+struct mock_driver {
+	enum vcpu_backend backend;
+	const char *node;         /* the device node, e.g. "/dev/kvm" */
+	const char *name;         /* memfd name of the device fd */
+	uint32_t arches;          /* 1u << enum vcpu_arch the driver exists on */
+	uint32_t flags;           /* the VCPU_MOCK_* config flags it understands */
+	/* After defaults are applied; may check cfg and set m->drv_state. */
+	int (*init)(struct vcpu_mock *m);
+	void (*fini)(struct vcpu_mock *m);
+	/* An opened device fd (lock held): e.g. ACRN's empty per-fd VM. */
+	int (*open)(struct vcpu_mock *m, struct mock_file *f);
+	int (*ioctl)(struct vcpu_mock *m, struct mock_file *f, unsigned long req,
+		     unsigned long arg);
+	/* May @f be mapped for @len bytes at @off?  (lock held) */
+	int (*mmap_check)(const struct vcpu_mock *m, const struct mock_file *f, size_t len,
+			  off_t off);
+	/* The last reference to @f is gone (lock held): drop f->obj. */
+	void (*file_release)(struct vcpu_mock *m, struct mock_file *f);
+	/* Is this step one the driver can play?  Only for ops >= 32. */
+	bool (*step_valid)(const struct vcpu_mock *m, const struct vcpu_mock_step *s);
+};
+
+extern const struct mock_driver mock_kvm_driver;
+extern const struct mock_driver mock_gunyah_driver;
+extern const struct mock_driver mock_geniezone_driver;
+extern const struct mock_driver mock_acrn_driver;
 
 struct mock_map {
 	void *addr;
@@ -62,6 +97,8 @@ struct mock_script {
 
 struct vcpu_mock {
 	pthread_mutex_t lock;
+	const struct mock_driver *drv;
+	void *drv_state;             /* the driver's own mock-wide state */
 	struct vcpu_mock_config cfg; /* defaults applied, arch resolved */
 	size_t page_size;
 	size_t mmap_size;            /* KVM_GET_VCPU_MMAP_SIZE */
@@ -181,6 +218,8 @@ void mock_vm_put(struct mock_vm *vm);
 struct mock_script *mock_script_find(struct vcpu_mock *m, uint32_t vcpu_id);
 void mock_fail(struct vcpu_mock *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool mock_is_arm64(const struct vcpu_mock *m);
+struct mock_file *mock_file_get(struct vcpu_mock *m, int fd); /* lock held; NULL: EBADF */
+bool mock_grow(void **arr, size_t *cap, size_t n, size_t size);
 
 /* mock_kvm.c */
 int mock_kvm_ioctl(struct vcpu_mock *m, struct mock_file *f, unsigned long req,

@@ -812,3 +812,32 @@ int mock_kvm_ioctl(struct vcpu_mock *m, struct mock_file *f, unsigned long req,
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }
+
+static int kvm_driver_init(struct vcpu_mock *m)
+{
+	/* kvm.md §1: run page, x86 PIO data page, then the coalesced-MMIO ring. */
+	m->mmap_size = m->page_size * (mock_is_arm64(m) ? 2 : 3);
+	return 0;
+}
+
+/* kvm_vcpu_mmap(): only vCPU fds map, from offset 0, within the mmap size. */
+static int kvm_mmap_check(const struct vcpu_mock *m, const struct mock_file *f, size_t len,
+			  off_t off)
+{
+	if (f->kind != MOCK_VCPU)
+		return -ENODEV;
+	if (off != 0 || len == 0 || len > m->mmap_size || len % m->page_size)
+		return -EINVAL;
+	return 0;
+}
+
+const struct mock_driver mock_kvm_driver = {
+	.backend = VCPU_BACKEND_KVM,
+	.node = "/dev/kvm",
+	.name = "mock-kvm",
+	.arches = (1u << VCPU_ARCH_X86_64) | (1u << VCPU_ARCH_ARM64),
+	.flags = VCPU_MOCK_NO_IMMEDIATE_EXIT | VCPU_MOCK_NO_SMCCC_FILTER,
+	.init = kvm_driver_init,
+	.ioctl = mock_kvm_ioctl,
+	.mmap_check = kvm_mmap_check,
+};
