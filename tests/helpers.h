@@ -37,11 +37,13 @@ static inline long count_open_fds(void)
  * memfd (the mock's run pages) or an anonymous inode (a real driver's, e.g.
  * "anon_inode:kvm-vcpu:0").  Only those: anonymous memory comes and goes
  * with the allocator (ASan's above all), which is not what a leak check of
- * libvcpu is about.  libvcpu maps nothing else.
+ * libvcpu is about.  Shared anonymous memory is counted too: the allocator
+ * never makes it, and it is what vcpu_vm_alloc() hands out.
  */
 static inline long count_mappings(void)
 {
-	static const char *const keys[] = { "/memfd:", "anon_inode:" };
+	/* "/dev/zero (deleted)": shared anonymous memory, e.g. from vcpu_vm_alloc(). */
+	static const char *const keys[] = { "/memfd:", "anon_inode:", "/dev/zero (deleted)" };
 	char buf[4096], line[512];
 	size_t used = 0;
 	long n = 0;

@@ -19,6 +19,7 @@
 #include <vcpu/vcpu.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -29,6 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <time.h>
@@ -2655,6 +2657,302 @@ static void test_two_vcpus_in_parallel(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------------ */
+/* The portable VM calls on KVM: alloc, irqfd, ioeventfd, MSI, lifecycle     */
+
+static int on_fault_retry(void *ctx, struct vcpu *cpu, struct vcpu_memory_fault *mf)
+{
+	struct rec *r = ctx;
+
+	(void)cpu;
+	r->n_other++;
+	mf->response = r->other_rc ? VCPU_IO_FAULT : VCPU_IO_RETRY;
+	return VCPU_CONTINUE;
+}
+
+static void test_memory_fault_handler(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	struct vcpu_handlers h = H_ALL;
+	struct rec r;
+	struct vcpu_mock_step s[] = { step(VCPU_MOCK_MEMORY_FAULT), stop(),
+				      step(VCPU_MOCK_MEMORY_FAULT) };
+
+	s[0].addr = 0x80000000;
+	s[0].len = 0x1000;
+	s[2] = s[0];
+	h.memory_fault = on_fault_retry;
+	rec_init(&r);
+	r.other_rc = 0; /* on_fault_retry: 0 answers RETRY */
+	SCRIPT(f, 0, s);
+	/* RETRY: the guest goes on to its next step. */
+	assert_int_equal(vcpu_run(cpu, &h, &r), VCPU_STOP);
+	assert_int_equal(r.n_other, 1);
+	/* FAULT: KVM cannot reflect it, so the run stops with EFAULT and a reason. */
+	r.other_rc = 1;
+	assert_int_equal(vcpu_run(cpu, &h, &r), -EFAULT);
+	expect_detail(vcpu_last_error(cpu));
+	assert_non_null(strstr(vcpu_last_error(cpu), "0x80000000"));
+	assert_int_equal(vcpu_last_exit(cpu)->u.fault.response, VCPU_IO_FAULT);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+static void test_vm_alloc(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, ARM64);
+	struct vcpu_mock_step s[] = { step(VCPU_MOCK_MEM_WRITE), step(VCPU_MOCK_MEM_CHECK), stop() };
+	long maps = count_mappings();
+	void *ram = NULL, *other = NULL;
+	struct rec r;
+
+	assert_int_equal(vcpu_vm_alloc(f->vm, RAM_GPA, 4 * f->page, 0, &ram), 0);
+	assert_non_null(ram);
+	assert_int_equal(count_mappings(), maps + 1);
+	/* The memory is zeroed and the guest's stores land in it. */
+	assert_int_equal(((uint64_t *)ram)[1], 0);
+	((uint64_t *)ram)[2] = 0x1122334455667788ull;
+	s[0].addr = RAM_GPA + 8;
+	s[0].value = 0xfeedfacecafef00dull;
+	s[1].addr = RAM_GPA + 16;
+	s[1].value = 0x1122334455667788ull;
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	assert_int_equal(r.n_mmio, 1); /* only the stop: both accesses hit RAM */
+	assert_int_equal(((uint64_t *)ram)[1], 0xfeedfacecafef00dull);
+	expect_script(f, 0, ARRAY_SIZE(s));
+
+	/* The region rules of vcpu_vm_map() apply, and a failure leaves nothing behind. */
+	assert_int_equal(vcpu_vm_alloc(f->vm, RAM_GPA + f->page, f->page, 0, &other), -EEXIST);
+	assert_null(other);
+	assert_int_equal(vcpu_vm_alloc(f->vm, RAM_GPA + 1, f->page, 0, &other), -EINVAL);
+	assert_int_equal(vcpu_vm_alloc(f->vm, 0, f->page, 0, NULL), -EINVAL);
+	expect_detail(vcpu_vm_last_error(f->vm));
+	assert_int_equal(count_mappings(), maps + 1);
+
+	/* Unmapping frees it; a second allocation is freed with the VM (teardown counts). */
+	assert_int_equal(vcpu_vm_unmap(f->vm, RAM_GPA, 4 * f->page), 0);
+	assert_int_equal(count_mappings(), maps);
+	assert_int_equal(vcpu_vm_alloc(f->vm, 0, 2 * f->page, 0, &other), 0);
+	assert_int_equal(count_mappings(), maps + 1);
+}
+
+static void test_vm_lifecycle_calls_on_kvm(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu_vm *vm2 = NULL;
+	struct vcpu_vm_config acrn_only = { .cpu_affinity = 1 };
+	struct vcpu_vm_config named = { .name = "guest" };
+	struct vcpu_vm_config pm = { .x86_pm1a_cnt_port = 0x404 };
+	struct vcpu_vm_config reserved = { .reserved32 = 1 };
+
+	open_arch(f, X86);
+	/* KVM starts each vCPU at its first run: start is a successful no-op. */
+	assert_int_equal(vcpu_vm_start(f->vm), 0);
+	assert_int_equal(vcpu_vm_pause(f->vm), -EOPNOTSUPP);
+	expect_detail(vcpu_vm_last_error(f->vm));
+	assert_int_equal(vcpu_vm_reset(f->vm), -EOPNOTSUPP);
+	assert_int_equal(vcpu_vm_set_dtb(f->vm, 0x1000, 0x1000), -EOPNOTSUPP);
+	assert_int_equal(vcpu_vm_set_dtb(f->vm, 0x1000, 0), -EINVAL);
+	assert_int_equal(vcpu_vm_set_dtb(f->vm, UINT64_MAX - 10, 0x1000), -EINVAL);
+	assert_int_equal(vcpu_vm_start(NULL), -EINVAL);
+	assert_int_equal(vcpu_vm_pause(NULL), -EINVAL);
+	assert_int_equal(vcpu_vm_reset(NULL), -EINVAL);
+	assert_int_equal(vcpu_vm_set_dtb(NULL, 0, 1), -EINVAL);
+	/* ACRN's settings are refused, not ignored. */
+	assert_int_equal(vcpu_vm_create(f->hv, &acrn_only, &vm2), -EINVAL);
+	assert_int_equal(vcpu_vm_create(f->hv, &named, &vm2), -EINVAL);
+	assert_int_equal(vcpu_vm_create(f->hv, &pm, &vm2), -EINVAL);
+	assert_int_equal(vcpu_vm_create(f->hv, &reserved, &vm2), -EINVAL);
+	expect_detail(vcpu_hv_last_error(f->hv));
+	assert_null(vm2);
+}
+
+static int new_eventfd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static uint64_t eventfd_count(int fd)
+{
+	uint64_t n = 0;
+
+	if (read(fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return 0;
+	return n;
+}
+
+static void test_irqfd_kvm(void **state)
+{
+	struct fx *f = *state;
+	int efd, efd2, res, pipefd[2];
+	struct vcpu_irqfd a;
+
+	open_arch(f, ARM64);
+	efd = new_eventfd();
+	efd2 = new_eventfd();
+	res = new_eventfd();
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	a = (struct vcpu_irqfd){ .fd = efd, .irq = 40 };
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), 0);
+	/* kvm_irqfd_assign(): one binding per eventfd. */
+	a.irq = 41;
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EBUSY);
+	expect_detail(vcpu_vm_last_error(f->vm));
+	/* eventfd_ctx_fdget(): not an eventfd is EINVAL, no file is EBADF. */
+	a.fd = pipefd[0];
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
+	a.fd = 1000;
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EBADF);
+	/* The library's own checks: SPIs only, no MSI routing, level needs resample. */
+	a = (struct vcpu_irqfd){ .fd = efd2, .irq = 20 };
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
+	a = (struct vcpu_irqfd){ .fd = efd2, .irq = 50, .flags = VCPU_IRQFD_MSI };
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
+	a = (struct vcpu_irqfd){ .fd = efd2, .irq = 50, .flags = VCPU_IRQFD_LEVEL, .resample_fd = -1 };
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
+	a.resample_fd = res;
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), 0);
+	a = (struct vcpu_irqfd){ .fd = efd2, .irq = 50, .flags = 1u << 7 };
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
+	a = (struct vcpu_irqfd){ .fd = efd2, .irq = 50, .reserved = { 0, 1 } };
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
+	a = (struct vcpu_irqfd){ .fd = -1, .irq = 50 };
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EBADF);
+	assert_int_equal(vcpu_vm_irqfd(f->vm, NULL), -EINVAL);
+	assert_int_equal(vcpu_vm_irqfd(NULL, &a), -EINVAL);
+	/* Deassigned, the eventfd can be bound again. */
+	a = (struct vcpu_irqfd){ .fd = efd, .irq = 40, .flags = VCPU_IRQFD_DEASSIGN };
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), 0);
+	a.flags = 0;
+	a.irq = 41;
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), 0);
+	close(efd);
+	close(efd2);
+	close(res);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+static void test_irqfd_x86_needs_irqchip(void **state)
+{
+	struct fx *f = *state;
+	int efd;
+	struct vcpu_irqfd a;
+
+	open_arch(f, X86);
+	efd = new_eventfd();
+	a = (struct vcpu_irqfd){ .fd = efd, .irq = 5 };
+	/* kvm_arch_irqfd_allowed(): no in-kernel irqchip on this VM. */
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "irqchip"));
+	/* ... and so no MSI either. */
+	assert_int_equal(vcpu_vm_signal_msi(f->vm, 0xfee00000, 0x31), -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "irqchip"));
+	assert_int_equal(vcpu_vm_signal_msi(f->vm, 0xfee00000, 1ull << 32), -EINVAL);
+	assert_int_equal(vcpu_vm_signal_msi(NULL, 0, 0), -EINVAL);
+	close(efd);
+}
+
+static void test_signal_msi_arm64_without_its(void **state)
+{
+	struct fx *f = *state;
+
+	open_arch(f, ARM64);
+	assert_int_equal(vcpu_vm_signal_msi(f->vm, 0x8080040, 0x20), -EINVAL);
+	add_cpu(f, 0);
+	assert_int_equal(vcpu_vm_create_gic_v3(f->vm, 0x8000000, 0x80a0000, 128), 0);
+	/* vgic_msi_to_its(): a GICv3 without an ITS takes no MSIs. */
+	assert_int_equal(vcpu_vm_signal_msi(f->vm, 0x8080040, 0x20), -ENODEV);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "ITS"));
+}
+
+static void test_ioeventfd_kvm(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	int mmio = new_eventfd(), port = new_eventfd(), match = new_eventfd();
+	struct vcpu_ioeventfd a;
+	struct rec r;
+	struct vcpu_mock_step s[] = {
+		mmio_write(MMIO_BASE, 4, 7),         /* signals mmio, no exit */
+		mmio_write(MMIO_BASE + 4, 4, 7),     /* exits: no binding */
+		pio(VCPU_MOCK_PIO_OUT, 0x510, 2, 1, 0x1234), /* signals port */
+		mmio_write(MMIO_BASE + 8, 2, 5),     /* wrong value: exits */
+		mmio_write(MMIO_BASE + 8, 2, 9),     /* matches: signals match */
+		stop(),
+	};
+
+	a = (struct vcpu_ioeventfd){ .fd = mmio, .addr = MMIO_BASE, .len = 4 };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), 0);
+	/* ioeventfd_check_collision(): the same range twice. */
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), -EEXIST);
+	expect_detail(vcpu_vm_last_error(f->vm));
+	a = (struct vcpu_ioeventfd){ .fd = port, .addr = 0x510, .len = 2,
+				     .flags = VCPU_IOEVENTFD_PIO };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), 0);
+	a = (struct vcpu_ioeventfd){ .fd = match, .addr = MMIO_BASE + 8, .len = 2, .datamatch = 9,
+				     .flags = VCPU_IOEVENTFD_DATAMATCH };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), 0);
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	assert_int_equal(r.n_mmio, 3);
+	assert_int_equal(r.io[0].addr, MMIO_BASE + 4);
+	assert_int_equal(r.io[1].addr, MMIO_BASE + 8);
+	assert_int_equal(r.n_pio, 0);
+	assert_int_equal(eventfd_count(mmio), 1);
+	assert_int_equal(eventfd_count(port), 1);
+	assert_int_equal(eventfd_count(match), 1);
+	expect_script(f, 0, ARRAY_SIZE(s));
+
+	/* The kernel's rules, and the library's own before the call. */
+	a = (struct vcpu_ioeventfd){ .fd = mmio, .addr = MMIO_BASE, .len = 3 };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), -EINVAL);
+	a = (struct vcpu_ioeventfd){ .fd = mmio, .addr = MMIO_BASE, .len = 0,
+				     .flags = VCPU_IOEVENTFD_DATAMATCH };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), -EINVAL);
+	a = (struct vcpu_ioeventfd){ .fd = mmio, .addr = UINT64_MAX - 1, .len = 4 };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), -EINVAL);
+	a = (struct vcpu_ioeventfd){ .fd = mmio, .addr = MMIO_BASE, .len = 4, .reserved32 = 1 };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), -EINVAL);
+	a = (struct vcpu_ioeventfd){ .fd = mmio, .addr = MMIO_BASE, .len = 4, .flags = 1u << 9 };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), -EINVAL);
+	a = (struct vcpu_ioeventfd){ .fd = 0, .addr = MMIO_BASE + 64, .len = 4 };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), -EINVAL); /* fd 0 is no eventfd */
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, NULL), -EINVAL);
+	/* Deassign needs the exact binding: ENOENT otherwise. */
+	a = (struct vcpu_ioeventfd){ .fd = mmio, .addr = MMIO_BASE, .len = 4,
+				     .flags = VCPU_IOEVENTFD_DEASSIGN };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), 0);
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), -ENOENT);
+	close(mmio);
+	close(port);
+	close(match);
+}
+
+static void test_ioeventfd_pio_is_x86_only(void **state)
+{
+	struct fx *f = *state;
+	int efd;
+	struct vcpu_ioeventfd a;
+
+	open_arch(f, ARM64);
+	efd = new_eventfd();
+	a = (struct vcpu_ioeventfd){ .fd = efd, .addr = 0x60, .len = 1,
+				     .flags = VCPU_IOEVENTFD_PIO };
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), -EINVAL);
+	expect_detail(vcpu_vm_last_error(f->vm));
+	a.flags = 0;
+	assert_int_equal(vcpu_vm_ioeventfd(f->vm, &a), 0);
+	close(efd);
+}
+
 /* ======================================================================== */
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2751,6 +3049,7 @@ int main(void)
 		T(test_internal_error_eio),
 		T(test_fail_entry),
 		T(test_memory_fault),
+		T(test_memory_fault_handler),
 		T(test_hlt),
 		T(test_triple_fault_and_unknown),
 		T(test_debug_exit_raw_bytes),
@@ -2804,6 +3103,14 @@ int main(void)
 		T(test_gic_on_x86),
 		/* threads */
 		T(test_two_vcpus_in_parallel),
+		/* the portable VM calls on KVM */
+		T(test_vm_alloc),
+		T(test_vm_lifecycle_calls_on_kvm),
+		T(test_irqfd_kvm),
+		T(test_irqfd_x86_needs_irqchip),
+		T(test_signal_msi_arm64_without_its),
+		T(test_ioeventfd_kvm),
+		T(test_ioeventfd_pio_is_x86_only),
 	};
 
 	mallopt(M_ARENA_MAX, 1);

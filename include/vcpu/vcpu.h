@@ -249,14 +249,14 @@ struct vcpu_irqfd {
 	int32_t fd;          /**< the eventfd */
 	uint32_t flags;      /**< VCPU_IRQFD_* */
 	uint32_t irq;        /**< KVM x86: GSI; arm64: SPI INTID; Gunyah: doorbell label */
-	int32_t resample_fd; /**< KVM level-triggered: the resample eventfd, else -1 */
+	int32_t resample_fd; /**< KVM with VCPU_IRQFD_LEVEL: the resample eventfd */
 	uint64_t msi_addr;   /**< VCPU_IRQFD_MSI (ACRN): the MSI to inject */
 	uint64_t msi_data;
 	uint64_t reserved[2];
 };
 
 #define VCPU_IRQFD_DEASSIGN (1u << 0) /**< remove the binding made with the same fd */
-#define VCPU_IRQFD_LEVEL    (1u << 1) /**< Gunyah: level-triggered doorbell */
+#define VCPU_IRQFD_LEVEL    (1u << 1) /**< level-triggered (KVM: with resample_fd; Gunyah) */
 #define VCPU_IRQFD_MSI      (1u << 2) /**< inject msi_addr/msi_data instead of irq */
 
 /**

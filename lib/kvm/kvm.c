@@ -199,6 +199,93 @@ static int kvm_vm_irq_line(struct vcpu_vm *vm, uint32_t irq, int level)
 	return 0;
 }
 
+/*
+ * KVM routes irqfds by GSI.  x86: the portable irq is the GSI.  arm64: the
+ * default routing maps GSI n to SPI INTID n + 32.
+ */
+static int irqfd_gsi(struct vcpu_vm *vm, uint32_t irq, uint32_t *gsi)
+{
+	if (vm->hv->arch == VCPU_ARCH_ARM64) {
+		if (irq < 32 || irq > 1019)
+			return vm_fail(vm, -EINVAL, "irqfd: INTID %u is not a shared peripheral "
+				       "interrupt (32..1019)", irq);
+		*gsi = irq - 32;
+	} else {
+		*gsi = irq;
+	}
+	return 0;
+}
+
+static int kvm_vm_irqfd(struct vcpu_vm *vm, const struct vcpu_irqfd *in)
+{
+	struct kvm_irqfd a = { .fd = (uint32_t)in->fd };
+	int r;
+
+	if (in->flags & VCPU_IRQFD_MSI)
+		return vm_fail(vm, -EINVAL, "KVM irqfds inject a GSI; MSIs need GSI routing, "
+			       "which libvcpu does not set up (use vcpu_vm_signal_msi)");
+	r = irqfd_gsi(vm, in->irq, &a.gsi);
+	if (r < 0)
+		return r;
+	if (in->flags & VCPU_IRQFD_DEASSIGN) {
+		a.flags = KVM_IRQFD_FLAG_DEASSIGN;
+	} else if (in->flags & VCPU_IRQFD_LEVEL) {
+		/* A level interrupt stays asserted until the resample eventfd says the guest EOId it. */
+		if (in->resample_fd < 0)
+			return vm_fail(vm, -EINVAL, "a level-triggered KVM irqfd needs resample_fd");
+		a.flags = KVM_IRQFD_FLAG_RESAMPLE;
+		a.resamplefd = (uint32_t)in->resample_fd;
+	}
+	r = sys_ioctl(vm->hv, vm->fd, KVM_IRQFD, (unsigned long)&a);
+	if (r == -EINVAL && !(in->flags & VCPU_IRQFD_DEASSIGN) && vm->hv->arch == VCPU_ARCH_X86_64)
+		return vm_fail(vm, r, "KVM_IRQFD(fd %d, GSI %u) failed: x86 irqfds need an "
+			       "in-kernel irqchip, or the fd is not an eventfd", in->fd, a.gsi);
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_IRQFD(fd %d, GSI %u%s) failed", in->fd, a.gsi,
+			       (in->flags & VCPU_IRQFD_DEASSIGN) ? ", deassign" : "");
+	return 0;
+}
+
+static int kvm_vm_ioeventfd(struct vcpu_vm *vm, const struct vcpu_ioeventfd *in)
+{
+	struct kvm_ioeventfd a = { .datamatch = in->datamatch, .addr = in->addr, .len = in->len,
+				   .fd = in->fd };
+	int r;
+
+	if (in->flags & VCPU_IOEVENTFD_DATAMATCH)
+		a.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+	if (in->flags & VCPU_IOEVENTFD_PIO)
+		a.flags |= KVM_IOEVENTFD_FLAG_PIO;
+	if (in->flags & VCPU_IOEVENTFD_DEASSIGN)
+		a.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+	r = sys_ioctl(vm->hv, vm->fd, KVM_IOEVENTFD, (unsigned long)&a);
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_IOEVENTFD(%s 0x%llx, len %u%s) failed",
+			       (in->flags & VCPU_IOEVENTFD_PIO) ? "port" : "MMIO",
+			       (unsigned long long)in->addr, in->len,
+			       (in->flags & VCPU_IOEVENTFD_DEASSIGN) ? ", deassign" : "");
+	return 0;
+}
+
+static int kvm_vm_signal_msi(struct vcpu_vm *vm, uint64_t addr, uint64_t data)
+{
+	struct kvm_msi a = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
+			     .data = (uint32_t)data };
+	int r;
+
+	if (data > UINT32_MAX)
+		return vm_fail(vm, -EINVAL, "MSI data 0x%llx does not fit 32 bits",
+			       (unsigned long long)data);
+	r = sys_ioctl(vm->hv, vm->fd, KVM_SIGNAL_MSI, (unsigned long)&a);
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_SIGNAL_MSI(0x%llx, 0x%llx) failed%s",
+			       (unsigned long long)addr, (unsigned long long)data,
+			       r == -EINVAL ? ": the VM needs an in-kernel irqchip" :
+			       r == -ENODEV ? ": the GIC has no ITS" : "");
+	/* 0 means the guest masked it: delivered as far as the VMM is concerned. */
+	return 0;
+}
+
 static int kvm_vcpu_create(struct vcpu *cpu, uint32_t flags)
 {
 	struct vcpu_hv *hv = cpu->vm->hv;
@@ -541,6 +628,9 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.vm_irq_line = kvm_vm_irq_line,
 	.vm_gic_v3 = kvm_arm64_gic_v3,
 	.vm_forward_hypercalls = kvm_arm64_forward_hypercalls,
+	.vm_irqfd = kvm_vm_irqfd,
+	.vm_ioeventfd = kvm_vm_ioeventfd,
+	.vm_signal_msi = kvm_vm_signal_msi,
 	.vcpu_create = kvm_vcpu_create,
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.get_reg = kvm_get_reg,

@@ -171,6 +171,45 @@ struct kvm_irq_level {
 	uint32_t level;
 };
 _Static_assert(sizeof(struct kvm_irq_level) == 8, "irq_level");
+/* §4.4 interrupt and event plumbing */
+struct kvm_irqfd {
+	uint32_t fd;
+	uint32_t gsi;
+	uint32_t flags;
+	uint32_t resamplefd;
+	uint8_t pad[16];
+};
+_Static_assert(sizeof(struct kvm_irqfd) == 32, "kvm_irqfd");
+#define KVM_IRQFD_FLAG_DEASSIGN (1u << 0)
+#define KVM_IRQFD_FLAG_RESAMPLE (1u << 1)
+
+struct kvm_ioeventfd {
+	uint64_t datamatch;
+	uint64_t addr;
+	uint32_t len;
+	int32_t fd;
+	uint32_t flags;
+	uint8_t pad[36];
+};
+_Static_assert(sizeof(struct kvm_ioeventfd) == 64, "kvm_ioeventfd");
+_Static_assert(offsetof(struct kvm_ioeventfd, fd) == 20, "kvm_ioeventfd.fd");
+_Static_assert(offsetof(struct kvm_ioeventfd, flags) == 24, "kvm_ioeventfd.flags");
+#define KVM_IOEVENTFD_FLAG_DATAMATCH (1u << 0)
+#define KVM_IOEVENTFD_FLAG_PIO (1u << 1)
+#define KVM_IOEVENTFD_FLAG_DEASSIGN (1u << 2)
+#define KVM_IOEVENTFD_VALID_FLAGS 0x1fu /* bits 0-4 (§4.4: up to FAST_MMIO's enum value) */
+
+struct kvm_msi {
+	uint32_t address_lo;
+	uint32_t address_hi;
+	uint32_t data;
+	uint32_t flags;
+	uint32_t devid;
+	uint8_t pad[12];
+};
+_Static_assert(sizeof(struct kvm_msi) == 32, "kvm_msi");
+_Static_assert(offsetof(struct kvm_msi, devid) == 16, "kvm_msi.devid");
+
 #define KVM_ARM_IRQ_TYPE_SHIFT 24
 #define KVM_ARM_IRQ_TYPE_SPI 1u
 
@@ -264,6 +303,9 @@ _Static_assert(sizeof(struct kvm_cpuid2) == 8, "cpuid2 header");
 #define KVM_SET_TSS_ADDR KVMABI_IO(0x47)
 #define KVM_CREATE_IRQCHIP KVMABI_IO(0x60)
 #define KVM_IRQ_LINE KVMABI_IOW(0x61, struct kvm_irq_level)
+#define KVM_IRQFD KVMABI_IOW(0x76, struct kvm_irqfd)
+#define KVM_IOEVENTFD KVMABI_IOW(0x79, struct kvm_ioeventfd)
+#define KVM_SIGNAL_MSI KVMABI_IOW(0xa5, struct kvm_msi)
 #define KVM_RUN KVMABI_IO(0x80)
 #define KVM_GET_REGS_X86 KVMABI_IOR(0x81, struct kvm_regs_x86)
 #define KVM_SET_REGS_X86 KVMABI_IOW(0x82, struct kvm_regs_x86)
@@ -284,6 +326,9 @@ _Static_assert(sizeof(struct kvm_cpuid2) == 8, "cpuid2 header");
 _Static_assert(KVM_GET_SUPPORTED_CPUID == 0xc008ae05ul, "KVM_GET_SUPPORTED_CPUID");
 _Static_assert(KVM_SET_USER_MEMORY_REGION == 0x4020ae46ul, "KVM_SET_USER_MEMORY_REGION");
 _Static_assert(KVM_IRQ_LINE == 0x4008ae61ul, "KVM_IRQ_LINE");
+_Static_assert(KVM_IRQFD == 0x4020ae76ul, "KVM_IRQFD");
+_Static_assert(KVM_IOEVENTFD == 0x4040ae79ul, "KVM_IOEVENTFD");
+_Static_assert(KVM_SIGNAL_MSI == 0x4020aea5ul, "KVM_SIGNAL_MSI");
 _Static_assert(KVM_RUN == 0xae80ul, "KVM_RUN");
 _Static_assert(KVM_GET_REGS_X86 == 0x8090ae81ul, "KVM_GET_REGS x86");
 _Static_assert(KVM_SET_REGS_X86 == 0x4090ae82ul, "KVM_SET_REGS x86");

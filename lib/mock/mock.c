@@ -162,6 +162,8 @@ void mock_vm_put(struct mock_vm *vm)
 	free(vm->vcpus);
 	free(vm->slots);
 	free(vm->filter);
+	free(vm->irqfds);
+	free(vm->ioeventfds);
 	free(vm);
 }
 

@@ -135,6 +135,21 @@ struct mock_vgic {
 	uint32_t nr_irqs;       /* 0 until set; INIT defaults it to 256 */
 };
 
+/* §4.4: an irqfd or ioeventfd binding; eventfds are matched by fd number. */
+struct mock_irqfd {
+	int fd;
+	uint32_t gsi;
+	int resamplefd;  /* -1 unless KVM_IRQFD_FLAG_RESAMPLE */
+};
+
+struct mock_ioeventfd {
+	int fd;
+	bool pio, datamatch;
+	uint64_t addr;
+	uint32_t len;    /* 0: any width (MMIO "fast" ioeventfd) */
+	uint64_t value;
+};
+
 struct mock_vm {
 	struct vcpu_mock *mock;
 	unsigned refs;             /* the VM fd + every vCPU and device fd */
@@ -152,6 +167,12 @@ struct mock_vm {
 	uint32_t features;
 	uint64_t tss_addr;
 	uint8_t irq_level[MOCK_MAX_IRQS];
+	struct mock_irqfd *irqfds;
+	size_t nirqfds, cap_irqfds;
+	struct mock_ioeventfd *ioeventfds;
+	size_t nioeventfds, cap_ioeventfds;
+	uint64_t msi_addr, msi_data; /* the last KVM_SIGNAL_MSI delivered */
+	unsigned nmsi;
 };
 
 /* The exit a vCPU owes a completion for (what the VMM must write back). */
@@ -227,6 +248,11 @@ int mock_kvm_ioctl(struct vcpu_mock *m, struct mock_file *f, unsigned long req,
 bool mock_vm_translate(const struct mock_vm *vm, uint64_t gpa, uint64_t len, bool write,
 		       void **host);
 uint8_t mock_smccc_action(const struct mock_vm *vm, uint32_t func);
+/* A guest write the driver hands to an ioeventfd instead of exiting (lock held). */
+bool mock_kvm_ioeventfd_write(struct mock_vm *vm, bool pio, uint64_t addr, uint32_t len,
+			      uint64_t value);
+/* Is @fd one of this process's eventfds?  0, -EBADF or -EINVAL as eventfd_ctx_fdget(). */
+int mock_check_eventfd(int fd);
 
 /* mock_vcpu.c */
 struct mock_vcpu *mock_vcpu_new(struct mock_vm *vm, uint32_t id, int fd, int *err);

@@ -517,6 +517,10 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 	*rc = 0;
 	switch (s->op) {
 	case VCPU_MOCK_MMIO_WRITE:
+		if (mock_kvm_ioeventfd_write(v->vm, false, s->addr, s->len,
+					     s->value & len_mask(s->len)))
+			return STEP_NEXT;
+		/* fall through */
 	case VCPU_MOCK_MMIO_READ:
 		exit_mmio(v, idx, s, s->len, s->op == VCPU_MOCK_MMIO_WRITE);
 		return STEP_EXIT;
@@ -524,6 +528,10 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 	case VCPU_MOCK_PIO_IN:
 		if (arm(v))
 			return wrong_arch(m, v, idx, "port I/O");
+		if (s->op == VCPU_MOCK_PIO_OUT && (s->count ? s->count : 1) == 1 &&
+		    mock_kvm_ioeventfd_write(v->vm, true, s->addr, s->len,
+					     s->value & len_mask(s->len)))
+			return STEP_NEXT;
 		exit_pio(m, v, idx, s, s->op == VCPU_MOCK_PIO_OUT);
 		return STEP_EXIT;
 	case VCPU_MOCK_HYPERCALL:

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ARCH_X86 1u
 #define ARCH_ARM 2u
@@ -60,6 +61,9 @@ static const struct ioctl_rule rules[] = {
 	{ KVM_GET_MP_STATE, MOCK_VCPU, ARCH_ALL },
 	{ KVM_SET_MP_STATE, MOCK_VCPU, ARCH_ALL },
 	{ KVM_SET_SIGNAL_MASK, MOCK_VCPU, ARCH_ALL },
+	{ KVM_IRQFD, MOCK_VM, ARCH_ALL },
+	{ KVM_IOEVENTFD, MOCK_VM, ARCH_ALL },
+	{ KVM_SIGNAL_MSI, MOCK_VM, ARCH_ALL },
 };
 
 /*
@@ -605,6 +609,168 @@ static int preferred_target(unsigned long arg)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* VM: irqfd, ioeventfd, MSI (§4.4; Linux virt/kvm/eventfd.c)                 */
+
+int mock_check_eventfd(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	if (fd < 0)
+		return -EBADF;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -EBADF;
+	target[n] = '\0';
+	/* eventfd_ctx_fileget(): a file that is not an eventfd is EINVAL. */
+	return strcmp(target, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
+}
+
+static int kvm_irqfd(struct vcpu_mock *m, struct mock_vm *vm, unsigned long arg)
+{
+	struct kvm_irqfd a;
+	int r;
+
+	copy_in(&a, arg, sizeof(a));
+	if (a.flags & ~(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE))
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(a.pad); i++)
+		if (a.pad[i])
+			return -EINVAL;
+	if (a.flags & KVM_IRQFD_FLAG_DEASSIGN) {
+		/* kvm_irqfd_deassign(): every match goes; none is not an error. */
+		for (size_t i = 0; i < vm->nirqfds;) {
+			if (vm->irqfds[i].fd == (int)a.fd && vm->irqfds[i].gsi == a.gsi)
+				vm->irqfds[i] = vm->irqfds[--vm->nirqfds];
+			else
+				i++;
+		}
+		return 0;
+	}
+	/* kvm_arch_irqfd_allowed(): x86 needs the in-kernel irqchip. */
+	if (!mock_is_arm64(m) && !vm->irqchip)
+		return -EINVAL;
+	r = mock_check_eventfd((int)a.fd);
+	if (r < 0)
+		return r;
+	if (a.flags & KVM_IRQFD_FLAG_RESAMPLE) {
+		r = mock_check_eventfd((int)a.resamplefd);
+		if (r < 0)
+			return r;
+	}
+	/* kvm_irqfd_assign(): one binding per eventfd. */
+	for (size_t i = 0; i < vm->nirqfds; i++)
+		if (vm->irqfds[i].fd == (int)a.fd)
+			return -EBUSY;
+	if (!mock_grow((void **)&vm->irqfds, &vm->cap_irqfds, vm->nirqfds, sizeof(*vm->irqfds)))
+		return -ENOMEM;
+	vm->irqfds[vm->nirqfds++] = (struct mock_irqfd){
+		.fd = (int)a.fd, .gsi = a.gsi,
+		.resamplefd = (a.flags & KVM_IRQFD_FLAG_RESAMPLE) ? (int)a.resamplefd : -1,
+	};
+	return 0;
+}
+
+static bool ioeventfd_same(const struct mock_ioeventfd *e, const struct mock_ioeventfd *n)
+{
+	/* ioeventfd_check_collision(): same bus, address and length, and datamatch overlap. */
+	return e->pio == n->pio && e->addr == n->addr && e->len == n->len &&
+	       (!e->datamatch || !n->datamatch || e->value == n->value);
+}
+
+static int kvm_ioeventfd(struct mock_vm *vm, unsigned long arg)
+{
+	struct kvm_ioeventfd a;
+	struct mock_ioeventfd n;
+	int r;
+
+	copy_in(&a, arg, sizeof(a));
+	if (a.flags & ~KVM_IOEVENTFD_VALID_FLAGS)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(a.pad); i++)
+		if (a.pad[i])
+			return -EINVAL;
+	if (a.len != 0 && a.len != 1 && a.len != 2 && a.len != 4 && a.len != 8)
+		return -EINVAL;
+	if (a.addr + a.len < a.addr)
+		return -EINVAL;
+	if (!a.len && (a.flags & KVM_IOEVENTFD_FLAG_DATAMATCH))
+		return -EINVAL;
+	n = (struct mock_ioeventfd){
+		.fd = a.fd, .pio = (a.flags & KVM_IOEVENTFD_FLAG_PIO) != 0,
+		.datamatch = (a.flags & KVM_IOEVENTFD_FLAG_DATAMATCH) != 0,
+		.addr = a.addr, .len = a.len, .value = a.datamatch,
+	};
+	if (a.flags & KVM_IOEVENTFD_FLAG_DEASSIGN) {
+		/* kvm_deassign_ioeventfd_idx(): same eventfd and parameters, else ENOENT. */
+		for (size_t i = 0; i < vm->nioeventfds; i++) {
+			const struct mock_ioeventfd *e = &vm->ioeventfds[i];
+			if (e->fd == n.fd && e->pio == n.pio && e->addr == n.addr &&
+			    e->len == n.len && e->datamatch == n.datamatch &&
+			    (!n.datamatch || e->value == n.value)) {
+				vm->ioeventfds[i] = vm->ioeventfds[--vm->nioeventfds];
+				return 0;
+			}
+		}
+		return -ENOENT;
+	}
+	r = mock_check_eventfd(a.fd);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < vm->nioeventfds; i++)
+		if (ioeventfd_same(&vm->ioeventfds[i], &n))
+			return -EEXIST;
+	if (!mock_grow((void **)&vm->ioeventfds, &vm->cap_ioeventfds, vm->nioeventfds,
+		       sizeof(*vm->ioeventfds)))
+		return -ENOMEM;
+	vm->ioeventfds[vm->nioeventfds++] = n;
+	return 0;
+}
+
+bool mock_kvm_ioeventfd_write(struct mock_vm *vm, bool pio, uint64_t addr, uint32_t len,
+			      uint64_t value)
+{
+	for (size_t i = 0; i < vm->nioeventfds; i++) {
+		const struct mock_ioeventfd *e = &vm->ioeventfds[i];
+		uint64_t one = 1;
+
+		if (e->pio != pio || e->addr != addr || (e->len && e->len != len))
+			continue;
+		if (e->datamatch && e->value != value)
+			continue;
+		/* The driver signals the eventfd and the guest goes on: no exit. */
+		if (write(e->fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			return false;
+		return true;
+	}
+	return false;
+}
+
+/* kvm_send_userspace_msi(): an in-kernel irqchip, flags only VALID_DEVID (arm64). */
+static int kvm_signal_msi(struct vcpu_mock *m, struct mock_vm *vm, unsigned long arg)
+{
+	struct kvm_msi a;
+
+	copy_in(&a, arg, sizeof(a));
+	for (size_t i = 0; i < sizeof(a.pad); i++)
+		if (a.pad[i])
+			return -EINVAL;
+	if (mock_is_arm64(m)) {
+		if (!vm->gic.created || (a.flags & ~1u))
+			return -EINVAL;
+		/* vgic_msi_to_its(): the modelled GICv3 has no ITS to take MSIs. */
+		return -ENODEV;
+	}
+	if (!vm->irqchip || a.flags)
+		return -EINVAL;
+	vm->msi_addr = (uint64_t)a.address_hi << 32 | a.address_lo;
+	vm->msi_data = a.data;
+	vm->nmsi++;
+	return 1; /* delivered */
+}
+
 static int vm_ioctl(struct vcpu_mock *m, struct mock_vm *vm, unsigned long req, unsigned long arg)
 {
 	switch (req) {
@@ -629,6 +795,12 @@ static int vm_ioctl(struct vcpu_mock *m, struct mock_vm *vm, unsigned long req, 
 		return vm_attr(m, vm, req, arg);
 	case KVM_ARM_PREFERRED_TARGET:
 		return preferred_target(arg);
+	case KVM_IRQFD:
+		return kvm_irqfd(m, vm, arg);
+	case KVM_IOEVENTFD:
+		return kvm_ioeventfd(vm, arg);
+	case KVM_SIGNAL_MSI:
+		return kvm_signal_msi(m, vm, arg);
 	default:
 		return -ENOTTY;
 	}
