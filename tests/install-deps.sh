@@ -9,8 +9,9 @@
 #   demo  compiler, meson, ninja: enough to build and run examples/demo
 #   nested  + the arm64 cross toolchain, libcmocka-dev:arm64, qemu-system-arm
 #         and cpio (tests/nested-arm64/run.sh)
-#   all   + cmocka, libfdt, clang with sanitizers, g++ (header check),
-#         groff (man page lint), qemu-user, and everything of nested
+#   all   + cmocka, libfdt, clang with sanitizers and libFuzzer, g++ (header
+#         check), groff (man page lint), qemu-user, valgrind, and everything
+#         of nested
 set -euo pipefail
 what=${1:-all}
 
@@ -21,7 +22,8 @@ pkgs=(gcc libc6-dev meson ninja-build pkg-config)
 nested=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
 	libcmocka-dev:arm64 libfdt-dev libfdt1:arm64 qemu-system-arm cpio)
 if [ "$what" = all ]; then
-	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev groff-base qemu-user "${nested[@]}")
+	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev groff-base qemu-user
+		valgrind "${nested[@]}")
 elif [ "$what" = nested ]; then
 	pkgs+=("${nested[@]}")
 elif [ "$what" != demo ]; then

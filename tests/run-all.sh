@@ -7,10 +7,15 @@
 #   2. gcc build (build-ci): all suites: mock, real-kvm (SKIP without
 #      /dev/kvm), nested-arm64 (the real KVM/arm64 driver under QEMU, VHE
 #      and nVHE), demo, install (exported symbols, pkg-config, headers, man)
-#   3. clang + ASan/UBSan build (build-asan): mock, real-kvm, demo
-#   4. arm64 cross build (build-arm64) under qemu-aarch64: mock, demo, exports
+#   3. clang + ASan/UBSan build (build-asan): mock, faults, real-kvm, demo
+#   4. valgrind memcheck on the gcc build: mock, faults
+#   5. clang + TSan build (build-tsan): mock (kicks, parallel vCPUs)
+#   6. clang + libFuzzer build (build-fuzz): each fuzz target for
+#      FUZZ_SECONDS (default 20) from its seed corpus
+#   7. arm64 cross build (build-arm64) under qemu-aarch64: mock, demo, exports
 #
-# Environment: SKIP_DEPS=1 skips step 1; SKIP_ASAN=1 / SKIP_ARM64=1 skip 3 / 4.
+# Environment: SKIP_DEPS=1 skips step 1; SKIP_ASAN, SKIP_VALGRIND, SKIP_TSAN,
+# SKIP_FUZZ, SKIP_ARM64 (=1) skip the others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,7 +58,29 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 	ninja -C build-asan
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		run_tests build-asan --suite mock --suite real-kvm --suite demo
+		run_tests build-asan --suite mock --suite faults --suite real-kvm --suite demo
+fi
+
+if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
+	step "valgrind memcheck: build-ci (mock, faults)"
+	run_tests build-ci --suite mock --suite faults --timeout-multiplier 4 \
+		--wrap='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite'
+fi
+
+if [ "${SKIP_TSAN:-0}" != 1 ]; then
+	step "clang + TSan: build-tsan (mock)"
+	CC=clang setup build-tsan -Dtests=enabled -Dexamples=false -Db_sanitize=thread -Db_lundef=false
+	ninja -C build-tsan
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_tests build-tsan --suite mock
+fi
+
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+	step "clang + libFuzzer: build-fuzz (each target ${FUZZ_SECONDS:-20} s)"
+	CC=clang setup build-fuzz -Dtests=disabled -Dexamples=false -Dfuzz=true \
+		-Dfuzz_seconds="${FUZZ_SECONDS:-20}" -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args='-fsanitize=fuzzer-no-link -fno-sanitize-recover=all'
+	ninja -C build-fuzz
+	run_tests build-fuzz --suite fuzz
 fi
 
 if [ "${SKIP_ARM64:-0}" != 1 ]; then

@@ -29,7 +29,14 @@ struct vcpu_mock_config {
 	uint32_t nr_memslots;   /**< default 32 */
 	uint32_t flags;         /**< VCPU_MOCK_NO_* */
 	uint32_t ipa_bits;      /**< arm64 largest IPA width, default 40 */
-	uint32_t reserved[7];
+	/**
+	 * Fault injection from the very first call (the handle's own open):
+	 * kernel call number @fault_at (1-based, 0 = none) fails with
+	 * -@fault_errno.  Later faults: vcpu_mock_fail_call().
+	 */
+	uint32_t fault_at;
+	int32_t fault_errno;
+	uint32_t reserved[5];
 };
 
 #define VCPU_MOCK_NO_IMMEDIATE_EXIT (1u << 0) /**< KVM: an old kernel without cap 136 */
@@ -146,6 +153,49 @@ VCPU_API size_t vcpu_mock_steps_done(const struct vcpu_mock *mock, uint32_t vcpu
  * failure's description in @msg (may be NULL).
  */
 VCPU_API unsigned vcpu_mock_failures(const struct vcpu_mock *mock, const char **msg);
+
+/* ------------------------------------------------------------------------ */
+/* Fault injection: any kernel call can fail, as on a real system             */
+
+/** The kinds of kernel call libvcpu makes through its seam. */
+enum vcpu_mock_call {
+	VCPU_MOCK_CALL_OPEN = 1,
+	VCPU_MOCK_CALL_CLOSE = 2,  /**< a failed close still releases the fd, as Linux's does */
+	VCPU_MOCK_CALL_IOCTL = 3,
+	VCPU_MOCK_CALL_MMAP = 4,
+	VCPU_MOCK_CALL_MUNMAP = 5, /**< counted, never failed: munmap of a whole mapping cannot */
+};
+
+/** One recorded kernel call. */
+struct vcpu_mock_call_info {
+	uint32_t call;      /**< enum vcpu_mock_call */
+	int32_t result;     /**< what the call returned: >= 0, or -errno */
+	uint64_t req;       /**< the ioctl request number (IOCTL) */
+};
+
+/**
+ * vcpu_mock_calls() - how many kernel calls libvcpu has made on @mock
+ * (counting from 1 with the handle's open), so a test can replay a sequence
+ * and fail each call in turn.
+ */
+VCPU_API uint64_t vcpu_mock_calls(const struct vcpu_mock *mock);
+
+/**
+ * vcpu_mock_call_info() - what kernel call number @n (1-based) was.  The
+ * mock remembers the last 65536 calls.
+ * Return: 0; -ENOENT for a call not made or forgotten; -EINVAL for NULL.
+ */
+VCPU_API int vcpu_mock_call_info(const struct vcpu_mock *mock, uint64_t n,
+				 struct vcpu_mock_call_info *out);
+
+/**
+ * vcpu_mock_fail_call() - make kernel call number @n (1-based, in the
+ * numbering of vcpu_mock_calls()) fail with -@err without reaching the
+ * modelled driver (a close still releases its fd).  One pending fault at a
+ * time; @n = 0 cancels it.
+ * Return: 0; -EINVAL for NULL, an @err outside 1..4095, or a call already made.
+ */
+VCPU_API int vcpu_mock_fail_call(struct vcpu_mock *mock, uint64_t n, int err);
 
 /** vcpu_mock_live_objects() - fds (system, VM, vCPU, device) and mappings still open. */
 VCPU_API unsigned vcpu_mock_live_objects(const struct vcpu_mock *mock);

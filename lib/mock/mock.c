@@ -184,19 +184,50 @@ int mock_close_locked(struct vcpu_mock *m, int fd)
 /* ------------------------------------------------------------------------ */
 /* The syscall seam                                                           */
 
+/*
+ * Count a kernel call and decide whether it fails by injection (lock held).
+ * Returns 0 to go on, or the injected -errno.  The number is returned in
+ * @nr so the result can be recorded against it.
+ */
+static int call_begin(struct vcpu_mock *m, enum vcpu_mock_call call, unsigned long req,
+		      uint64_t *nr)
+{
+	struct vcpu_mock_call_info *t;
+
+	*nr = ++m->ncalls;
+	t = &m->trace[*nr % MOCK_TRACE];
+	*t = (struct vcpu_mock_call_info){ .call = call, .req = req };
+	if (m->fault_at != *nr || call == VCPU_MOCK_CALL_MUNMAP)
+		return 0;
+	m->fault_at = 0;
+	t->result = -m->fault_err;
+	return -m->fault_err;
+}
+
+static void call_end(struct vcpu_mock *m, uint64_t nr, int result)
+{
+	if (m->ncalls - nr < MOCK_TRACE)
+		m->trace[nr % MOCK_TRACE].result = result;
+}
+
 static int seam_open(void *ctx, const char *path, int flags)
 {
 	struct vcpu_mock *m = ctx;
-	struct mock_file *f;
+	struct mock_file *f = NULL;
 	int err = 0;
 
+	uint64_t nr;
+
 	(void)flags;
-	if (!path)
-		return -EFAULT;
-	/* The only device node this driver provides. */
-	if (strcmp(path, m->drv->node) != 0)
-		return -ENOENT;
 	pthread_mutex_lock(&m->lock);
+	err = call_begin(m, VCPU_MOCK_CALL_OPEN, 0, &nr);
+	if (err < 0)
+		goto out;
+	/* The only device node this driver provides. */
+	if (!path || strcmp(path, m->drv->node) != 0) {
+		err = path ? -ENOENT : -EFAULT;
+		goto out;
+	}
 	f = mock_file_new(m, m->drv->name, MOCK_SYS, 0, &err);
 	if (f && m->drv->open) {
 		err = m->drv->open(m, f);
@@ -205,17 +236,27 @@ static int seam_open(void *ctx, const char *path, int flags)
 			f = NULL;
 		}
 	}
+	if (f)
+		err = f->fd;
+out:
+	call_end(m, nr, err);
 	pthread_mutex_unlock(&m->lock);
-	return f ? f->fd : err;
+	return err;
 }
 
 static int seam_close(void *ctx, int fd)
 {
 	struct vcpu_mock *m = ctx;
-	int r;
+	uint64_t nr;
+	int r, injected;
 
 	pthread_mutex_lock(&m->lock);
+	injected = call_begin(m, VCPU_MOCK_CALL_CLOSE, 0, &nr);
+	/* Linux releases the fd even when close() reports an error. */
 	r = mock_close_locked(m, fd);
+	if (injected < 0 && r == 0)
+		r = injected;
+	call_end(m, nr, r);
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }
@@ -224,15 +265,23 @@ static int seam_ioctl(void *ctx, int fd, unsigned long req, unsigned long arg)
 {
 	struct vcpu_mock *m = ctx;
 	struct mock_file *f;
+	uint64_t nr;
 	int r;
 
 	pthread_mutex_lock(&m->lock);
-	f = mock_file_get(m, fd);
+	r = call_begin(m, VCPU_MOCK_CALL_IOCTL, req, &nr);
+	f = r < 0 ? NULL : mock_file_get(m, fd);
+	if (!f && r == 0)
+		r = -EBADF;
+	if (!f)
+		call_end(m, nr, r);
 	pthread_mutex_unlock(&m->lock);
 	if (!f)
-		return -EBADF;
+		return r;
 	r = m->drv->ioctl(m, f, req, arg);
 	pthread_mutex_lock(&m->lock);
+	/* A KVM_RUN that slept may have been overtaken by later calls: fine, recorded by number. */
+	call_end(m, nr, r);
 	mock_file_put(m, f);
 	pthread_mutex_unlock(&m->lock);
 	return r;
@@ -241,6 +290,7 @@ static int seam_ioctl(void *ctx, int fd, unsigned long req, unsigned long arg)
 static int seam_mmap(void *ctx, int fd, size_t len, int prot, off_t off, void **out)
 {
 	struct vcpu_mock *m = ctx;
+	uint64_t nr;
 	ssize_t i;
 	void *p;
 	int r;
@@ -249,7 +299,9 @@ static int seam_mmap(void *ctx, int fd, size_t len, int prot, off_t off, void **
 		return -EINVAL;
 	pthread_mutex_lock(&m->lock);
 	i = file_index(m, fd);
-	r = i < 0 ? -EBADF : m->drv->mmap_check(m, m->files[i], len, off);
+	r = call_begin(m, VCPU_MOCK_CALL_MMAP, 0, &nr);
+	if (r == 0)
+		r = i < 0 ? -EBADF : m->drv->mmap_check(m, m->files[i], len, off);
 	if (r == 0 && !mock_grow((void **)&m->maps, &m->cap_maps, m->nmaps, sizeof(*m->maps)))
 		r = -ENOMEM;
 	if (r == 0) {
@@ -262,6 +314,7 @@ static int seam_mmap(void *ctx, int fd, size_t len, int prot, off_t off, void **
 			*out = p;
 		}
 	}
+	call_end(m, nr, r);
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }
@@ -270,8 +323,10 @@ static int seam_munmap(void *ctx, void *addr, size_t len)
 {
 	struct vcpu_mock *m = ctx;
 	int r = -EINVAL;
+	uint64_t nr;
 
 	pthread_mutex_lock(&m->lock);
+	(void)call_begin(m, VCPU_MOCK_CALL_MUNMAP, 0, &nr);
 	/* Only whole mappings made through the seam: anything else is a library bug. */
 	for (size_t i = 0; i < m->nmaps; i++) {
 		if (m->maps[i].addr != addr || m->maps[i].len != len)
@@ -281,6 +336,7 @@ static int seam_munmap(void *ctx, void *addr, size_t len)
 			m->maps[i] = m->maps[--m->nmaps];
 		break;
 	}
+	call_end(m, nr, r);
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }
@@ -357,6 +413,9 @@ static int apply_config(const struct mock_driver *drv, const struct vcpu_mock_co
 		return r;
 	if (!(drv->arches & (1u << c->arch)))
 		return -EINVAL;
+	if ((c->fault_at && (c->fault_errno <= 0 || c->fault_errno > 4095)) ||
+	    (!c->fault_at && c->fault_errno))
+		return -EINVAL;
 	if (!c->max_vcpus)
 		c->max_vcpus = DEFAULT_MAX_VCPUS;
 	if (!c->nr_memslots)
@@ -407,6 +466,7 @@ static void teardown(struct vcpu_mock *m)
 		m->drv->fini(m);
 	free(m->files);
 	free(m->maps);
+	free(m->trace);
 	free_scripts(m);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -434,16 +494,25 @@ VCPU_API int vcpu_mock_open(enum vcpu_backend backend, const struct vcpu_mock_co
 		return -ENOMEM;
 	m->drv = drv;
 	m->page_size = (size_t)psz;
+	m->trace = calloc(MOCK_TRACE, sizeof(*m->trace));
+	if (!m->trace) {
+		free(m);
+		return -ENOMEM;
+	}
 	r = apply_config(drv, cfg, &m->cfg);
+	m->fault_at = m->cfg.fault_at;
+	m->fault_err = m->cfg.fault_errno;
 	if (r == 0)
 		r = -pthread_mutex_init(&m->lock, NULL);
 	if (r < 0) {
+		free(m->trace);
 		free(m);
 		return r;
 	}
 	r = drv->init ? drv->init(m) : 0;
 	if (r < 0) {
 		pthread_mutex_destroy(&m->lock);
+		free(m->trace);
 		free(m);
 		return r;
 	}
@@ -635,5 +704,53 @@ int vcpu_mock_irq_line_level(const struct vcpu_mock *mock, int vm_fd, uint32_t i
 	if (i >= 0 && mock->files[i]->kind == MOCK_VM)
 		r = mock->files[i]->vm->irq_level[irq];
 	unlock_const(mock);
+	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fault injection                                                            */
+
+VCPU_API uint64_t vcpu_mock_calls(const struct vcpu_mock *mock)
+{
+	uint64_t n;
+
+	if (!mock)
+		return 0;
+	lock_const(mock);
+	n = mock->ncalls;
+	unlock_const(mock);
+	return n;
+}
+
+VCPU_API int vcpu_mock_call_info(const struct vcpu_mock *mock, uint64_t n,
+				 struct vcpu_mock_call_info *out)
+{
+	int r = -ENOENT;
+
+	if (!mock || !out)
+		return -EINVAL;
+	lock_const(mock);
+	if (n >= 1 && n <= mock->ncalls && mock->ncalls - n < MOCK_TRACE) {
+		*out = mock->trace[n % MOCK_TRACE];
+		r = 0;
+	}
+	unlock_const(mock);
+	return r;
+}
+
+VCPU_API int vcpu_mock_fail_call(struct vcpu_mock *mock, uint64_t n, int err)
+{
+	int r = 0;
+
+	if (!mock || (n && (err <= 0 || err > 4095)))
+		return -EINVAL;
+	pthread_mutex_lock(&mock->lock);
+	if (n && n <= mock->ncalls) {
+		r = -EINVAL;
+	} else {
+		mock->fault_at = n;
+		mock->fault_err = err;
+	}
+	pthread_mutex_unlock(&mock->lock);
 	return r;
 }

@@ -111,7 +111,14 @@ struct vcpu_mock {
 	size_t nscripts, cap_scripts;
 	unsigned nfail;
 	char fail[256];
+	/* Fault injection: the seam counts calls; call fault_at fails with -fault_err. */
+	uint64_t ncalls;
+	uint64_t fault_at;
+	int fault_err;
+	struct vcpu_mock_call_info *trace; /* ring of MOCK_TRACE entries, by call number */
 };
+
+#define MOCK_TRACE 65536u
 
 /* kvm.md §4.2 memory slot, as the modelled kernel keeps it. */
 struct mock_slot {

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target: arbitrary kvm_run contents between run calls.
+ *
+ * Everything in kvm_run is written by the kernel on a guest's behalf.  The
+ * mock driver's RAW step (include/vcpu/mock.h) lets a test put any exit
+ * reason, any bytes in the exit union and any run-call errno there; this
+ * target turns the fuzzer's input into a script of such steps for an arm64
+ * or x86_64 vCPU and drives vcpu_run() through it with handlers that answer
+ * every access, so decode, dispatch and every write-back see hostile input.
+ * libvcpu must return an errno for what it cannot accept and never crash,
+ * leak or read out of bounds (the fuzz build runs with ASan and UBSan).
+ *
+ * Input: byte 0 bit 0 = arch (1: arm64), bit 1 = memory faults are retried;
+ * then records of 1 (reason selector) + 1 (errno selector) + up to 256
+ * (union bytes) until the input ends.
+ */
+#include <vcpu/mock.h>
+#include <vcpu/vcpu.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_STEPS 32
+#define REC 258
+
+/* KVM exit reasons the library knows (kvm.md §3) come up most of the time. */
+static uint32_t reason_of(uint8_t sel, const uint8_t *raw)
+{
+	if (sel < 48)
+		return sel;
+	/* Otherwise any 32-bit value: unknown codes must be -EPROTO. */
+	return (uint32_t)raw[0] | (uint32_t)raw[1] << 8 | (uint32_t)raw[2] << 16 |
+	       (uint32_t)sel << 24;
+}
+
+static int32_t errno_of(uint8_t sel)
+{
+	static const int32_t errs[] = { EINTR, EFAULT, EHWPOISON, EIO, EAGAIN };
+
+	/* Mostly a successful run call: that is where the exit bytes matter. */
+	return sel < 200 ? 0 : errs[sel % (sizeof(errs) / sizeof(errs[0]))];
+}
+
+static int on_io(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	(void)ctx;
+	(void)cpu;
+	if (!io->is_write)
+		memset(io->data, 0xa5, sizeof(io->data));
+	/* The length was validated: anything the handler relies on must hold. */
+	if (io->len == 0 || io->len > 8)
+		abort();
+	return VCPU_CONTINUE;
+}
+
+static int on_hypercall(void *ctx, struct vcpu *cpu, struct vcpu_hypercall *hc)
+{
+	(void)ctx;
+	(void)cpu;
+	if (hc->nargs > 8)
+		abort();
+	hc->ret[0] = 0;
+	return VCPU_CONTINUE;
+}
+
+static int on_event(void *ctx, struct vcpu *cpu, const struct vcpu_system_event *ev)
+{
+	(void)ctx;
+	(void)cpu;
+	if (ev->ndata > 16)
+		abort();
+	return VCPU_CONTINUE;
+}
+
+static int on_fault(void *ctx, struct vcpu *cpu, struct vcpu_memory_fault *f)
+{
+	(void)cpu;
+	f->response = *(const int *)ctx ? VCPU_IO_RETRY : VCPU_IO_FAULT;
+	return VCPU_CONTINUE;
+}
+
+static int on_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *e)
+{
+	(void)ctx;
+	(void)cpu;
+	if (e->kind == VCPU_EXIT_INTERNAL_ERROR && e->u.internal.ndata > 16)
+		abort();
+	return VCPU_CONTINUE;
+}
+
+static const struct vcpu_handlers handlers = {
+	.mmio = on_io, .pio = on_io, .hypercall = on_hypercall, .system_event = on_event,
+	.other = on_other, .memory_fault = on_fault, .pci_config = on_io,
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct vcpu_mock_config cfg = { 0 };
+	struct vcpu_mock_step *steps;
+	struct vcpu_mock *m = NULL;
+	struct vcpu_hv *hv = NULL;
+	struct vcpu_vm *vm = NULL;
+	struct vcpu *cpu = NULL;
+	size_t n = 0;
+	int retry;
+
+	if (size < 1)
+		return 0;
+	cfg.arch = (data[0] & 1) ? VCPU_ARCH_ARM64 : VCPU_ARCH_X86_64;
+	retry = (data[0] & 2) != 0;
+	data++;
+	size--;
+	steps = calloc(MAX_STEPS, sizeof(*steps));
+	if (!steps)
+		return 0;
+	while (size >= 2 && n < MAX_STEPS) {
+		size_t take = size - 2 < 256 ? size - 2 : 256;
+
+		steps[n].op = VCPU_MOCK_RAW;
+		memcpy(steps[n].raw, data + 2, take);
+		steps[n].value = reason_of(data[0], steps[n].raw);
+		steps[n].err = errno_of(data[1]);
+		n++;
+		data += 2 + take;
+		size -= 2 + take;
+	}
+	if (vcpu_mock_open(VCPU_BACKEND_KVM, &cfg, &m, &hv) != 0)
+		abort();
+	if (vcpu_vm_create(hv, NULL, &vm) != 0 || vcpu_create(vm, 0, 0, &cpu) != 0)
+		abort();
+	if (vcpu_mock_script(m, 0, steps, n) != 0)
+		abort();
+	/* Every step once; after an error the vCPU must still run (or fail cleanly). */
+	for (size_t i = 0; i <= n; i++) {
+		int r = vcpu_run(cpu, &handlers, &retry);
+
+		if (r < 0 && vcpu_last_error(cpu)[0] == '\0' && r != -EINTR)
+			abort(); /* every failure explains itself */
+	}
+	if (vcpu_destroy(&cpu) || vcpu_vm_destroy(&vm) || vcpu_hv_close(hv) ||
+	    vcpu_mock_destroy(&m))
+		abort();
+	free(steps);
+	return 0;
+}

@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The `faults` suite's caller half: every public function given what a
+ * careless or hostile caller passes (NULL, out-of-range values, the wrong
+ * state, a second destroy).  One table row per case: the call, the errno it
+ * must return, and which handle must then hold a readable detail.  Rows run
+ * against one fixture (the mock KVM driver with a VM and a vCPU) that must
+ * stay usable: after the table, a normal run still works and nothing leaked.
+ */
+#define _GNU_SOURCE
+#include <vcpu/arm64.h>
+#include <vcpu/mock.h>
+#include <vcpu/vcpu.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+struct bx {
+	struct vcpu_mock *mock;
+	struct vcpu_hv *hv;
+	struct vcpu_vm *vm;
+	struct vcpu *cpu;
+	void *ram;
+	size_t page;
+};
+
+enum where { NONE, HV, VM, CPU };
+
+struct row {
+	const char *what;
+	int (*call)(struct bx *b);
+	int expect;
+	enum where detail;
+};
+
+static const struct vcpu_handlers no_handlers;
+static int noop(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	(void)ctx;
+	(void)cpu;
+	(void)io;
+	return 0;
+}
+static const struct vcpu_handlers io_only = { .mmio = noop };
+
+/* Each case is one line; the names say what is wrong. */
+#define CASE(name, expr)                                                                    \
+	static int name(struct bx *b)                                                         \
+	{                                                                                     \
+		(void)b;                                                                      \
+		return (expr);                                                                \
+	}
+
+/* Hypervisor handles */
+CASE(hv_open_null_out, vcpu_hv_open(VCPU_BACKEND_KVM, NULL))
+CASE(hv_open_bad_backend, vcpu_hv_open((enum vcpu_backend)99, &(struct vcpu_hv *){ 0 }))
+CASE(hv_open_path_auto,
+     vcpu_hv_open_path(VCPU_BACKEND_AUTO, "/dev/kvm", &(struct vcpu_hv *){ 0 }))
+CASE(hv_open_path_null, vcpu_hv_open_path(VCPU_BACKEND_KVM, NULL, &(struct vcpu_hv *){ 0 }))
+CASE(hv_close_null, vcpu_hv_close(NULL))
+CASE(hv_close_busy, vcpu_hv_close(b->hv))
+CASE(hv_check_null, vcpu_hv_check(NULL, VCPU_CAP_MAX_VCPUS, &(uint64_t){ 0 }))
+CASE(hv_check_null_value, vcpu_hv_check(b->hv, VCPU_CAP_MAX_VCPUS, NULL))
+CASE(hv_check_bad_cap, vcpu_hv_check(b->hv, (enum vcpu_cap)999, &(uint64_t){ 0 }))
+CASE(kick_signal_busy, vcpu_hv_set_kick_signal(b->hv, SIGRTMIN + 3))
+CASE(kick_signal_kill, vcpu_hv_set_kick_signal(b->hv, SIGKILL))
+CASE(kick_signal_range, vcpu_hv_set_kick_signal(b->hv, 1000))
+CASE(kick_signal_null, vcpu_hv_set_kick_signal(NULL, SIGRTMIN + 3))
+CASE(kick_signal_get_null, vcpu_kick_signal(NULL))
+/* VMs */
+CASE(vm_create_null_hv, vcpu_vm_create(NULL, NULL, &(struct vcpu_vm *){ 0 }))
+CASE(vm_create_null_out, vcpu_vm_create(b->hv, NULL, NULL))
+CASE(vm_create_reserved,
+     vcpu_vm_create(b->hv, &(struct vcpu_vm_config){ .reserved = { 1 } }, &(struct vcpu_vm *){ 0 }))
+CASE(vm_create_flags,
+     vcpu_vm_create(b->hv, &(struct vcpu_vm_config){ .flags = 1u << 30 }, &(struct vcpu_vm *){ 0 }))
+CASE(vm_create_ipa,
+     vcpu_vm_create(b->hv, &(struct vcpu_vm_config){ .ipa_bits = 99 }, &(struct vcpu_vm *){ 0 }))
+CASE(vm_destroy_null, vcpu_vm_destroy(NULL))
+CASE(vm_destroy_null_handle, vcpu_vm_destroy(&(struct vcpu_vm *){ NULL }))
+CASE(vm_destroy_busy, vcpu_vm_destroy(&b->vm))
+CASE(vm_check_null, vcpu_vm_check(NULL, VCPU_CAP_MAX_VCPUS, &(uint64_t){ 0 }))
+CASE(vm_check_null_value, vcpu_vm_check(b->vm, VCPU_CAP_MAX_VCPUS, NULL))
+CASE(vm_map_null, vcpu_vm_map(NULL, 0, b->ram, b->page, 0))
+CASE(vm_map_null_host, vcpu_vm_map(b->vm, 0, NULL, b->page, 0))
+CASE(vm_map_zero, vcpu_vm_map(b->vm, 0, b->ram, 0, 0))
+CASE(vm_map_unaligned_gpa, vcpu_vm_map(b->vm, 1, b->ram, b->page, 0))
+CASE(vm_map_unaligned_host, vcpu_vm_map(b->vm, 0, (char *)b->ram + 1, b->page, 0))
+CASE(vm_map_wrap, vcpu_vm_map(b->vm, UINT64_MAX - b->page + 1, b->ram, 2 * b->page, 0))
+CASE(vm_map_flags, vcpu_vm_map(b->vm, 0, b->ram, b->page, 1u << 20))
+CASE(vm_map_overlap, vcpu_vm_map(b->vm, 0x100000, b->ram, b->page, 0))
+CASE(vm_unmap_null, vcpu_vm_unmap(NULL, 0, b->page))
+CASE(vm_unmap_missing, vcpu_vm_unmap(b->vm, 0x900000, b->page))
+CASE(vm_unmap_partial, vcpu_vm_unmap(b->vm, 0x100000, b->page / 2))
+CASE(vm_alloc_null, vcpu_vm_alloc(NULL, 0, b->page, 0, &(void *){ 0 }))
+CASE(vm_alloc_null_host, vcpu_vm_alloc(b->vm, 0, b->page, 0, NULL))
+CASE(vm_alloc_unaligned, vcpu_vm_alloc(b->vm, 3, b->page, 0, &(void *){ 0 }))
+CASE(vm_alloc_overlap, vcpu_vm_alloc(b->vm, 0x100000, b->page, 0, &(void *){ 0 }))
+CASE(vm_set_dtb_null, vcpu_vm_set_dtb(NULL, 0, 1))
+CASE(vm_set_dtb_empty, vcpu_vm_set_dtb(b->vm, 0x1000, 0))
+CASE(vm_set_dtb_kvm, vcpu_vm_set_dtb(b->vm, 0x1000, 0x1000))
+CASE(vm_start_null, vcpu_vm_start(NULL))
+CASE(vm_pause_null, vcpu_vm_pause(NULL))
+CASE(vm_pause_kvm, vcpu_vm_pause(b->vm))
+CASE(vm_reset_null, vcpu_vm_reset(NULL))
+CASE(vm_reset_kvm, vcpu_vm_reset(b->vm))
+CASE(vm_irqfd_null, vcpu_vm_irqfd(NULL, &(struct vcpu_irqfd){ .fd = 0 }))
+CASE(vm_irqfd_null_arg, vcpu_vm_irqfd(b->vm, NULL))
+CASE(vm_irqfd_flags, vcpu_vm_irqfd(b->vm, &(struct vcpu_irqfd){ .fd = 0, .flags = 1u << 9 }))
+CASE(vm_irqfd_negative_fd, vcpu_vm_irqfd(b->vm, &(struct vcpu_irqfd){ .fd = -5, .irq = 40 }))
+CASE(vm_irqfd_not_spi, vcpu_vm_irqfd(b->vm, &(struct vcpu_irqfd){ .fd = 0, .irq = 3 }))
+CASE(vm_ioeventfd_null, vcpu_vm_ioeventfd(NULL, &(struct vcpu_ioeventfd){ .len = 4 }))
+CASE(vm_ioeventfd_null_arg, vcpu_vm_ioeventfd(b->vm, NULL))
+CASE(vm_ioeventfd_len, vcpu_vm_ioeventfd(b->vm, &(struct vcpu_ioeventfd){ .len = 5 }))
+CASE(vm_ioeventfd_pio_arm64,
+     vcpu_vm_ioeventfd(b->vm, &(struct vcpu_ioeventfd){ .len = 1, .flags = VCPU_IOEVENTFD_PIO }))
+CASE(vm_msi_null, vcpu_vm_signal_msi(NULL, 0, 0))
+CASE(vm_msi_data, vcpu_vm_signal_msi(b->vm, 0x8080040, 1ull << 33))
+CASE(vm_irq_line_null, vcpu_vm_set_irq_line(NULL, 40, 1))
+CASE(vm_irq_line_level, vcpu_vm_set_irq_line(b->vm, 40, 2))
+CASE(vm_irq_line_range, vcpu_vm_set_irq_line(b->vm, 5000, 1))
+CASE(gic_null, vcpu_vm_create_gic_v3(NULL, 0x8000000, 0x80a0000, 128))
+CASE(gic_unaligned, vcpu_vm_create_gic_v3(b->vm, 0x8000001, 0x80a0000, 128))
+CASE(gic_nr_irqs, vcpu_vm_create_gic_v3(b->vm, 0x8000000, 0x80a0000, 33))
+CASE(forward_null, vcpu_vm_forward_hypercalls(NULL, 0xc6000000u, 1))
+CASE(forward_empty, vcpu_vm_forward_hypercalls(b->vm, 0xc6000000u, 0))
+CASE(forward_wrap, vcpu_vm_forward_hypercalls(b->vm, 0xffffff00u, 0x1000))
+/* vCPUs */
+CASE(create_null_vm, vcpu_create(NULL, 1, 0, &(struct vcpu *){ 0 }))
+CASE(create_null_out, vcpu_create(b->vm, 1, 0, NULL))
+CASE(create_flags, vcpu_create(b->vm, 1, 1u << 7, &(struct vcpu *){ 0 }))
+CASE(create_twice, vcpu_create(b->vm, 0, 0, &(struct vcpu *){ 0 }))
+CASE(create_id_range, vcpu_create(b->vm, 100000, 0, &(struct vcpu *){ 0 }))
+CASE(destroy_null, vcpu_destroy(NULL))
+CASE(destroy_null_handle, vcpu_destroy(&(struct vcpu *){ NULL }))
+CASE(get_reg_null, vcpu_get_reg(NULL, VCPU_REG_ARM64_PC, &(uint64_t){ 0 }))
+CASE(get_reg_null_value, vcpu_get_reg(b->cpu, VCPU_REG_ARM64_PC, NULL))
+CASE(get_reg_other_arch, vcpu_get_reg(b->cpu, VCPU_REG_X86_RAX, &(uint64_t){ 0 }))
+CASE(get_reg_unknown, vcpu_get_reg(b->cpu, 0xdead0000ull, &(uint64_t){ 0 }))
+CASE(set_reg_null, vcpu_set_reg(NULL, VCPU_REG_ARM64_PC, 0))
+CASE(set_reg_x31, vcpu_set_reg(b->cpu, VCPU_REG_ARM64_X(31), 0))
+CASE(get_seg_null, vcpu_x86_get_segment(NULL, VCPU_X86_CS, &(struct vcpu_x86_segment){ 0 }))
+CASE(get_seg_arm64, vcpu_x86_get_segment(b->cpu, VCPU_X86_CS, &(struct vcpu_x86_segment){ 0 }))
+CASE(set_seg_null_arg, vcpu_x86_set_segment(b->cpu, VCPU_X86_CS, NULL))
+CASE(run_null, vcpu_run(NULL, &no_handlers, NULL))
+CASE(run_null_handlers, vcpu_run(b->cpu, NULL, NULL))
+CASE(kick_null, vcpu_kick(NULL))
+/* The mock's own API */
+CASE(mock_open_null, vcpu_mock_open(VCPU_BACKEND_KVM, NULL, NULL, &(struct vcpu_hv *){ 0 }))
+CASE(mock_open_bad_backend,
+     vcpu_mock_open((enum vcpu_backend)42, NULL, &(struct vcpu_mock *){ 0 }, &(struct vcpu_hv *){ 0 }))
+CASE(mock_open_reserved,
+     vcpu_mock_open(VCPU_BACKEND_KVM, &(struct vcpu_mock_config){ .reserved = { 1 } },
+		    &(struct vcpu_mock *){ 0 }, &(struct vcpu_hv *){ 0 }))
+CASE(mock_destroy_null, vcpu_mock_destroy(NULL))
+CASE(mock_destroy_busy, vcpu_mock_destroy(&b->mock))
+CASE(mock_script_null, vcpu_mock_script(NULL, 0, NULL, 0))
+CASE(mock_script_id, vcpu_mock_script(b->mock, 5000, NULL, 0))
+CASE(mock_script_steps, vcpu_mock_script(b->mock, 0, NULL, 3))
+CASE(mock_script_op, vcpu_mock_script(b->mock, 0, &(struct vcpu_mock_step){ .op = 999 }, 1))
+CASE(mock_fail_call_past, vcpu_mock_fail_call(b->mock, 1, EIO))
+CASE(mock_fail_call_errno, vcpu_mock_fail_call(b->mock, 1000000, 0))
+CASE(mock_call_info_null, vcpu_mock_call_info(b->mock, 1, NULL))
+
+static const struct row rows[] = {
+	{ "vcpu_hv_open(NULL out)", hv_open_null_out, -EINVAL, NONE },
+	{ "vcpu_hv_open(backend 99)", hv_open_bad_backend, -EINVAL, NONE },
+	{ "vcpu_hv_open_path(AUTO)", hv_open_path_auto, -EINVAL, NONE },
+	{ "vcpu_hv_open_path(NULL path)", hv_open_path_null, -EINVAL, NONE },
+	{ "vcpu_hv_close(NULL)", hv_close_null, -EINVAL, NONE },
+	{ "vcpu_hv_close(VMs alive)", hv_close_busy, -EBUSY, HV },
+	{ "vcpu_hv_check(NULL)", hv_check_null, -EINVAL, NONE },
+	{ "vcpu_hv_check(NULL value)", hv_check_null_value, -EINVAL, HV },
+	{ "vcpu_hv_check(cap 999)", hv_check_bad_cap, -EINVAL, HV },
+	{ "vcpu_hv_set_kick_signal(vCPUs exist)", kick_signal_busy, -EBUSY, HV },
+	{ "vcpu_hv_set_kick_signal(SIGKILL)", kick_signal_kill, -EINVAL, HV },
+	{ "vcpu_hv_set_kick_signal(1000)", kick_signal_range, -EINVAL, HV },
+	{ "vcpu_hv_set_kick_signal(NULL)", kick_signal_null, -EINVAL, NONE },
+	{ "vcpu_kick_signal(NULL)", kick_signal_get_null, -EINVAL, NONE },
+	{ "vcpu_vm_create(NULL hv)", vm_create_null_hv, -EINVAL, NONE },
+	{ "vcpu_vm_create(NULL out)", vm_create_null_out, -EINVAL, HV },
+	{ "vcpu_vm_create(reserved)", vm_create_reserved, -EINVAL, HV },
+	{ "vcpu_vm_create(unknown flags)", vm_create_flags, -EINVAL, HV },
+	{ "vcpu_vm_create(ipa_bits 99)", vm_create_ipa, -EINVAL, HV },
+	{ "vcpu_vm_destroy(NULL)", vm_destroy_null, -EINVAL, NONE },
+	{ "vcpu_vm_destroy(&NULL: second destroy)", vm_destroy_null_handle, -EINVAL, NONE },
+	{ "vcpu_vm_destroy(vCPUs alive)", vm_destroy_busy, -EBUSY, VM },
+	{ "vcpu_vm_check(NULL)", vm_check_null, -EINVAL, NONE },
+	{ "vcpu_vm_check(NULL value)", vm_check_null_value, -EINVAL, VM },
+	{ "vcpu_vm_map(NULL)", vm_map_null, -EINVAL, NONE },
+	{ "vcpu_vm_map(NULL host)", vm_map_null_host, -EINVAL, VM },
+	{ "vcpu_vm_map(size 0)", vm_map_zero, -EINVAL, VM },
+	{ "vcpu_vm_map(gpa unaligned)", vm_map_unaligned_gpa, -EINVAL, VM },
+	{ "vcpu_vm_map(host unaligned)", vm_map_unaligned_host, -EINVAL, VM },
+	{ "vcpu_vm_map(wraps)", vm_map_wrap, -EINVAL, VM },
+	{ "vcpu_vm_map(unknown flags)", vm_map_flags, -EINVAL, VM },
+	{ "vcpu_vm_map(overlap)", vm_map_overlap, -EEXIST, VM },
+	{ "vcpu_vm_unmap(NULL)", vm_unmap_null, -EINVAL, NONE },
+	{ "vcpu_vm_unmap(no region)", vm_unmap_missing, -ENOENT, VM },
+	{ "vcpu_vm_unmap(part of a region)", vm_unmap_partial, -ENOENT, VM },
+	{ "vcpu_vm_alloc(NULL)", vm_alloc_null, -EINVAL, NONE },
+	{ "vcpu_vm_alloc(NULL host)", vm_alloc_null_host, -EINVAL, VM },
+	{ "vcpu_vm_alloc(unaligned)", vm_alloc_unaligned, -EINVAL, VM },
+	{ "vcpu_vm_alloc(overlap)", vm_alloc_overlap, -EEXIST, VM },
+	{ "vcpu_vm_set_dtb(NULL)", vm_set_dtb_null, -EINVAL, NONE },
+	{ "vcpu_vm_set_dtb(size 0)", vm_set_dtb_empty, -EINVAL, VM },
+	{ "vcpu_vm_set_dtb(on KVM)", vm_set_dtb_kvm, -EOPNOTSUPP, VM },
+	{ "vcpu_vm_start(NULL)", vm_start_null, -EINVAL, NONE },
+	{ "vcpu_vm_pause(NULL)", vm_pause_null, -EINVAL, NONE },
+	{ "vcpu_vm_pause(on KVM)", vm_pause_kvm, -EOPNOTSUPP, VM },
+	{ "vcpu_vm_reset(NULL)", vm_reset_null, -EINVAL, NONE },
+	{ "vcpu_vm_reset(on KVM)", vm_reset_kvm, -EOPNOTSUPP, VM },
+	{ "vcpu_vm_irqfd(NULL)", vm_irqfd_null, -EINVAL, NONE },
+	{ "vcpu_vm_irqfd(NULL irqfd)", vm_irqfd_null_arg, -EINVAL, VM },
+	{ "vcpu_vm_irqfd(unknown flags)", vm_irqfd_flags, -EINVAL, VM },
+	{ "vcpu_vm_irqfd(fd -5)", vm_irqfd_negative_fd, -EBADF, VM },
+	{ "vcpu_vm_irqfd(INTID 3)", vm_irqfd_not_spi, -EINVAL, VM },
+	{ "vcpu_vm_ioeventfd(NULL)", vm_ioeventfd_null, -EINVAL, NONE },
+	{ "vcpu_vm_ioeventfd(NULL ioeventfd)", vm_ioeventfd_null_arg, -EINVAL, VM },
+	{ "vcpu_vm_ioeventfd(len 5)", vm_ioeventfd_len, -EINVAL, VM },
+	{ "vcpu_vm_ioeventfd(PIO on arm64)", vm_ioeventfd_pio_arm64, -EINVAL, VM },
+	{ "vcpu_vm_signal_msi(NULL)", vm_msi_null, -EINVAL, NONE },
+	{ "vcpu_vm_signal_msi(data > 32 bits)", vm_msi_data, -EINVAL, VM },
+	{ "vcpu_vm_set_irq_line(NULL)", vm_irq_line_null, -EINVAL, NONE },
+	{ "vcpu_vm_set_irq_line(level 2)", vm_irq_line_level, -EINVAL, VM },
+	{ "vcpu_vm_set_irq_line(INTID 5000)", vm_irq_line_range, -EINVAL, VM },
+	{ "vcpu_vm_create_gic_v3(NULL)", gic_null, -EINVAL, NONE },
+	{ "vcpu_vm_create_gic_v3(unaligned)", gic_unaligned, -EINVAL, VM },
+	{ "vcpu_vm_create_gic_v3(33 irqs)", gic_nr_irqs, -EINVAL, VM },
+	{ "vcpu_vm_forward_hypercalls(NULL)", forward_null, -EINVAL, NONE },
+	{ "vcpu_vm_forward_hypercalls(count 0)", forward_empty, -EINVAL, VM },
+	{ "vcpu_vm_forward_hypercalls(wraps)", forward_wrap, -EINVAL, VM },
+	{ "vcpu_create(NULL vm)", create_null_vm, -EINVAL, NONE },
+	{ "vcpu_create(NULL out)", create_null_out, -EINVAL, VM },
+	{ "vcpu_create(unknown flags)", create_flags, -EINVAL, VM },
+	{ "vcpu_create(id in use)", create_twice, -EEXIST, VM },
+	{ "vcpu_create(id 100000)", create_id_range, -EINVAL, VM },
+	{ "vcpu_destroy(NULL)", destroy_null, -EINVAL, NONE },
+	{ "vcpu_destroy(&NULL: second destroy)", destroy_null_handle, -EINVAL, NONE },
+	{ "vcpu_get_reg(NULL)", get_reg_null, -EINVAL, NONE },
+	{ "vcpu_get_reg(NULL value)", get_reg_null_value, -EINVAL, CPU },
+	{ "vcpu_get_reg(x86 id on arm64)", get_reg_other_arch, -EINVAL, CPU },
+	{ "vcpu_get_reg(unknown id)", get_reg_unknown, -EINVAL, CPU },
+	{ "vcpu_set_reg(NULL)", set_reg_null, -EINVAL, NONE },
+	{ "vcpu_set_reg(x31)", set_reg_x31, -EINVAL, CPU },
+	{ "vcpu_x86_get_segment(NULL)", get_seg_null, -EINVAL, NONE },
+	{ "vcpu_x86_get_segment(arm64 vCPU)", get_seg_arm64, -EINVAL, CPU },
+	{ "vcpu_x86_set_segment(NULL segment)", set_seg_null_arg, -EINVAL, CPU },
+	{ "vcpu_run(NULL)", run_null, -EINVAL, NONE },
+	{ "vcpu_run(NULL handlers)", run_null_handlers, -EINVAL, CPU },
+	{ "vcpu_kick(NULL)", kick_null, -EINVAL, NONE },
+	{ "vcpu_mock_open(NULL mock)", mock_open_null, -EINVAL, NONE },
+	{ "vcpu_mock_open(backend 42)", mock_open_bad_backend, -EINVAL, NONE },
+	{ "vcpu_mock_open(reserved)", mock_open_reserved, -EINVAL, NONE },
+	{ "vcpu_mock_destroy(NULL)", mock_destroy_null, -EINVAL, NONE },
+	{ "vcpu_mock_destroy(handle open)", mock_destroy_busy, -EBUSY, NONE },
+	{ "vcpu_mock_script(NULL)", mock_script_null, -EINVAL, NONE },
+	{ "vcpu_mock_script(id 5000)", mock_script_id, -EINVAL, NONE },
+	{ "vcpu_mock_script(NULL steps)", mock_script_steps, -EINVAL, NONE },
+	{ "vcpu_mock_script(op 999)", mock_script_op, -EINVAL, NONE },
+	{ "vcpu_mock_fail_call(past call)", mock_fail_call_past, -EINVAL, NONE },
+	{ "vcpu_mock_fail_call(errno 0)", mock_fail_call_errno, -EINVAL, NONE },
+	{ "vcpu_mock_call_info(NULL out)", mock_call_info_null, -EINVAL, NONE },
+};
+
+static const char *detail_of(const struct bx *b, enum where w)
+{
+	switch (w) {
+	case HV:
+		return vcpu_hv_last_error(b->hv);
+	case VM:
+		return vcpu_vm_last_error(b->vm);
+	case CPU:
+		return vcpu_last_error(b->cpu);
+	default:
+		return NULL;
+	}
+}
+
+static void test_bad_input_table(void **state)
+{
+	long fds = count_open_fds(), maps = count_mappings();
+	struct vcpu_mock_config cfg = { .arch = VCPU_ARCH_ARM64 };
+	struct vcpu_mock_step st = { .op = VCPU_MOCK_MMIO_WRITE, .addr = 0x1000, .len = 4 };
+	struct bx b = { .page = (size_t)sysconf(_SC_PAGESIZE) };
+	unsigned bad = 0;
+
+	(void)state;
+	assert_int_equal(vcpu_mock_open(VCPU_BACKEND_KVM, &cfg, &b.mock, &b.hv), 0);
+	assert_int_equal(vcpu_vm_create(b.hv, NULL, &b.vm), 0);
+	assert_int_equal(vcpu_create(b.vm, 0, 0, &b.cpu), 0);
+	b.ram = mmap(NULL, 2 * b.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(b.ram != MAP_FAILED);
+	assert_int_equal(vcpu_vm_map(b.vm, 0x100000, b.ram, 2 * b.page, 0), 0);
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		const struct row *r = &rows[i];
+		const char *d;
+		int rc;
+
+		char before[256] = "";
+
+		/*
+		 * Leave a known detail on the handle first, so a stale one cannot
+		 * pass for this row's: the row must replace it.
+		 */
+		if (r->detail == HV)
+			(void)vcpu_hv_set_kick_signal(b.hv, -77);
+		else if (r->detail == VM)
+			(void)vcpu_vm_set_irq_line(b.vm, 40, 77);
+		else if (r->detail == CPU)
+			(void)vcpu_set_reg(b.cpu, 0x7777777ull, 0);
+		d = detail_of(&b, r->detail);
+		if (d)
+			snprintf(before, sizeof(before), "%s", d);
+		rc = r->call(&b);
+		d = detail_of(&b, r->detail);
+		if (rc != r->expect ||
+		    (r->detail != NONE && (!d || !d[0] || strcmp(d, before) == 0))) {
+			print_message("%s: returned %d (want %d), detail \"%s\"\n", r->what, rc,
+				      r->expect, d ? d : "(none)");
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+	assert_true(b.hv && b.vm && b.cpu && b.mock);
+
+	/* The handles are still fine: a run and an orderly teardown work. */
+	assert_int_equal(vcpu_mock_script(b.mock, 0, &st, 1), 0);
+	assert_int_equal(vcpu_run(b.cpu, &io_only, NULL), -EIO); /* script exhausted after one */
+	assert_int_equal(vcpu_mock_steps_done(b.mock, 0), 1);
+	assert_int_equal(vcpu_destroy(&b.cpu), 0);
+	assert_null(b.cpu);
+	assert_int_equal(vcpu_destroy(&b.cpu), -EINVAL); /* the second destroy is harmless */
+	assert_int_equal(vcpu_vm_destroy(&b.vm), 0);
+	assert_int_equal(vcpu_vm_destroy(&b.vm), -EINVAL);
+	assert_int_equal(vcpu_hv_close(b.hv), 0);
+	assert_int_equal(vcpu_mock_destroy(&b.mock), 0);
+	assert_int_equal(vcpu_mock_destroy(&b.mock), -EINVAL);
+	munmap(b.ram, 2 * b.page);
+	assert_int_equal(count_open_fds(), fds);
+	assert_int_equal(count_mappings(), maps);
+}
+
+/* Functions without an errno return document their answer for NULL. */
+static void test_null_handles_of_accessors(void **state)
+{
+	(void)state;
+	assert_int_equal(vcpu_hv_backend(NULL), VCPU_BACKEND_AUTO);
+	assert_int_equal(vcpu_hv_arch(NULL), VCPU_ARCH_HOST);
+	assert_int_equal(vcpu_id(NULL), UINT32_MAX);
+	assert_null(vcpu_last_exit(NULL));
+	assert_true(strlen(vcpu_hv_last_error(NULL)) > 0);
+	assert_true(strlen(vcpu_vm_last_error(NULL)) > 0);
+	assert_true(strlen(vcpu_last_error(NULL)) > 0);
+	assert_string_equal(vcpu_backend_name((enum vcpu_backend)77), "unknown");
+	assert_string_equal(vcpu_exit_kind_name(9999), "invalid");
+	assert_int_equal(vcpu_mock_steps_done(NULL, 0), 0);
+	assert_int_equal(vcpu_mock_failures(NULL, NULL), 0);
+	assert_int_equal(vcpu_mock_live_objects(NULL), 0);
+	assert_int_equal(vcpu_mock_calls(NULL), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_input_table),
+		cmocka_unit_test(test_null_handles_of_accessors),
+	};
+
+	(void)count_open_fds();
+	(void)count_mappings();
+	fflush(stdout);
+	return cmocka_run_group_tests_name("bad-input", tests, NULL, NULL);
+}
