@@ -5,7 +5,8 @@
 # out-of-tree program against it the way a user would, with nothing but
 # `pkg-config --cflags --libs libvcpu`:
 #  - the program includes every installed header and must compile with
-#    -std=c11 -Wall -Wextra -Wpedantic -Werror (and as C++ when c++ exists);
+#    -std=c11 -Wall -Wextra -Wpedantic -Werror (and as C++11 and C++17 with
+#    -Wpedantic when c++ exists);
 #  - it links the shared library (NEEDED libvcpu.so.0) and, with
 #    `pkg-config --static`, libvcpu.a, and both binaries run: they open and
 #    close the mock KVM driver.
@@ -102,8 +103,11 @@ if command -v c++ >/dev/null 2>&1; then
 	for h in "$hdrdir"/*.h; do echo "#include <vcpu/$(basename "$h")>"; done > "$work/user.cc"
 	echo 'int main() { return vcpu_backend_name(VCPU_BACKEND_KVM)[0] == 0; }' >> "$work/user.cc"
 	# shellcheck disable=SC2086
-	c++ -std=c++11 -Wall -Wextra -Werror $cflags -o "$work/user-cxx" "$work/user.cc" $libs
-	LD_LIBRARY_PATH=$libdir "$work/user-cxx"
-	echo "C++ compile of the headers OK"
+	for std in c++11 c++17; do
+		c++ -std=$std -Wall -Wextra -Wpedantic -Werror $cflags -o "$work/user-cxx" \
+			"$work/user.cc" $libs
+		LD_LIBRARY_PATH=$libdir "$work/user-cxx"
+	done
+	echo "C++11 and C++17 (-Wpedantic) compiles of the headers OK"
 fi
 echo "pkg-config check OK"
