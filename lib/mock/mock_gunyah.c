@@ -6,41 +6,60 @@
  * code in shared/seeds 001/002 and shared/abi/gunyah.md (A.1-A.5, B.1-B.4).
  * The run call and the scripted guest are in mock_gunyah_guest.c.
  *
- * Rules and the errno the mock answers with (v17 unless marked):
- *   dev   CREATE_VM with arg != 0                      EINVAL
- *   dev   CREATE_GUEST_MEM size not page aligned       EINVAL
- *   dev   CREATE_GUEST_MEM unknown flags               EINVAL
- *   dev   unknown ioctl (v8: also CREATE_GUEST_MEM)    ENOTTY
- *   vm    SET_DTB_CONFIG address + size wraps          EOVERFLOW
- *   vm    START again after a failed start             ENODEV (a started VM: 0)
- *   vm    START without a DTB / DTB not in a binding   EINVAL / ENOENT
- *   vm    ADD_FUNCTION arg_size > 256                  EINVAL
- *   vm    ADD_FUNCTION unknown type                    ENOENT
- *   vm    ADD_FUNCTION arg_size != sizeof the type's   EINVAL
- *   vm    ADD_FUNCTION same vCPU id / doorbell / io    EEXIST
- *   vm    ADD_FUNCTION irqfd/ioeventfd bad flags, len  EINVAL
- *   vm    ADD_FUNCTION fd not an eventfd               EBADF
- *   vm    REMOVE_FUNCTION nothing matches              ENOENT
- *   vm    MAP_MEM fd not a guest memory                EINVAL
- *   vm    MAP_MEM unknown flags, no R/W/X, bad access  EINVAL
- *   vm    MAP_MEM not page aligned                     EINVAL
- *   vm    MAP_MEM overlapping guest range, re-lend     EEXIST
- *   vm    MAP_MEM|UNMAP no such binding / split        ENOENT / EINVAL
- *   vm    SET_BOOT_CONTEXT bad register set/index      EINVAL
- *   vm    SET_BOOT_CONTEXT after start                 EINVAL
- *   vm    unknown ioctl (v8: the v17-only ones)        ENOTTY
- *   vcpu  RUN before start / without a resource        ENODEV
- *   vcpu  RUN after REMOVE_FUNCTION                    ENODEV
- *   vcpu  RUN with resume_action > 2                   EINVAL
- *   vcpu  RUN with immediate_exit set                  EINTR (v8: returns 0)
- *   vcpu  RUN interrupted by a signal                  EINTR (ERESTARTSYS)
- *   vcpu  unknown ioctl                                ENOTTY (v8: EINVAL)
- *   mmap  vCPU: offset != 0 or more than one page      EINVAL
- *   mmap  guest memory beyond its size                 EINVAL
- *   v8 vm SET_USER_MEM_REGION bad flags / alignment    EINVAL
- *   v8 vm SET_USER_MEM_REGION label used, overlap      EEXIST
- *   v8 vm ADD_FUNCTION name other than "vcpu"          ENOENT
- *   v8 vcpu RUN starts the VM first (ensure_started)
+ * Rules and the errno the mock answers with (v17 unless marked), and the
+ * test in tests/test_gunyah.c that shows each:
+ *   dev   CREATE_VM with arg != 0                      EINVAL     test_rule_dev_ioctls
+ *   dev   CREATE_GUEST_MEM size not page aligned       EINVAL     test_rule_dev_ioctls
+ *   dev   CREATE_GUEST_MEM unknown flags               EINVAL     test_rule_dev_ioctls
+ *   dev   unknown ioctl                                ENOTTY     test_rule_dev_ioctls
+ *   dev   v8: CREATE_GUEST_MEM unknown                 ENOTTY     test_rule_v8_ioctls, test_open_v8
+ *   vm    SET_DTB_CONFIG address + size wraps          EOVERFLOW  test_rule_dtb_and_start
+ *   vm    START without a DTB / DTB not in a binding   EINVAL / ENOENT  test_rule_dtb_and_start
+ *   vm    START again after a failed start             ENODEV     test_rule_dtb_and_start
+ *   vm    START when running                           0          test_rule_dtb_and_start
+ *   vm    ADD_FUNCTION arg_size > 256                  EINVAL     test_rule_add_remove_function
+ *   vm    ADD_FUNCTION unknown type                    ENOENT     test_rule_add_remove_function
+ *   vm    ADD_FUNCTION arg_size != sizeof the type's   EINVAL     test_rule_add_remove_function
+ *   vm    ADD_FUNCTION same vCPU id                    EEXIST     test_rule_add_remove_function
+ *   vm    ADD_FUNCTION same doorbell / io handler      EEXIST     test_irqfd, test_ioeventfd
+ *   vm    ADD_FUNCTION irqfd/ioeventfd flags, len      EINVAL     test_ioeventfd
+ *   vm    ADD_FUNCTION fd not an eventfd               EBADF      test_irqfd
+ *   vm    REMOVE_FUNCTION nothing matches              ENOENT     test_rule_add_remove_function,
+ *                                                                 test_irqfd, test_ioeventfd
+ *   vm    MAP_MEM fd not a guest memory                EINVAL     test_rule_map_mem
+ *   vm    MAP_MEM unknown flags, no R/W/X, bad access  EINVAL     test_rule_map_mem
+ *   vm    MAP_MEM not page aligned                     EINVAL     test_rule_map_mem
+ *   vm    MAP_MEM overlapping guest range, re-lend     EEXIST     test_rule_map_mem,
+ *                                                                 test_alloc_failure_leaks_nothing
+ *   vm    MAP_MEM|UNMAP flags differ / no binding      ENOENT     test_rule_map_mem
+ *   vm    SET_BOOT_CONTEXT bad register set/index      EINVAL     test_rule_boot_context
+ *   vm    SET_BOOT_CONTEXT after start                 EINVAL     test_rule_boot_context
+ *   vm    unknown ioctl (v8: the v17-only ones)        ENOTTY     test_rule_dev_ioctls,
+ *                                                                 test_rule_v8_ioctls
+ *   vcpu  function added before START, resource at START; an id the VM's
+ *         configuration lacks never gets one           ENODEV     test_vcpu_without_resource
+ *   vcpu  RUN before start                             ENODEV     test_run_before_start
+ *   vcpu  RUN after REMOVE_FUNCTION (immediate_exit set) ENODEV   test_remove_function_stops_vcpu
+ *   vcpu  RUN with resume_action > 2 (state kept)      EINVAL     test_rule_bad_resume_action
+ *   vcpu  RUN with immediate_exit set                  EINTR      test_rule_immediate_exit_v17,
+ *                                                                 test_kick_before_run_v17
+ *   vcpu  v8: RUN with immediate_exit set              0          test_rule_immediate_exit_v8
+ *   vcpu  the resume is taken before immediate_exit is checked: lost
+ *                                                                 test_rule_immediate_exit_v17/_v8
+ *   vcpu  RUN interrupted by a signal (ERESTARTSYS)    EINTR      test_signal_is_not_a_kick
+ *   vcpu  STATUS repeats on every later RUN            0          test_status_repeats
+ *   vcpu  PAGE_FAULT: resume_action not read, re-executed at the next RUN
+ *                                                                 test_page_fault_retry
+ *   vcpu  unknown ioctl                                ENOTTY     test_rule_vcpu_ioctls_and_mmap
+ *   vcpu  v8: unknown ioctl                            EINVAL     test_rule_v8_ioctls
+ *   vcpu  v8: RUN starts the VM (ensure_started)                  test_v8_user_memory
+ *   vcpu  v8: resume copies the page's mmio.len        (checked)  test_rule_immediate_exit_v8
+ *   mmap  vCPU: offset != 0 or more than one page      EINVAL     test_rule_vcpu_ioctls_and_mmap
+ *   mmap  VM fd                                        ENODEV     test_rule_vcpu_ioctls_and_mmap
+ *   mmap  guest memory beyond its size                 EINVAL     (the library maps it whole)
+ *   v8 vm SET_USER_MEM_REGION bad flags / alignment    EINVAL     test_rule_v8_ioctls
+ *   v8 vm SET_USER_MEM_REGION label used, overlap      EEXIST     test_rule_v8_ioctls
+ *   v8 vm ADD_FUNCTION name other than "vcpu"          ENOENT     test_rule_v8_ioctls
  */
 #define _GNU_SOURCE
 #include "mock_gunyah.h"
