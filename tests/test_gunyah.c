@@ -568,6 +568,14 @@ static void test_rule_map_mem(void **state)
 	assert_true(fd >= 0);
 	fd2 = raw_ioctl(f, f->hv->fd, GUNYAH_CREATE_GUEST_MEM, &ca);
 	assert_true(fd2 >= 0);
+	{
+		void *p = NULL;
+
+		/* A guest memory maps within its size only. */
+		assert_int_equal(f->hv->sys->mmap(f->hv->sys_ctx, fd, 8 * f->page, PROT_READ, 0, &p),
+				 -EINVAL);
+		assert_null(p);
+	}
 	m.guest_mem_fd = (uint32_t)f->vm->fd; /* not a guest memory */
 	assert_int_equal(raw_ioctl(f, f->vm->fd, GUNYAH_VM_MAP_MEM, &m), -EINVAL);
 	m.guest_mem_fd = (uint32_t)fd;

@@ -56,7 +56,7 @@
  *   vcpu  v8: resume copies the page's mmio.len        (checked)  test_rule_immediate_exit_v8
  *   mmap  vCPU: offset != 0 or more than one page      EINVAL     test_rule_vcpu_ioctls_and_mmap
  *   mmap  VM fd                                        ENODEV     test_rule_vcpu_ioctls_and_mmap
- *   mmap  guest memory beyond its size                 EINVAL     (the library maps it whole)
+ *   mmap  guest memory beyond its size                 EINVAL     test_rule_map_mem
  *   v8 vm SET_USER_MEM_REGION bad flags / alignment    EINVAL     test_rule_v8_ioctls
  *   v8 vm SET_USER_MEM_REGION label used, overlap      EEXIST     test_rule_v8_ioctls
  *   v8 vm ADD_FUNCTION name other than "vcpu"          ENOENT     test_rule_v8_ioctls
