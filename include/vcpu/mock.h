@@ -42,7 +42,13 @@ struct vcpu_mock_config {
 #define VCPU_MOCK_NO_IMMEDIATE_EXIT (1u << 0) /**< KVM: an old kernel without cap 136 */
 #define VCPU_MOCK_NO_SMCCC_FILTER   (1u << 1) /**< KVM: arm64 before Linux 6.4 */
 /* Flags of the other drivers: Gunyah bits 4-7, GenieZone 8-11, ACRN 12-15. */
-/* GUNYAH-FLAGS */
+/*
+ * Gunyah: model the old v8 `GH_` ABI (user-memory regions, the "vcpu"
+ * function by name, MMIO-only exits, a run call that starts the VM) instead
+ * of v17 `GUNYAH_`.  The mock's Gunyah VM makes vCPU resources for ids below
+ * max_vcpus when it starts; a vCPU function with a larger id never gets one.
+ */
+#define VCPU_MOCK_GUNYAH_V8 (1u << 4)
 /* GENIEZONE-FLAGS */
 /* ACRN-FLAGS */
 
@@ -111,7 +117,29 @@ enum vcpu_mock_op {
 	 * 17..31: more steps every driver plays.  From 32 on, each driver's own
 	 * exits: Gunyah 32-47, GenieZone 48-63, ACRN 64-79.
 	 */
-	/* GUNYAH-OPS */
+	/*
+	 * Gunyah (32-47).  The common steps play as on Gunyah: MMIO_READ/WRITE
+	 * exit as GUNYAH_VCPU_EXIT_MMIO unless an ioeventfd takes the write;
+	 * with @nexpect 1 the VMM must resume with @expect[0] (a
+	 * gunyah_vcpu_resume_action: 1 fault, 2 retry), else with HANDLED.  A
+	 * retried access runs again: on memory bound meanwhile it completes
+	 * there, else it exits again (then expecting HANDLED).  MEM_CHECK/
+	 * MEM_WRITE use the guest_memfd bindings (v8: the user regions);
+	 * unbound or not permitted, v17 exits PAGE_FAULT and re-executes the
+	 * step at the next run (v8: an MMIO exit).  MEMORY_FAULT is a
+	 * PAGE_FAULT at @addr with attempt (int32_t)@value.  RAW: exit_reason
+	 * @value with the run page's bytes from offset 16 in @raw[0..23].
+	 * REG_CHECK/REG_SET see vCPU 0 start from the boot context.
+	 */
+	/* The VM exited: resource-manager exit type @value, @len reason bytes (<= 8) of @args[0]. */
+	VCPU_MOCK_GUNYAH_VM_EXITED = 32,
+	/* The VM crashed (GUNYAH_VM_STATUS_CRASHED). */
+	VCPU_MOCK_GUNYAH_VM_CRASHED = 33,
+	/* The VM failed to load (GUNYAH_VM_STATUS_LOAD_FAILED). */
+	VCPU_MOCK_GUNYAH_LOAD_FAILED = 34,
+	/* The guest expects doorbell @value to have been rung (an irqfd written) since the
+	 * last check, level-triggered when @flags is 1. */
+	VCPU_MOCK_GUNYAH_DOORBELL = 35,
 	/* GENIEZONE-OPS */
 	/* ACRN-OPS */
 };

@@ -16,7 +16,7 @@ static const struct {
 	const struct vcpu_backend_ops *ops; /* NULL: not implemented in this build */
 } backends[] = {
 	{ VCPU_BACKEND_KVM, "/dev/kvm", &vcpu_kvm_ops },
-	{ VCPU_BACKEND_GUNYAH, "/dev/gunyah", NULL },
+	{ VCPU_BACKEND_GUNYAH, "/dev/gunyah", &vcpu_gunyah_ops },
 	{ VCPU_BACKEND_GENIEZONE, "/dev/gzvm", NULL },
 	{ VCPU_BACKEND_ACRN, "/dev/acrn_hsm", NULL },
 };

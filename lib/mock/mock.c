@@ -436,7 +436,8 @@ static int resolve_backend(enum vcpu_backend backend, const struct mock_driver *
 		*drv = &mock_kvm_driver;
 		return 0;
 	case VCPU_BACKEND_GUNYAH:
-		return -EOPNOTSUPP; /* GUNYAH-DRIVER */
+		*drv = &mock_gunyah_driver; /* GUNYAH-DRIVER */
+		return 0;
 	case VCPU_BACKEND_GENIEZONE:
 		return -EOPNOTSUPP; /* GENIEZONE-DRIVER */
 	case VCPU_BACKEND_ACRN:
