@@ -377,7 +377,7 @@ static int resolve_backend(enum vcpu_backend backend, const struct mock_driver *
 	case VCPU_BACKEND_GUNYAH:
 		return -EOPNOTSUPP; /* GUNYAH-DRIVER */
 	case VCPU_BACKEND_GENIEZONE:
-		return -EOPNOTSUPP; /* GENIEZONE-DRIVER */
+		*drv = &mock_geniezone_driver; return 0; /* GENIEZONE-DRIVER */
 	case VCPU_BACKEND_ACRN:
 		return -EOPNOTSUPP; /* ACRN-DRIVER */
 	default:
