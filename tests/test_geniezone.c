@@ -600,7 +600,7 @@ static void test_vcpu_duplicate(void **state)
 	assert_int_equal(vcpu_destroy(&f->cpu[0]), 0);
 	assert_int_equal(vcpu_create(f->vm, 0, 0, &cpu), -EEXIST);
 	expect_detail(vcpu_vm_last_error(f->vm));
-	/* The modelled hypervisor refuses the duplicate the kernel would let through. */
+	/* The modelled hypervisor refuses the duplicate too (the kernel would let it through). */
 	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_CREATE_VCPU, 0), -EEXIST);
 	add_cpu(f, 1);
 }
@@ -1725,6 +1725,51 @@ static void test_unknown_ioctls(void **state)
 	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_SET_DTB_CONFIG, 0), -EFAULT);
 }
 
+/*
+ * Driver rules behind the library's own checks: irqfd/ioeventfd flags,
+ * lengths and eventfds (EINVAL, EBADF), device attributes over a page.
+ */
+static void test_device_ioctl_rules(void **state)
+{
+	struct fx *f = *state;
+	struct gzvm_irqfd irq;
+	struct gzvm_ioeventfd io;
+	struct gzvm_create_device d;
+	int efd;
+
+	open_cfg(f, NULL);
+	efd = new_eventfd(f);
+	memset(&irq, 0, sizeof(irq));
+	irq.fd = (uint32_t)efd;
+	irq.flags = 0x4;
+	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_IRQFD, (unsigned long)&irq), -EINVAL);
+	irq.flags = 0;
+	irq.fd = 999;
+	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_IRQFD, (unsigned long)&irq), -EBADF);
+	memset(&io, 0, sizeof(io));
+	io.fd = efd;
+	io.addr = MMIO_BASE;
+	io.len = 3;
+	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_IOEVENTFD, (unsigned long)&io), -EINVAL);
+	io.len = 0;
+	io.flags = GZVM_IOEVENTFD_FLAG_DATAMATCH;
+	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_IOEVENTFD, (unsigned long)&io), -EINVAL);
+	io.len = 4;
+	io.flags = GZVM_IOEVENTFD_FLAG_PIO;
+	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_IOEVENTFD, (unsigned long)&io), -EINVAL);
+	io.flags = 0x8;
+	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_IOEVENTFD, (unsigned long)&io), -EINVAL);
+	io.flags = 0;
+	io.addr = UINT64_MAX - 1;
+	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_IOEVENTFD, (unsigned long)&io), -EINVAL);
+	memset(&d, 0, sizeof(d));
+	d.dev_type = GZVM_DEV_TYPE_ARM_VGIC_V3_DIST;
+	d.attr_addr = (uint64_t)(uintptr_t)&d;
+	d.attr_size = f->page + 1;
+	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_CREATE_DEVICE, (unsigned long)&d), -EINVAL);
+	assert_false(vm_info(f).dist);
+}
+
 /* ======================================================================== */
 /* Two vCPUs, each with its own buffer, in parallel                           */
 
@@ -1862,6 +1907,7 @@ int main(void)
 		T(test_ioeventfd),
 		T(test_dtb_and_vm_calls),
 		T(test_unknown_ioctls),
+		T(test_device_ioctl_rules),
 		/* threads */
 		T(test_two_vcpus_in_parallel),
 	};

@@ -39,7 +39,7 @@
 struct gz_vm_priv {
 	bool gic;             /* both vGICv3 devices exist (vm->lock) */
 	uint32_t nr_irqs;     /* the VMM's GIC size, checked before injection */
-	uint8_t used[GZVM_MAX_VCPUS]; /* live vCPU ids (vm->lock) */
+	uint8_t used[GZVM_MAX_VCPUS]; /* ids ever created: they stay taken (vm->lock) */
 	atomic_bool ran;      /* a vCPU entered GZVM_RUN */
 };
 
@@ -380,9 +380,15 @@ static int gz_vcpu_create(struct vcpu *cpu, uint32_t flags)
 	if (cpu->id >= GZVM_MAX_VCPUS)
 		return cpu_fail(cpu, -EINVAL, "vCPU id %u: GenieZone ids are 0..%u", cpu->id,
 				GZVM_MAX_VCPUS - 1);
-	/* The kernel does not check (it would leak the old vCPU): refuse here. */
+	/*
+	 * The kernel keeps a vCPU until the VM dies (closing its fd frees
+	 * nothing) and does not check a second create of an id, which would
+	 * overwrite and leak the first: refuse here, also after vcpu_destroy().
+	 */
 	if (p->used[cpu->id])
-		return cpu_fail(cpu, -EEXIST, "vCPU %u already exists", cpu->id);
+		return cpu_fail(cpu, -EEXIST,
+				"vCPU %u was already created in this VM (GenieZone frees vCPUs only "
+				"with their VM)", cpu->id);
 	/* One page, so the 264-byte struct never straddles a page the kernel copies. */
 	if (posix_memalign(&run, page, page) != 0)
 		return cpu_fail(cpu, -ENOMEM, "cannot allocate vCPU %u's run buffer", cpu->id);
@@ -401,14 +407,9 @@ static int gz_vcpu_create(struct vcpu *cpu, uint32_t flags)
 
 static void gz_vcpu_destroy(struct vcpu *cpu)
 {
-	struct vcpu_vm *vm = cpu->vm;
-
-	sys_close(vm->hv, cpu->fd);
+	sys_close(cpu->vm->hv, cpu->fd);
 	free(cpu->run);
 	cpu->run = NULL;
-	pthread_mutex_lock(&vm->lock);
-	vm_priv(vm)->used[cpu->id] = 0;
-	pthread_mutex_unlock(&vm->lock);
 }
 
 /* Portable id -> GenieZone ONE_REG id (the KVM core encoding); 0 if none. */
@@ -525,7 +526,7 @@ static int decode_hypercall(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 	hc->nr = (uint32_t)run->u.hypercall.args[0];
 	memcpy(hc->args, &run->u.hypercall.args[1], SMCCC_NARGS * sizeof(uint64_t));
 	hc->nargs = SMCCC_NARGS;
-	hc->flags = 0; /* GenieZone does not say whether it was HVC or SMC */
+	hc->flags = 0; /* an HVC: the exit is the guest-HVC path (crosvm: GZVM_EXIT_HVC) */
 	hc->ret[0] = VCPU_SMCCC_RET_NOT_SUPPORTED;
 	memcpy(&hc->ret[1], &run->u.hypercall.args[1], 3 * sizeof(uint64_t));
 	cpu->exit.kind = VCPU_EXIT_HYPERCALL;
