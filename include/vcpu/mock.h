@@ -49,7 +49,13 @@ struct vcpu_mock_config {
  * max_vcpus when it starts; a vCPU function with a larger id never gets one.
  */
 #define VCPU_MOCK_GUNYAH_V8 (1u << 4)
-/* GENIEZONE-FLAGS */
+/* GenieZone (8-11): none; its limits are the kernel's constants (8 vCPUs, 10 slots). */
+/**
+ * GenieZone step flag (vcpu_mock_step.flags): a signal becomes pending just
+ * as this step's exit happens, so GZVM_RUN copies the exit out and fails
+ * with EINTR (the kernel's ERESTARTSYS); the VMM must still handle the exit.
+ */
+#define VCPU_MOCK_GZ_SIGNALLED (1u << 16)
 /* ACRN-FLAGS */
 
 /**
@@ -140,7 +146,29 @@ enum vcpu_mock_op {
 	/* The guest expects doorbell @value to have been rung (an irqfd written) since the
 	 * last check, level-triggered when @flags is 1. */
 	VCPU_MOCK_GUNYAH_DOORBELL = 35,
-	/* GENIEZONE-OPS */
+	/*
+	 * GenieZone (48-63).  Its driver plays the common steps on the
+	 * gzvm_vcpu_run it copies in and out: HYPERCALL exits with x0..x7 in
+	 * hypercall.args[] and checks the args[] written back (x0..x3 =
+	 * results, x4..x7 unchanged); SYSTEM_EVENT takes a GenieZone type
+	 * (1-7) in @value; MEMORY_FAULT is an EXCEPTION exit (page fault,
+	 * fault_gpa @addr, error_code @value) re-raised until memory backs
+	 * @addr; SPIN ends only on a signal (the kernel never re-reads
+	 * immediate_exit during a call).
+	 */
+	/* EXCEPTION exit: exception @value, error_code @count, fault_gpa @addr. */
+	VCPU_MOCK_GZ_EXCEPTION = 48,
+	/* DEBUG exit with the exit union bytes @raw. */
+	VCPU_MOCK_GZ_DEBUG = 49,
+	/* GZVM_EXIT_SHUTDOWN. */
+	VCPU_MOCK_GZ_SHUTDOWN = 50,
+	/* The hypervisor returns kernel-internal exit @value (IRQ, GZ, IDLE,
+	 * IPI): the modelled kernel re-enters without going to user space. */
+	VCPU_MOCK_GZ_KERNEL_EXIT = 51,
+	/* Run (no exit) until the VMM's run buffer has immediate_exit = 1,
+	 * i.e. a kicker set it during the call; the kernel itself does not
+	 * look, this only lets a test place a kick inside GZVM_RUN. */
+	VCPU_MOCK_GZ_AWAIT_FLAG = 52,
 	/* ACRN-OPS */
 };
 

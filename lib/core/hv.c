@@ -17,7 +17,7 @@ static const struct {
 } backends[] = {
 	{ VCPU_BACKEND_KVM, "/dev/kvm", &vcpu_kvm_ops },
 	{ VCPU_BACKEND_GUNYAH, "/dev/gunyah", &vcpu_gunyah_ops },
-	{ VCPU_BACKEND_GENIEZONE, "/dev/gzvm", NULL },
+	{ VCPU_BACKEND_GENIEZONE, "/dev/gzvm", &vcpu_geniezone_ops },
 	{ VCPU_BACKEND_ACRN, "/dev/acrn_hsm", NULL },
 };
 

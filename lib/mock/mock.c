@@ -439,7 +439,7 @@ static int resolve_backend(enum vcpu_backend backend, const struct mock_driver *
 		*drv = &mock_gunyah_driver; /* GUNYAH-DRIVER */
 		return 0;
 	case VCPU_BACKEND_GENIEZONE:
-		return -EOPNOTSUPP; /* GENIEZONE-DRIVER */
+		*drv = &mock_geniezone_driver; return 0; /* GENIEZONE-DRIVER */
 	case VCPU_BACKEND_ACRN:
 		return -EOPNOTSUPP; /* ACRN-DRIVER */
 	default:
