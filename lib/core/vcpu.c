@@ -330,8 +330,19 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		cpu->io_buf = NULL;
 		unfinished = false; /* entering the driver completes the last exit */
 		r = ops->run_once(cpu);
-		if (r == -EINTR)
-			continue; /* a kick (seen above) or another signal: re-enter */
+		if (r == -EINTR) {
+			/*
+			 * A kick (seen above) or another signal: re-enter.  A
+			 * kicker whose flag store landed after take_kick()
+			 * consumed its kick leaves the flag set with nothing
+			 * pending; clear it, or every entry would fail at once.
+			 * A kick racing with this sets kick_pending first, so
+			 * the next take_kick() still sees it.
+			 */
+			if (!atomic_load(&cpu->kick_pending))
+				ops->set_immediate_exit(cpu, 0);
+			continue;
+		}
 		if (r < 0)
 			break;
 		r = dispatch(cpu, h, ctx);
