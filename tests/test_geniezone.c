@@ -1624,8 +1624,10 @@ static void test_irqfd(void **state)
 	a.flags = VCPU_IRQFD_DEASSIGN;
 	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), 0);
 	assert_int_equal(vm_info(f).nirqfds, 0);
-	/* Resampling (level-triggered) lines. */
-	a.flags = 0;
+	/* Resampling (level-triggered) lines; resample_fd only counts with LEVEL. */
+	a.flags = VCPU_IRQFD_LEVEL;
+	a.resample_fd = -1;
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
 	a.resample_fd = rfd;
 	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), 0);
 	assert_int_equal(vm_info(f).irqfd_flags[0], GZVM_IRQFD_FLAG_RESAMPLE);
@@ -1638,7 +1640,7 @@ static void test_irqfd(void **state)
 	close(pipefd[1]);
 	/* What GenieZone cannot express, and lines that are no SPI. */
 	a.fd = efd;
-	a.flags = VCPU_IRQFD_LEVEL;
+	a.flags = VCPU_IRQFD_MSI;
 	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
 	a.flags = 0;
 	a.irq = 20;

@@ -316,8 +316,12 @@ static int gz_vm_irqfd(struct vcpu_vm *vm, const struct vcpu_irqfd *in)
 	struct gzvm_irqfd a;
 	int r;
 
-	if (in->flags & (VCPU_IRQFD_LEVEL | VCPU_IRQFD_MSI))
-		return vm_fail(vm, -EINVAL, "GenieZone irqfds inject SPIs only (no LEVEL or MSI flag)");
+	if (in->flags & VCPU_IRQFD_MSI)
+		return vm_fail(vm, -EINVAL, "GenieZone irqfds inject SPIs only (no MSI flag)");
+	/* resample_fd counts only with LEVEL: a zeroed struct must not mean fd 0. */
+	if ((in->flags & VCPU_IRQFD_LEVEL) && !(in->flags & VCPU_IRQFD_DEASSIGN) &&
+	    in->resample_fd < 0)
+		return vm_fail(vm, -EINVAL, "a level-triggered irqfd needs resample_fd");
 	if (in->msi_addr || in->msi_data)
 		return vm_fail(vm, -EINVAL, "msi_addr/msi_data need VCPU_IRQFD_MSI");
 	if (!(in->flags & VCPU_IRQFD_DEASSIGN)) {
@@ -331,7 +335,7 @@ static int gz_vm_irqfd(struct vcpu_vm *vm, const struct vcpu_irqfd *in)
 	a.gsi = in->irq >= GZVM_SPI_INTID_BASE ? in->irq - GZVM_SPI_INTID_BASE : 0;
 	if (in->flags & VCPU_IRQFD_DEASSIGN)
 		a.flags |= GZVM_IRQFD_FLAG_DEASSIGN;
-	if (in->resample_fd >= 0 && !(in->flags & VCPU_IRQFD_DEASSIGN)) {
+	if ((in->flags & VCPU_IRQFD_LEVEL) && !(in->flags & VCPU_IRQFD_DEASSIGN)) {
 		a.flags |= GZVM_IRQFD_FLAG_RESAMPLE;
 		a.resamplefd = (uint32_t)in->resample_fd;
 	}

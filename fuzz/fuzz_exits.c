@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target: arbitrary kvm_run contents between run calls.
+ * libFuzzer targets: arbitrary run-structure contents between run calls,
+ * for each backend whose run structure a guest influences (built once per
+ * backend with -DFUZZ_BACKEND=VCPU_BACKEND_*).
  *
- * Everything in kvm_run is written by the kernel on a guest's behalf.  The
- * mock driver's RAW step (include/vcpu/mock.h) lets a test put any exit
- * reason, any bytes in the exit union and any run-call errno there; this
- * target turns the fuzzer's input into a script of such steps for an arm64
- * or x86_64 vCPU and drives vcpu_run() through it with handlers that answer
- * every access, so decode, dispatch and every write-back see hostile input.
- * libvcpu must return an errno for what it cannot accept and never crash,
- * leak or read out of bounds (the fuzz build runs with ASan and UBSan).
+ * Everything in a run structure is written by the kernel or hypervisor on
+ * a guest's behalf.  The mock drivers' RAW step (include/vcpu/mock.h) lets a
+ * test put any exit code, any bytes in the exit area and any run-call errno
+ * there; this target turns the fuzzer's input into a script of such steps
+ * and drives vcpu_run() through it with handlers that answer every access,
+ * so decode, dispatch and every write-back see hostile input.  libvcpu must
+ * return an errno for what it cannot accept and never crash, leak or read
+ * out of bounds (the fuzz build runs with ASan and UBSan).
  *
- * Input: byte 0 bit 0 = arch (1: arm64), bit 1 = memory faults are retried;
- * then records of 1 (reason selector) + 1 (errno selector) + up to 256
- * (union bytes) until the input ends.
+ * Input: byte 0 = variant bits (KVM bit 0: arm64 rather than x86_64;
+ * Gunyah bit 0: the v8 ABI; bit 1: memory faults are retried); then records
+ * of 1 (exit-code selector) + 1 (errno selector) + up to 256 exit-area
+ * bytes, until the input ends.
  */
 #include <vcpu/mock.h>
 #include <vcpu/vcpu.h>
@@ -27,14 +30,24 @@
 #define MAX_STEPS 32
 #define REC 258
 
-/* KVM exit reasons the library knows (kvm.md §3) come up most of the time. */
+#ifndef FUZZ_BACKEND
+#define FUZZ_BACKEND VCPU_BACKEND_KVM
+#endif
+
+/* Codes the backend knows come up most of the time; else any 32-bit value. */
 static uint32_t reason_of(uint8_t sel, const uint8_t *raw)
 {
-	if (sel < 48)
-		return sel;
-	/* Otherwise any 32-bit value: unknown codes must be -EPROTO. */
-	return (uint32_t)raw[0] | (uint32_t)raw[1] << 8 | (uint32_t)raw[2] << 16 |
-	       (uint32_t)sel << 24;
+	uint32_t any = (uint32_t)raw[0] | (uint32_t)raw[1] << 8 | (uint32_t)raw[2] << 16 |
+		       (uint32_t)sel << 24;
+
+	switch (FUZZ_BACKEND) {
+	case VCPU_BACKEND_GUNYAH:
+		return sel < 64 ? sel & 7u : any;             /* UNKNOWN..PAGE_FAULT = 0..3 */
+	case VCPU_BACKEND_GENIEZONE:
+		return sel < 64 ? 0x92920000u + (sel & 15u) : any; /* GZVM_EXIT_* */
+	default:
+		return sel < 48 ? sel : any;                  /* KVM_EXIT_* */
+	}
 }
 
 static int32_t errno_of(uint8_t sel)
@@ -112,7 +125,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	cfg.arch = (data[0] & 1) ? VCPU_ARCH_ARM64 : VCPU_ARCH_X86_64;
+	if (FUZZ_BACKEND == VCPU_BACKEND_KVM)
+		cfg.arch = (data[0] & 1) ? VCPU_ARCH_ARM64 : VCPU_ARCH_X86_64;
+#ifdef VCPU_MOCK_GUNYAH_V8
+	else if (FUZZ_BACKEND == VCPU_BACKEND_GUNYAH && (data[0] & 1))
+		cfg.flags = VCPU_MOCK_GUNYAH_V8;
+#endif
 	retry = (data[0] & 2) != 0;
 	data++;
 	size--;
@@ -130,9 +148,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += 2 + take;
 		size -= 2 + take;
 	}
-	if (vcpu_mock_open(VCPU_BACKEND_KVM, &cfg, &m, &hv) != 0)
+	if (vcpu_mock_open(FUZZ_BACKEND, &cfg, &m, &hv) != 0)
 		abort();
-	if (vcpu_vm_create(hv, NULL, &vm) != 0 || vcpu_create(vm, 0, 0, &cpu) != 0)
+	if (vcpu_vm_create(hv, NULL, &vm) != 0)
+		abort();
+	if (FUZZ_BACKEND == VCPU_BACKEND_GUNYAH) {
+		/* Gunyah starts a VM with a device tree in its memory, vCPUs added first. */
+		void *ram;
+
+		if (vcpu_vm_alloc(vm, 0x80000000ull, 1u << 20, 0, &ram) != 0 ||
+		    vcpu_vm_set_dtb(vm, 0x80000000ull, 4096) != 0)
+			abort();
+	}
+	if (vcpu_create(vm, 0, 0, &cpu) != 0 || vcpu_vm_start(vm) != 0)
 		abort();
 	if (vcpu_mock_script(m, 0, steps, n) != 0)
 		abort();
