@@ -379,7 +379,8 @@ static int resolve_backend(enum vcpu_backend backend, const struct mock_driver *
 	case VCPU_BACKEND_GENIEZONE:
 		return -EOPNOTSUPP; /* GENIEZONE-DRIVER */
 	case VCPU_BACKEND_ACRN:
-		return -EOPNOTSUPP; /* ACRN-DRIVER */
+		*drv = &mock_acrn_driver; /* ACRN-DRIVER */
+		return 0;
 	default:
 		return -EINVAL;
 	}
