@@ -1458,6 +1458,56 @@ static void test_reset_sequence_in_handler(void **state)
 	expect_script(f, 1, ARRAY_SIZE(s1));
 }
 
+#define WDT_ADDR 0x1ffc0000ull /* a watchdog: a write here resets the VM from the handler */
+
+static int wdt_mmio(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	struct rec *r = ctx;
+	int rc = on_mmio(ctx, cpu, io);
+
+	if (io->addr == WDT_ADDR) {
+		r->reset_rc = vcpu_vm_reset(r->reset_vm);
+		r->setreg_rc = vcpu_set_reg(r->boot_cpu, VCPU_REG_X86_RIP, r->boot_rip);
+		r->start_rc = vcpu_vm_start(r->reset_vm);
+	}
+	return rc;
+}
+
+/*
+ * A reset made while serving an ordinary request: that request was
+ * completed by CLEAR_VM_IOREQ, and its slot already holds the restarted
+ * guest's next request, which must reach the VMM rather than be completed
+ * by a stale NOTIFY.
+ */
+static void test_reset_from_mmio_handler(void **state)
+{
+	struct fx *f = *state;
+	const struct vcpu_handlers h = { .mmio = wdt_mmio };
+	struct rec r;
+	struct vcpu_mock_step s[] = {
+		mmio_write(WDT_ADDR, 4, 1),
+		reg_check(VCPU_REG_X86_RIP, 0x2000),
+		mmio_write(MMIO_BASE, 4, 2),
+		stop(),
+	};
+
+	open_n(f, 1, 0);
+	rec_init(&r);
+	r.reset_vm = f->vm;
+	r.boot_cpu = f->cpu[0];
+	r.boot_rip = 0x2000;
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_vm_start(f->vm), 0);
+	assert_int_equal(vcpu_run(f->cpu[0], &h, &r), VCPU_STOP);
+	assert_int_equal(r.reset_rc, 0);
+	assert_int_equal(r.setreg_rc, 0);
+	assert_int_equal(r.start_rc, 0);
+	assert_int_equal(r.n_io, 3);
+	assert_int_equal(r.io[1].addr, MMIO_BASE);
+	assert_int_equal(get_le(r.io[1].data, 4), 2);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
 /*
  * Power-off and suspend through PM1a_CNT: the write is held (the guest stays
  * at it) while vcpu_run() is stopped, and completed when serving resumes.
@@ -1874,6 +1924,7 @@ int main(void)
 		T(test_second_server_ebusy),
 		/* power control */
 		T(test_reset_sequence_in_handler),
+		T(test_reset_from_mmio_handler),
 		T(test_power_events),
 		/* malformed slots */
 		T(test_malformed_slots),
