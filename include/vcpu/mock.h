@@ -56,7 +56,7 @@ struct vcpu_mock_config {
  * with EINTR (the kernel's ERESTARTSYS); the VMM must still handle the exit.
  */
 #define VCPU_MOCK_GZ_SIGNALLED (1u << 16)
-/* ACRN-FLAGS */
+/* ACRN: none so far (bits 12-15 are kept for it). */
 
 /**
  * vcpu_mock_open() - create a mock driver and open a hypervisor handle on it.
@@ -169,7 +169,34 @@ enum vcpu_mock_op {
 	 * i.e. a kicker set it during the call; the kernel itself does not
 	 * look, this only lets a test place a kick inside GZVM_RUN. */
 	VCPU_MOCK_GZ_AWAIT_FLAG = 52,
-	/* ACRN-OPS */
+	/*
+	 * ACRN (x86_64).  Its guests also play MMIO_WRITE/READ, PIO_OUT/IN
+	 * (one request per item), MEM_CHECK/MEM_WRITE (through the memory
+	 * segments), REG_CHECK (the registers SET_VCPU_REGS delivered), HLT
+	 * (no request) and SPIN (no request until the VMM's wait in
+	 * ATTACH_IOREQ_CLIENT is interrupted by a signal).  Each request step
+	 * is done when it is posted; the vCPU then waits for its completion,
+	 * and reads are checked against @value.
+	 *
+	 * PCI configuration read of @len bytes (1, 2 or 4) of the register at
+	 * @addr = VCPU_PCI_CFG_ADDR(bus, dev, fn, reg), made the way a guest
+	 * does it: CONFIG_ADDRESS at port 0xCF8 (the HSM completes it), then
+	 * the data port 0xCFC + (reg & 3), which the HSM turns into a
+	 * PCI-config request; (reg & 3) + @len must not exceed 4.  The VMM
+	 * must return @value.
+	 */
+	VCPU_MOCK_ACRN_PCI_READ = 64,
+	/* PCI configuration write of @value, as above. */
+	VCPU_MOCK_ACRN_PCI_WRITE = 65,
+	/*
+	 * The hypervisor stores the 256 bytes of @raw in the vCPU's request
+	 * slot as they are, processed (offset 136) and kernel_handled (132)
+	 * included.  PROCESSING with kernel_handled 0 reaches the VMM and
+	 * waits for its completion; PROCESSING with kernel_handled 1 belongs
+	 * to an in-kernel client; any other state leaves the vCPU waiting
+	 * until a reset.
+	 */
+	VCPU_MOCK_ACRN_RAW_SLOT = 66,
 };
 
 /** Load sign-extends (an arm64 LDRS* / x86 MOVSX). */

@@ -550,6 +550,23 @@ struct vcpu_handlers {
  *  - another negative errno: the run call or a write-back failed, or a
  *    handler returned it.
  * Never aborts.  Does not allocate, and takes no lock shared with other vCPUs.
+ *
+ * ACRN: the hypervisor schedules the vCPUs itself and posts their I/O
+ * requests to one page per VM, so ONE thread serves a VM: the thread that
+ * calls vcpu_run() on any vCPU handle of it, after vcpu_vm_start().  It
+ * handles the requests of every vCPU, one per handler call; the handlers get
+ * the handle passed to vcpu_run(), and exit->vcpu_id and io->vcpu_id name
+ * the vCPU that made the access.  A second thread's vcpu_run() on the same
+ * VM returns -EBUSY.  Guest reset and power-off arrive as port writes (0xCF9;
+ * PM1a_CNT at vcpu_vm_config.x86_pm1a_cnt_port) and are reported as system
+ * events; the write is completed when serving resumes, or by a
+ * vcpu_vm_reset() made in the handler, so the guest stays at it meanwhile.
+ * vcpu_kick() on any vCPU handle of the VM stops the serving thread (or the
+ * next vcpu_run() on the VM).  ACRN has no immediate-exit flag
+ * (VCPU_CAP_IMMEDIATE_EXIT is 0): a kick landing in the few instructions
+ * before the thread blocks in the driver is only seen at the next request,
+ * so kick again if vcpu_run() has not returned.  Register reads fail with
+ * -EOPNOTSUPP (the ABI can only set them).
  */
 VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx);
 

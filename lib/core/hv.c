@@ -18,7 +18,7 @@ static const struct {
 	{ VCPU_BACKEND_KVM, "/dev/kvm", &vcpu_kvm_ops },
 	{ VCPU_BACKEND_GUNYAH, "/dev/gunyah", &vcpu_gunyah_ops },
 	{ VCPU_BACKEND_GENIEZONE, "/dev/gzvm", &vcpu_geniezone_ops },
-	{ VCPU_BACKEND_ACRN, "/dev/acrn_hsm", NULL },
+	{ VCPU_BACKEND_ACRN, "/dev/acrn_hsm", &vcpu_acrn_ops },
 };
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
@@ -79,10 +79,15 @@ int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char 
 		free(hv);
 		return -r;
 	}
+	hv->path = strdup(path);
+	if (!hv->path) {
+		r = -ENOMEM;
+		goto fail_lock;
+	}
 	hv->fd = sys->open(sys_ctx, path, O_RDWR | O_CLOEXEC);
 	if (hv->fd < 0) {
 		r = hv->fd;
-		goto fail_lock;
+		goto fail_path;
 	}
 	r = hv->ops->hv_init(hv);
 	if (r < 0)
@@ -92,6 +97,8 @@ int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char 
 
 fail_fd:
 	sys->close(sys_ctx, hv->fd);
+fail_path:
+	free(hv->path);
 fail_lock:
 	pthread_mutex_destroy(&hv->lock);
 	free(hv);
@@ -150,6 +157,7 @@ VCPU_API int vcpu_hv_close(struct vcpu_hv *hv)
 	if (hv->sys->release)
 		hv->sys->release(hv->sys_ctx);
 	pthread_mutex_destroy(&hv->lock);
+	free(hv->path);
 	free(hv);
 	return 0;
 }

@@ -27,6 +27,7 @@ struct vcpu_hv {
 	enum vcpu_backend backend;
 	enum vcpu_arch arch;
 	int fd;                 /* the device node */
+	char *path;             /* its path: ACRN opens it again for each VM */
 	size_t page_size;
 	int kick_signal;
 	unsigned nr_vms;        /* guarded by lock */
