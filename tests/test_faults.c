@@ -341,6 +341,21 @@ static int script_geniezone(struct vcpu_mock *m)
 	return vcpu_mock_script(m, 0, st, ARRAY_SIZE(st));
 }
 
+static int script_acrn(struct vcpu_mock *m)
+{
+	struct vcpu_mock_step st[4];
+
+	st[0] = mk(VCPU_MOCK_MMIO_READ, MMIO, 4, 0x5a);
+	st[1] = mk(VCPU_MOCK_PIO_OUT, 0x3f8, 1, 0x41);
+	st[2] = mk(VCPU_MOCK_PIO_IN, 0x3f8, 1, 0x5a);
+	st[3] = mk(VCPU_MOCK_MMIO_WRITE, STOP, 4, 1);
+	return vcpu_mock_script(m, 0, st, ARRAY_SIZE(st));
+}
+
+static const step_fn acrn_steps[] = {
+	st_vm, st_map, st_cpu0, st_x86_regs, st_start, st_run,
+};
+
 static const step_fn gunyah_steps[] = {
 	st_vm, st_alloc, st_dtb, st_cpu0, st_cpu1, st_boot_pc, st_ioeventfd, st_start, st_run, st_run,
 };
@@ -368,6 +383,8 @@ static const struct scenario scenarios[] = {
 	  ARRAY_SIZE(gunyah_steps), 8 },
 	{ "geniezone", VCPU_BACKEND_GENIEZONE, VCPU_ARCH_ARM64, script_geniezone, geniezone_steps,
 	  ARRAY_SIZE(geniezone_steps), 8 },
+	{ "acrn", VCPU_BACKEND_ACRN, VCPU_ARCH_X86_64, script_acrn, acrn_steps,
+	  ARRAY_SIZE(acrn_steps), 5 },
 };
 
 /* ------------------------------------------------------------------------ */
@@ -602,6 +619,12 @@ static void test_sweep_geniezone(void **state)
 	sweep(&scenarios[3]);
 }
 
+static void test_sweep_acrn(void **state)
+{
+	(void)state;
+	sweep(&scenarios[4]);
+}
+
 /* The injection itself: numbering, recording, one-shot, argument checks. */
 static void test_injection_api(void **state)
 {
@@ -653,6 +676,7 @@ int main(void)
 		cmocka_unit_test(test_sweep_kvm_x86),
 		cmocka_unit_test(test_sweep_gunyah),
 		cmocka_unit_test(test_sweep_geniezone),
+		cmocka_unit_test(test_sweep_acrn),
 	};
 
 	/* Warm up stdio and the allocator so the first sweep's counts are stable. */
