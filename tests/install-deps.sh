@@ -10,7 +10,8 @@
 #   nested  + the arm64 cross toolchain, libcmocka-dev:arm64, qemu-system-arm
 #         and cpio (tests/nested-arm64/run.sh)
 #   all   + cmocka, libfdt, clang with sanitizers, g++ (header check),
-#         groff (man page lint), qemu-user, and everything of nested
+#         groff (man page lint), qemu-user, valgrind (the dispatch-cost
+#         benchmark), and everything of nested
 set -euo pipefail
 what=${1:-all}
 
@@ -21,7 +22,7 @@ pkgs=(gcc libc6-dev meson ninja-build pkg-config)
 nested=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
 	libcmocka-dev:arm64 libfdt-dev libfdt1:arm64 qemu-system-arm cpio)
 if [ "$what" = all ]; then
-	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev groff-base qemu-user "${nested[@]}")
+	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev groff-base qemu-user valgrind "${nested[@]}")
 elif [ "$what" = nested ]; then
 	pkgs+=("${nested[@]}")
 elif [ "$what" != demo ]; then
