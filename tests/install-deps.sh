@@ -10,8 +10,8 @@
 #   nested  + the arm64 cross toolchain, libcmocka-dev:arm64, qemu-system-arm
 #         and cpio (tests/nested-arm64/run.sh)
 #   all   + cmocka, libfdt, clang with sanitizers and libFuzzer, g++ (header
-#         check), groff (man page lint), qemu-user, valgrind, and everything
-#         of nested
+#         check), groff (man page lint), qemu-user, valgrind (memcheck, the
+#         dispatch-cost benchmark), and everything of nested
 set -euo pipefail
 what=${1:-all}
 

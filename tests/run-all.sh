@@ -6,7 +6,10 @@
 #   1. install missing Debian packages (tests/install-deps.sh)
 #   2. gcc build (build-ci): all suites: mock, real-kvm (SKIP without
 #      /dev/kvm), nested-arm64 (the real KVM/arm64 driver under QEMU, VHE
-#      and nVHE), demo, install (exported symbols, pkg-config, headers, man)
+#      and nVHE), demo, install (exported symbols, pkg-config, headers, man),
+#      faults, the backends' suites; then the bench suite's benchmarks
+#      (BENCHMARKS.md): the bench-seam parts everywhere, the /dev/kvm parts
+#      where there is one (else SKIP)
 #   3. clang + ASan/UBSan build (build-asan): mock, faults, real-kvm, demo
 #   4. valgrind memcheck on the gcc build: mock, faults
 #   5. clang + TSan build (build-tsan): mock (kicks, parallel vCPUs)
@@ -50,6 +53,8 @@ step "gcc: build-ci (all suites)"
 setup build-ci -Dtests=enabled
 ninja -C build-ci
 run_tests build-ci
+# Benchmarks report figures, never fail on speed; they fail on wrong work.
+run_tests build-ci --benchmark --suite bench
 
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
 	step "clang + ASan/UBSan: build-asan (mock, real-kvm, demo)"

@@ -106,6 +106,32 @@ static int arm64_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
 }
 
 /*
+ * ONE_REG on x@first..x@(first+n-1), the hypercall exit's register traffic
+ * (arm64 KVM has no KVM_GET_REGS).  The seam's table, context and the vCPU
+ * fd are loaded once: the compiler must reload them after each indirect
+ * call, which made these calls most of a hypercall's dispatch cost.
+ */
+static int core_regs(struct vcpu *cpu, bool set, unsigned first, unsigned n, uint64_t *v)
+{
+	const struct vcpu_hv *hv = cpu->vm->hv;
+	int (*const ioctl_fn)(void *, int, unsigned long, unsigned long) = hv->sys->ioctl;
+	void *const ctx = hv->sys_ctx;
+	const unsigned long req = set ? KVM_SET_ONE_REG : KVM_GET_ONE_REG;
+	const int fd = cpu->fd;
+	struct kvm_one_reg one;
+
+	for (unsigned i = 0; i < n; i++) {
+		one.id = KVM_REG_ARM64_CORE_X(first + i);
+		one.addr = (uint64_t)(uintptr_t)&v[i];
+		int r = ioctl_fn(ctx, fd, req, (unsigned long)&one);
+		if (r < 0)
+			return cpu_fail(cpu, r, "KVM_%s_ONE_REG(x%u) on vCPU %u failed",
+					set ? "SET" : "GET", first + i, cpu->id);
+	}
+	return 0;
+}
+
+/*
  * arm64 KVM fills only hypercall.nr (the function id) and flags; the
  * arguments are still in the guest's registers.
  */
@@ -118,11 +144,9 @@ static int arm64_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run)
 	hc->nr = run->u.hypercall.nr;
 	hc->flags = run->u.hypercall.flags & KVM_HYPERCALL_EXIT_SMC ? VCPU_HYPERCALL_SMC : 0;
 	hc->nargs = SMCCC_NARGS;
-	for (unsigned i = 0; i < SMCCC_NARGS; i++) {
-		r = kvm_one_reg(cpu, false, KVM_REG_ARM64_CORE_X(i + 1), &hc->args[i]);
-		if (r < 0)
-			return r;
-	}
+	r = core_regs(cpu, false, 1, SMCCC_NARGS, hc->args);
+	if (r < 0)
+		return r;
 	p->hc_regs[0] = hc->nr;
 	memcpy(&p->hc_regs[1], hc->args, 3 * sizeof(uint64_t));
 	hc->ret[0] = VCPU_SMCCC_RET_NOT_SUPPORTED;
@@ -142,7 +166,7 @@ static int arm64_hypercall_complete(struct vcpu *cpu, struct kvm_run *run)
 	for (unsigned i = 0; i < 4; i++) {
 		if (hc->ret[i] == p->hc_regs[i] && i != 0)
 			continue;
-		r = kvm_one_reg(cpu, true, KVM_REG_ARM64_CORE_X(i), &hc->ret[i]);
+		r = core_regs(cpu, true, i, 1, &hc->ret[i]);
 		if (r < 0)
 			return r;
 	}
