@@ -132,10 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (FUZZ_BACKEND == VCPU_BACKEND_KVM)
 		cfg.arch = (data[0] & 1) ? VCPU_ARCH_ARM64 : VCPU_ARCH_X86_64;
-#ifdef VCPU_MOCK_GUNYAH_V8
 	else if (FUZZ_BACKEND == VCPU_BACKEND_GUNYAH && (data[0] & 1))
 		cfg.flags = VCPU_MOCK_GUNYAH_V8;
-#endif
 	retry = (data[0] & 2) != 0;
 	data++;
 	size--;
@@ -146,7 +144,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t take = size - 2 < 256 ? size - 2 : 256;
 
 		memcpy(steps[n].raw, data + 2, take);
-#ifdef VCPU_MOCK_ACRN_RAW_SLOT
 		if (FUZZ_BACKEND == VCPU_BACKEND_ACRN) {
 			/*
 			 * The slot as the hypervisor leaves it for the VMM:
@@ -163,7 +160,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size -= 2 + take;
 			continue;
 		}
-#endif
 		steps[n].op = VCPU_MOCK_RAW;
 		steps[n].value = reason_of(data[0], steps[n].raw);
 		steps[n].err = errno_of(data[1]);
@@ -188,11 +184,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    vcpu_vm_set_dtb(vm, 0x80000000ull, 4096) != 0)
 			abort();
 	}
-	if (vcpu_create(vm, 0, 0, &cpu) != 0 || vcpu_vm_start(vm) != 0)
-		abort();
-	if (FUZZ_BACKEND == VCPU_BACKEND_ACRN)
-		cfg.arch = VCPU_ARCH_X86_64;
+	/* Scripted before the start: ACRN's vCPUs run from vcpu_vm_start() on. */
 	if (vcpu_mock_script(m, 0, steps, n) != 0)
+		abort();
+	if (vcpu_create(vm, 0, 0, &cpu) != 0)
+		abort();
+	/* ACRN's hypervisor runs a vCPU once the VMM gave it its registers. */
+	if (FUZZ_BACKEND == VCPU_BACKEND_ACRN && vcpu_set_reg(cpu, VCPU_REG_X86_RIP, 0xfff0) != 0)
+		abort();
+	if (vcpu_vm_start(vm) != 0)
 		abort();
 	/*
 	 * Until the stop, at most once per step: after an error the vCPU must
