@@ -244,6 +244,59 @@ static void test_run_reset_and_crash(void **state)
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_CRASH);
 }
 
+/*
+ * The same minivmm on the Gunyah and GenieZone mock drivers, up to the
+ * first MMIO exit and on to the guest's power-off: RAM from the driver's
+ * kind of memory, the device tree handed over, the boot registers in the
+ * backend's own form (Gunyah's boot context, GenieZone's ONE_REG), the VM
+ * started, the PL011 on the MMIO handler.
+ */
+static void run_on_backend(struct fx *f, enum vcpu_backend backend,
+			   const struct vcpu_mock_step *off)
+{
+	struct mv_config cfg = config(f, 2, 64);
+	const uint64_t dtb_gpa = RAM_GPA + 64 * MIB - 2 * MIB;
+	struct vcpu_mock_step s[] = {
+		{ .op = VCPU_MOCK_REG_CHECK, .reg = VCPU_REG_ARM64_PC, .value = RAM_GPA + 0x80000 },
+		{ .op = VCPU_MOCK_REG_CHECK, .reg = VCPU_REG_ARM64_X(0), .value = dtb_gpa },
+		{ .op = VCPU_MOCK_MEM_CHECK, .addr = RAM_GPA + 0x80000 + 64, .value = 0xf1eae3dcd5cec7c0ull },
+		uart_putc('h'), uart_putc('i'), uart_putc('\n'),
+		*off,
+	};
+	char out[64];
+	const char *msg = NULL;
+
+	cfg.backend = backend;
+	make_image(f, 0x80000, MIB, 0x644d5241);
+	if (mv_setup(&f->v, &cfg) != 0)
+		print_message("setup: %s\n", f->v.err);
+	assert_int_equal(f->v.err[0], 0);
+	assert_int_equal(vcpu_hv_backend(f->v.hv), backend);
+	assert_int_equal(vcpu_mock_script(f->v.mock, 0, s, sizeof(s) / sizeof(s[0])), 0);
+	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
+	assert_string_equal(out, "hi\n");
+	if (vcpu_mock_failures(f->v.mock, &msg))
+		print_message("mock: %s\n", msg);
+	assert_int_equal(vcpu_mock_failures(f->v.mock, &msg), 0);
+	assert_int_equal(vcpu_mock_steps_done(f->v.mock, 0), sizeof(s) / sizeof(s[0]));
+}
+
+static void test_gunyah_to_first_mmio_and_off(void **state)
+{
+	/* The resource manager reports PSCI SYSTEM_OFF as a VM exit of type 1. */
+	struct vcpu_mock_step off = { .op = VCPU_MOCK_GUNYAH_VM_EXITED, .value = 1 };
+
+	run_on_backend(*state, VCPU_BACKEND_GUNYAH, &off);
+}
+
+static void test_geniezone_to_first_mmio_and_off(void **state)
+{
+	/* GZVM_SYSTEM_EVENT_SHUTDOWN. */
+	struct vcpu_mock_step off = { .op = VCPU_MOCK_SYSTEM_EVENT, .value = 1 };
+
+	run_on_backend(*state, VCPU_BACKEND_GENIEZONE, &off);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +306,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_layout_and_device_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_console_and_power_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_reset_and_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gunyah_to_first_mmio_and_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_geniezone_to_first_mmio_and_off, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("minivmm-arm64", tests, NULL, NULL);

@@ -155,9 +155,15 @@ static int build_fdt(struct mv_vmm *v, void *fdt, const struct dt_layout *l)
 	for (unsigned i = 0; i < v->cfg.cpus; i++) {
 		uint64_t mpidr = 0;
 
-		/* The cpu's reg is its MPIDR affinity, as KVM assigned it. */
+		/*
+		 * The cpu's reg is its MPIDR affinity, as the hypervisor assigned
+		 * it.  Gunyah and GenieZone give no register reads; they number
+		 * vCPUs by index (Aff0), as crosvm's device trees assume.
+		 */
 		r = vcpu_get_reg(v->cpu[i], VCPU_REG_ARM64_MPIDR_EL1, &mpidr);
-		if (r < 0)
+		if (r == -EOPNOTSUPP)
+			mpidr = i;
+		else if (r < 0)
 			return r;
 		snprintf(name, sizeof(name), "cpu@%x", (unsigned)(mpidr & 0xffffff));
 		DT(fdt_begin_node(fdt, name));
@@ -267,8 +273,13 @@ static int arm64_setup(struct mv_vmm *v)
 	if (initrd.size)
 		memcpy(v->ram + (l.initrd_gpa - v->ram_gpa), initrd.data, initrd.size);
 
-	/* The vGIC needs the vCPUs (one redistributor each): they exist by now. */
+	/*
+	 * The vGIC needs the vCPUs (one redistributor each): they exist by now.
+	 * Gunyah's hypervisor brings its own GIC (-EOPNOTSUPP here).
+	 */
 	r = vcpu_vm_create_gic_v3(v->vm, GICD_GPA, GICR_GPA, GIC_NR_IRQS);
+	if (r == -EOPNOTSUPP && vcpu_hv_backend(v->hv) == VCPU_BACKEND_GUNYAH)
+		r = 0;
 	if (r < 0) {
 		r = mv_fail(v, r, "cannot create the GICv3: %s", vcpu_vm_last_error(v->vm));
 		goto out;
@@ -285,6 +296,12 @@ static int arm64_setup(struct mv_vmm *v)
 		goto out;
 	}
 	memcpy(v->ram + (dtb_gpa - v->ram_gpa), fdt, fdt_totalsize(fdt));
+	/* Gunyah and GenieZone read the tree themselves; the whole 2 MiB leaves room for edits. */
+	r = vcpu_vm_set_dtb(v->vm, dtb_gpa, DTB_MAX);
+	if (r < 0 && r != -EOPNOTSUPP) {
+		r = mv_fail(v, r, "cannot hand the device tree over: %s", vcpu_vm_last_error(v->vm));
+		goto out;
+	}
 
 	/* booting.rst: x0 = DTB, x1..x3 = 0, MMU off, EL1h with DAIF masked (KVM's reset). */
 	r = vcpu_set_reg(v->cpu[0], VCPU_REG_ARM64_PC, load);

@@ -141,12 +141,17 @@ int mv_on_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit)
 
 static int open_hypervisor(struct mv_vmm *v)
 {
-	struct vcpu_mock_config mc = { .arch = v->cfg.mock_arch, .max_vcpus = MV_MAX_CPUS };
+	enum vcpu_backend b = v->cfg.backend == VCPU_BACKEND_AUTO ? VCPU_BACKEND_KVM : v->cfg.backend;
+	struct vcpu_mock_config mc = { .arch = v->cfg.mock_arch };
 	int r;
 
 	if (v->cfg.mock) {
-		r = vcpu_mock_open(VCPU_BACKEND_KVM, &mc, &v->mock, &v->hv);
-		return r < 0 ? mv_fail(v, r, "cannot open the mock driver: %s", strerror(-r)) : 0;
+		/* GenieZone's vCPU limit is the kernel's constant: keep its default. */
+		if (b == VCPU_BACKEND_KVM)
+			mc.max_vcpus = MV_MAX_CPUS;
+		r = vcpu_mock_open(b, &mc, &v->mock, &v->hv);
+		return r < 0 ? mv_fail(v, r, "cannot open the %s mock driver: %s",
+				       vcpu_backend_name(b), strerror(-r)) : 0;
 	}
 	r = vcpu_hv_open(v->cfg.backend, &v->hv);
 	if (r == -ENODEV)
@@ -160,6 +165,7 @@ static int open_hypervisor(struct mv_vmm *v)
 
 int mv_setup(struct mv_vmm *v, const struct mv_config *cfg)
 {
+	void *host = NULL;
 	int r;
 
 	memset(v, 0, sizeof(*v));
@@ -186,24 +192,30 @@ int mv_setup(struct mv_vmm *v, const struct mv_config *cfg)
 		return mv_fail(v, r, "cannot create a VM: %s", vcpu_hv_last_error(v->hv));
 	v->ram_gpa = v->arch->ram_gpa;
 	v->ram_size = v->cfg.mem_mib << 20;
-	/* NORESERVE: the guest touches what it uses, and only that is resident. */
-	v->ram = mmap(NULL, v->ram_size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (v->ram == MAP_FAILED) {
-		v->ram = NULL;
-		return mv_fail(v, -ENOMEM, "cannot allocate %llu MiB of guest RAM",
-			       (unsigned long long)v->cfg.mem_mib);
-	}
-	r = vcpu_vm_map(v->vm, v->ram_gpa, v->ram, v->ram_size, 0);
+	/*
+	 * RAM the way each driver wants it (Gunyah: a guest_memfd); the guest
+	 * touches what it uses, and only that is resident.  The VM frees it.
+	 */
+	r = vcpu_vm_alloc(v->vm, v->ram_gpa, v->ram_size, 0, &host);
 	if (r < 0)
-		return mv_fail(v, r, "cannot map guest RAM: %s", vcpu_vm_last_error(v->vm));
-	v->ram_mapped = true;
+		return mv_fail(v, r, "cannot allocate %llu MiB of guest RAM: %s",
+			       (unsigned long long)v->cfg.mem_mib, vcpu_vm_last_error(v->vm));
+	v->ram = host;
 	for (unsigned i = 0; i < v->cfg.cpus; i++) {
-		r = vcpu_create(v->vm, i, i ? v->arch->secondary_flags : 0, &v->cpu[i]);
+		/* Only KVM parks secondaries for PSCI CPU_ON; the other hypervisors do it. */
+		uint32_t flags = i && vcpu_hv_backend(v->hv) == VCPU_BACKEND_KVM ?
+					 v->arch->secondary_flags : 0;
+
+		r = vcpu_create(v->vm, i, flags, &v->cpu[i]);
 		if (r < 0)
 			return mv_fail(v, r, "cannot create vCPU %u: %s", i, vcpu_vm_last_error(v->vm));
 	}
-	return v->arch->setup(v);
+	r = v->arch->setup(v);
+	if (r < 0)
+		return r;
+	/* Gunyah and ACRN start the whole VM here; KVM and GenieZone at each vCPU's first run. */
+	r = vcpu_vm_start(v->vm);
+	return r < 0 ? mv_fail(v, r, "cannot start the VM: %s", vcpu_vm_last_error(v->vm)) : 0;
 }
 
 void mv_teardown(struct mv_vmm *v)
@@ -211,19 +223,14 @@ void mv_teardown(struct mv_vmm *v)
 	for (unsigned i = 0; i < MV_MAX_CPUS; i++)
 		if (v->cpu[i])
 			vcpu_destroy(&v->cpu[i]);
-	if (v->vm) {
-		if (v->ram_mapped)
-			vcpu_vm_unmap(v->vm, v->ram_gpa, v->ram_size);
-		vcpu_vm_destroy(&v->vm);
-	}
+	if (v->vm)
+		vcpu_vm_destroy(&v->vm); /* frees the RAM from vcpu_vm_alloc() */
+	v->ram = NULL;
 	if (v->hv)
 		vcpu_hv_close(v->hv);
 	v->hv = NULL;
 	if (v->mock)
 		vcpu_mock_destroy(&v->mock);
-	if (v->ram)
-		munmap(v->ram, v->ram_size);
-	v->ram = NULL;
 	pthread_mutex_destroy(&v->out_lock);
 }
 

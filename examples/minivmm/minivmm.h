@@ -61,7 +61,6 @@ struct mv_vmm {
 	uint8_t *ram;         /* guest RAM, page-aligned host memory */
 	uint64_t ram_gpa;
 	uint64_t ram_size;
-	bool ram_mapped;
 	double t0;            /* CLOCK_MONOTONIC at start, seconds */
 	/* console */
 	pthread_mutex_t out_lock;
