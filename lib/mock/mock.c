@@ -12,6 +12,7 @@
 #include "../core/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,25 @@ int mock_close_locked(struct vcpu_mock *m, int fd)
 	close(f->fd);
 	mock_file_put(m, f);
 	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checks every modelled driver makes                                         */
+
+/* eventfd_ctx_fdget(): no such file is EBADF, a file that is no eventfd EINVAL. */
+int mock_check_eventfd(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		return -EBADF;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -EBADF;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
 }
 
 /* ------------------------------------------------------------------------ */

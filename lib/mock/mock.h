@@ -237,6 +237,27 @@ struct mock_vcpu {
 	struct vcpu_mock_step pending_step;
 };
 
+/* Little-endian access bytes, as every modelled guest moves them. */
+static inline uint64_t mock_le_get(const uint8_t *p, uint32_t len)
+{
+	uint64_t v = 0;
+
+	for (uint32_t i = 0; i < len && i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static inline void mock_le_put(uint8_t *p, uint64_t v, uint32_t len)
+{
+	for (uint32_t i = 0; i < len && i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t mock_len_mask(uint64_t len)
+{
+	return len >= 8 ? ~0ull : (1ull << (8 * len)) - 1;
+}
+
 /* mock.c */
 struct mock_file *mock_file_new(struct vcpu_mock *m, const char *name, enum mock_kind kind,
 				size_t size, int *err);

@@ -54,11 +54,6 @@ struct macrn_driver {
 	uint16_t next_vmid;
 };
 
-static uint64_t len_mask(uint64_t len)
-{
-	return len >= 8 ? ~0ull : (1ull << (8 * len)) - 1;
-}
-
 static int copy_in(void *dst, unsigned long arg, size_t len)
 {
 	if (!arg)
@@ -84,21 +79,6 @@ static void set_state(struct acrn_io_request *s, uint32_t state)
 
 /* ------------------------------------------------------------------------ */
 /* eventfds as eventfd_ctx_fdget() sees them                                  */
-
-static int eventfd_check(int fd)
-{
-	char path[64], link[64];
-	ssize_t n;
-
-	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-		return -EBADF;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return -EBADF;
-	link[n] = '\0';
-	return strcmp(link, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
-}
 
 static void eventfd_signal1(int fd)
 {
@@ -145,7 +125,7 @@ static void resume_vcpu(struct vcpu_mock *m, struct macrn_vm *vm, uint32_t id, b
 
 		got = s->type == ACRN_IOREQ_TYPE_MMIO ? s->reqs.mmio_request.value
 						     : (uint64_t)s->reqs.pio_request.value;
-		got &= len_mask(size);
+		got &= mock_len_mask(size);
 		if (got != v->expect)
 			mock_fail(m, "vCPU %u step %zu: %s read of %llu bytes at 0x%llx completed with "
 				  "0x%llx, the guest expected 0x%llx", id, v->idx,
@@ -273,9 +253,9 @@ static void post(struct vcpu_mock *m, struct macrn_vm *vm, uint32_t id, uint32_t
 	if (!write)
 		value = STALE_READ;
 	if (type == ACRN_IOREQ_TYPE_MMIO)
-		s->reqs.mmio_request.value = write ? value & len_mask(size) : value;
+		s->reqs.mmio_request.value = write ? value & mock_len_mask(size) : value;
 	else
-		s->reqs.pio_request.value = (uint32_t)(write ? value & len_mask(size) : value);
+		s->reqs.pio_request.value = (uint32_t)(write ? value & mock_len_mask(size) : value);
 	v->busy = true;
 	v->kernel = false;
 	set_state(s, ACRN_IOREQ_STATE_PENDING);
@@ -374,7 +354,7 @@ static void post_item(struct vcpu_mock *m, struct macrn_vm *vm, uint32_t id)
 		post(m, vm, id, ACRN_IOREQ_TYPE_MMIO, true, s->addr, s->len, s->value);
 		break;
 	case VCPU_MOCK_MMIO_READ:
-		v->expect = s->value & len_mask(s->len);
+		v->expect = s->value & mock_len_mask(s->len);
 		v->expect_read = true;
 		post(m, vm, id, ACRN_IOREQ_TYPE_MMIO, false, s->addr, s->len, 0);
 		break;
@@ -390,7 +370,7 @@ static void post_item(struct vcpu_mock *m, struct macrn_vm *vm, uint32_t id)
 		post(m, vm, id, ACRN_IOREQ_TYPE_PORTIO, true, s->addr, s->len, s->value + k);
 		break;
 	case VCPU_MOCK_PIO_IN:
-		v->expect = (s->value + k) & len_mask(s->len);
+		v->expect = (s->value + k) & mock_len_mask(s->len);
 		v->expect_read = true;
 		post(m, vm, id, ACRN_IOREQ_TYPE_PORTIO, false, s->addr, s->len, 0);
 		break;
@@ -406,7 +386,7 @@ static void post_item(struct vcpu_mock *m, struct macrn_vm *vm, uint32_t id)
 		} else if (s->op == VCPU_MOCK_ACRN_PCI_WRITE) {
 			post(m, vm, id, ACRN_IOREQ_TYPE_PORTIO, true, 0xcfc + (reg & 3), s->len, s->value);
 		} else {
-			v->expect = s->value & len_mask(s->len);
+			v->expect = s->value & mock_len_mask(s->len);
 			v->expect_read = true;
 			post(m, vm, id, ACRN_IOREQ_TYPE_PORTIO, false, 0xcfc + (reg & 3), s->len, 0);
 		}
@@ -822,7 +802,7 @@ static int ioeventfd(struct macrn_vm *vm, unsigned long arg)
 		return -EINVAL;
 	pio = a.flags & ACRN_IOEVENTFD_FLAG_PIO;
 	if (a.flags & ACRN_IOEVENTFD_FLAG_DEASSIGN) {
-		r = eventfd_check((int)a.fd);
+		r = mock_check_eventfd((int)a.fd);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < vm->nioevfds; i++)
@@ -836,7 +816,7 @@ static int ioeventfd(struct macrn_vm *vm, unsigned long arg)
 		return -EINVAL;
 	if (a.len != 1 && a.len != 2 && a.len != 4 && a.len != 8)
 		return -EINVAL;
-	r = eventfd_check((int)a.fd);
+	r = mock_check_eventfd((int)a.fd);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < vm->nioevfds; i++) {
@@ -863,7 +843,7 @@ static int irqfd(struct macrn_vm *vm, unsigned long arg)
 
 	if (r < 0)
 		return r;
-	r = eventfd_check(a.fd);
+	r = mock_check_eventfd(a.fd);
 	if (r < 0)
 		return r;
 	if (a.flags & ACRN_IRQFD_FLAG_DEASSIGN) {

@@ -307,22 +307,6 @@ static int create_device(const struct vcpu_mock *m, struct gz_vm *vm, unsigned l
 	}
 }
 
-/* EBADF for no file, EINVAL for a file that is not an eventfd (eventfd_ctx_fdget). */
-static int check_eventfd(int fd)
-{
-	char path[64], target[64];
-	ssize_t n;
-
-	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-		return -EBADF;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -EBADF;
-	target[n] = '\0';
-	return strcmp(target, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
-}
-
 static bool same_file(int a, int b)
 {
 	struct stat sa, sb;
@@ -366,7 +350,7 @@ static int irqfd(struct gz_vm *vm, unsigned long arg)
 	copy_in(&a, arg, sizeof(a));
 	if (a.flags & ~(GZVM_IRQFD_FLAG_DEASSIGN | GZVM_IRQFD_FLAG_RESAMPLE))
 		return -EINVAL;
-	err = check_eventfd((int)a.fd);
+	err = mock_check_eventfd((int)a.fd);
 	if (err < 0)
 		return err;
 	if (a.flags & GZVM_IRQFD_FLAG_DEASSIGN) {
@@ -383,7 +367,7 @@ static int irqfd(struct gz_vm *vm, unsigned long arg)
 		if (same_file(vm->irqfds[i].fd, (int)a.fd))
 			return -EBUSY;
 	if (a.flags & GZVM_IRQFD_FLAG_RESAMPLE) {
-		err = check_eventfd((int)a.resamplefd);
+		err = mock_check_eventfd((int)a.resamplefd);
 		if (err < 0)
 			return err;
 		b.resamplefd = (int)a.resamplefd;
@@ -427,7 +411,7 @@ static int ioeventfd(struct gz_vm *vm, unsigned long arg)
 		return -EINVAL;
 	if (a.addr + a.len < a.addr)
 		return -EINVAL;
-	err = check_eventfd(a.fd);
+	err = mock_check_eventfd(a.fd);
 	if (err < 0)
 		return err;
 	for (size_t i = 0; i < vm->nioeventfds; i++) {

@@ -36,26 +36,6 @@ enum hv_result {
 	HV_ERROR,    /* the script cannot go on: the call fails with EIO */
 };
 
-static uint64_t le_get(const uint8_t *p, uint32_t len)
-{
-	uint64_t v = 0;
-
-	for (uint32_t i = 0; i < len; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void le_put(uint8_t *p, uint64_t v, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t len_mask(uint32_t len)
-{
-	return len >= 8 ? ~0ull : (1ull << (8 * len)) - 1;
-}
-
 /* ------------------------------------------------------------------------ */
 /* copy_from_user / copy_to_user, except for the byte a kicker may write     */
 
@@ -154,7 +134,7 @@ static void exit_mmio(struct gz_vcpu *v, size_t idx, const struct vcpu_mock_step
 	v->run.u.mmio.reg_nr = (uint32_t)s->reg;
 	v->run.u.mmio.is_write = write;
 	if (write)
-		le_put(v->run.u.mmio.data, s->value, len);
+		mock_le_put(v->run.u.mmio.data, s->value, len);
 	pend(v, write ? GZP_MMIO_WRITE : GZP_MMIO_READ, idx, s);
 }
 
@@ -198,8 +178,8 @@ static bool complete_pending(struct vcpu_mock *m, struct gz_vcpu *v)
 			mock_fail(m, "vCPU %u step %zu: the VMM changed mmio.size to %u", v->id, idx, len);
 			len = 8;
 		}
-		got = le_get(v->run.u.mmio.data, len);
-		want = s->value & len_mask(len);
+		got = mock_le_get(v->run.u.mmio.data, len);
+		want = s->value & mock_len_mask(len);
 		if (got != want)
 			mock_fail(m, "vCPU %u step %zu: MMIO read of %u bytes at 0x%llx returned 0x%llx, "
 				  "the guest expected 0x%llx", v->id, idx, len,

@@ -51,31 +51,11 @@ enum step_result {
 	STEP_ERROR, /* the script cannot run here: KVM_RUN fails */
 };
 
-static uint64_t le_get(const uint8_t *p, uint32_t len)
-{
-	uint64_t v = 0;
-
-	for (uint32_t i = 0; i < len; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void le_put(uint8_t *p, uint64_t v, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t len_mask(uint32_t len)
-{
-	return len >= 8 ? ~0ull : (1ull << (8 * len)) - 1;
-}
-
 static uint64_t sign_extend(uint64_t v, uint32_t len)
 {
 	uint64_t sign = 1ull << (8 * len - 1);
 
-	return len >= 8 ? v : ((v & len_mask(len)) ^ sign) - sign;
+	return len >= 8 ? v : ((v & mock_len_mask(len)) ^ sign) - sign;
 }
 
 static bool arm(const struct mock_vcpu *v)
@@ -103,12 +83,12 @@ static uint64_t dest_reg(const struct mock_vcpu *v, uint64_t reg)
 static void load_into(struct mock_vcpu *v, const struct vcpu_mock_step *s, uint32_t len,
 		      uint64_t value)
 {
-	uint64_t reg = dest_reg(v, s->reg), old = 0, val = value & len_mask(len);
+	uint64_t reg = dest_reg(v, s->reg), old = 0, val = value & mock_len_mask(len);
 
 	if (s->flags & VCPU_MOCK_SIGN_EXTEND)
 		val = sign_extend(val, len);
 	else if (!arm(v) && len < 4 && mock_reg_get(v, reg, &old) == 0)
-		val |= old & ~len_mask(len);
+		val |= old & ~mock_len_mask(len);
 	if (mock_reg_set(v, reg, val) < 0)
 		mock_fail(v->vm->mock, "vCPU %u: script register 0x%llx does not exist", v->id,
 			  (unsigned long long)s->reg);
@@ -170,8 +150,8 @@ static bool complete_pending(struct vcpu_mock *m, struct mock_vcpu *v)
 		}
 		if (p == PEND_MMIO_READ) {
 			len = s->op == VCPU_MOCK_MMIO_READ ? s->len : 8;
-			got = le_get(run->u.mmio.data, len);
-			want = s->value & len_mask(len);
+			got = mock_le_get(run->u.mmio.data, len);
+			want = s->value & mock_len_mask(len);
 			if (got != want)
 				mock_fail(m, "vCPU %u step %zu: MMIO read of %u bytes at 0x%llx returned "
 					  "0x%llx, the guest expected 0x%llx", v->id, idx, len,
@@ -186,8 +166,8 @@ static bool complete_pending(struct vcpu_mock *m, struct mock_vcpu *v)
 		count = s->count ? s->count : 1;
 		data = (const uint8_t *)run + m->page_size * KVM_PIO_PAGE_OFFSET;
 		for (uint32_t i = 0; i < count; i++) {
-			got = le_get(data + (size_t)i * len, len);
-			want = (s->value + i) & len_mask(len);
+			got = mock_le_get(data + (size_t)i * len, len);
+			want = (s->value + i) & mock_len_mask(len);
 			if (got != want) {
 				mock_fail(m, "vCPU %u step %zu: IN from port 0x%llx item %u returned "
 					  "0x%llx, the guest expected 0x%llx", v->id, idx,
@@ -196,7 +176,7 @@ static bool complete_pending(struct vcpu_mock *m, struct mock_vcpu *v)
 				break;
 			}
 		}
-		load_into(v, s, len, le_get(data, len));
+		load_into(v, s, len, mock_le_get(data, len));
 		return false;
 	case PEND_HYPERCALL:
 		if (!arm(v))
@@ -295,7 +275,7 @@ static void exit_mmio(struct mock_vcpu *v, size_t idx, const struct vcpu_mock_st
 	run->u.mmio.len = len;
 	run->u.mmio.is_write = write;
 	if (write)
-		le_put(run->u.mmio.data, s->value, len);
+		mock_le_put(run->u.mmio.data, s->value, len);
 	pend(v, write ? PEND_MMIO_WRITE : PEND_MMIO_READ, idx, s);
 }
 
@@ -313,7 +293,7 @@ static void exit_pio(struct vcpu_mock *m, struct mock_vcpu *v, size_t idx,
 	run->u.io.count = count;
 	run->u.io.data_offset = m->page_size * KVM_PIO_PAGE_OFFSET;
 	for (uint32_t i = 0; i < count; i++)
-		le_put(data + (size_t)i * s->len, out ? s->value + i : 0xa5a5a5a5a5a5a5a5ull, s->len);
+		mock_le_put(data + (size_t)i * s->len, out ? s->value + i : 0xa5a5a5a5a5a5a5a5ull, s->len);
 	pend(v, out ? PEND_PIO_OUT : PEND_PIO_IN, idx, s);
 }
 
@@ -518,7 +498,7 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 	switch (s->op) {
 	case VCPU_MOCK_MMIO_WRITE:
 		if (mock_kvm_ioeventfd_write(v->vm, false, s->addr, s->len,
-					     s->value & len_mask(s->len)))
+					     s->value & mock_len_mask(s->len)))
 			return STEP_NEXT;
 		/* fall through */
 	case VCPU_MOCK_MMIO_READ:
@@ -530,7 +510,7 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 			return wrong_arch(m, v, idx, "port I/O");
 		if (s->op == VCPU_MOCK_PIO_OUT && (s->count ? s->count : 1) == 1 &&
 		    mock_kvm_ioeventfd_write(v->vm, true, s->addr, s->len,
-					     s->value & len_mask(s->len)))
+					     s->value & mock_len_mask(s->len)))
 			return STEP_NEXT;
 		exit_pio(m, v, idx, s, s->op == VCPU_MOCK_PIO_OUT);
 		return STEP_EXIT;

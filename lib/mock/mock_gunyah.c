@@ -91,22 +91,6 @@ static bool page_aligned(const struct vcpu_mock *m, uint64_t v)
 	return (v & (m->page_size - 1)) == 0;
 }
 
-/* eventfd_ctx_fdget(): only an eventfd will do. */
-static bool is_eventfd(int fd)
-{
-	char path[64], link[64];
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return false;
-	link[n] = '\0';
-	return strcmp(link, "anon_inode:[eventfd]") == 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Object lifetimes (mock lock held)                                          */
 
@@ -396,7 +380,7 @@ static int bind_irqfd(struct mgh_vm *vm, const struct gunyah_fn_irqfd_arg *a)
 
 	if (a->flags & ~GUNYAH_IRQFD_FLAGS_LEVEL)
 		return -EINVAL;
-	if (!is_eventfd((int)a->fd))
+	if (mock_check_eventfd((int)a->fd) < 0)
 		return -EBADF;
 	if (mgh_find_irqfd(vm, a->label))
 		return -EEXIST;
@@ -424,7 +408,7 @@ static int bind_ioeventfd(struct mgh_vm *vm, const struct gunyah_fn_ioeventfd_ar
 		return -EINVAL;
 	if (dm && a->len == 0)
 		return -EINVAL;
-	if (!is_eventfd(a->fd))
+	if (mock_check_eventfd(a->fd) < 0)
 		return -EBADF;
 	for (size_t i = 0; i < vm->nfn; i++)
 		if (vm->fn[i].type == GUNYAH_FN_IOEVENTFD &&

@@ -34,26 +34,6 @@ enum step_result {
 	STEP_ERROR, /* the script cannot run here */
 };
 
-static uint64_t le_get(const uint8_t *p, uint32_t len)
-{
-	uint64_t v = 0;
-
-	for (uint32_t i = 0; i < len && i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void le_put(uint8_t *p, uint64_t v, uint32_t len)
-{
-	for (uint32_t i = 0; i < len && i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t len_mask(uint32_t len)
-{
-	return len >= 8 ? ~0ull : (1ull << (8 * len)) - 1;
-}
-
 int mgh_reg_index(uint64_t reg)
 {
 	if (reg >= VCPU_REG_ARM64_X(0) && reg <= VCPU_REG_ARM64_X(30))
@@ -90,7 +70,7 @@ bool mgh_step_valid(const struct vcpu_mock *m, const struct vcpu_mock_step *s)
 static void load_into(struct vcpu_mock *m, struct mgh_vcpu *v, const struct vcpu_mock_step *s,
 		      uint32_t len, uint64_t value)
 {
-	uint64_t val = value & len_mask(len);
+	uint64_t val = value & mock_len_mask(len);
 
 	if ((s->flags & VCPU_MOCK_SIGN_EXTEND) && len < 8) {
 		uint64_t sign = 1ull << (8 * len - 1);
@@ -128,7 +108,7 @@ static void exit_mmio(struct mgh_vcpu *v, size_t idx, const struct vcpu_mock_ste
 	run->mmio.len = len;
 	run->mmio.is_write = write;
 	if (write)
-		le_put(run->mmio.data, s->value, len);
+		mock_le_put(run->mmio.data, s->value, len);
 	/* The kernel pre-sets HANDLED; on v8's page the byte is padding. */
 	if (!v->vm->v8)
 		run->mmio.resume_action = GUNYAH_VCPU_RESUME_HANDLED;
@@ -191,9 +171,9 @@ static uint32_t wanted_action(const struct vcpu_mock_step *s)
 static void read_done(struct vcpu_mock *m, struct mgh_vcpu *v, uint64_t got)
 {
 	const struct vcpu_mock_step *s = &v->pstep;
-	uint64_t want = s->value & len_mask(s->len);
+	uint64_t want = s->value & mock_len_mask(s->len);
 
-	got &= len_mask(s->len);
+	got &= mock_len_mask(s->len);
 	if (got != want)
 		mock_fail(m, "vCPU %u step %zu: the load of %u bytes at 0x%llx returned 0x%llx, the "
 			  "guest expected 0x%llx", v->id, v->pidx, s->len, (unsigned long long)s->addr,
@@ -312,7 +292,7 @@ static enum step_result run_step(struct vcpu_mock *m, struct mgh_vcpu *v, size_t
 	case VCPU_MOCK_MMIO_WRITE:
 		if (!vm->v8) {
 			struct mgh_fn *fn = mgh_find_ioeventfd(vm, s->addr, s->len,
-							       s->value & len_mask(s->len));
+							       s->value & mock_len_mask(s->len));
 
 			if (fn) {
 				/* An in-kernel IO handler takes it: no exit. */
@@ -332,12 +312,12 @@ static enum step_result run_step(struct vcpu_mock *m, struct mgh_vcpu *v, size_t
 	case VCPU_MOCK_MEM_WRITE: {
 		const bool w = s->op == VCPU_MOCK_MEM_WRITE;
 
-		le_put(buf, s->value, 8);
+		mock_le_put(buf, s->value, 8);
 		if (mgh_translate(vm, s->addr, 8, w, &attempt, buf)) {
-			if (!w && le_get(buf, 8) != s->value)
+			if (!w && mock_le_get(buf, 8) != s->value)
 				mock_fail(m, "vCPU %u step %zu: guest RAM at 0x%llx holds 0x%llx, expected "
 					  "0x%llx", v->id, idx, (unsigned long long)s->addr,
-					  (unsigned long long)le_get(buf, 8), (unsigned long long)s->value);
+					  (unsigned long long)mock_le_get(buf, 8), (unsigned long long)s->value);
 			return STEP_NEXT;
 		}
 		if (vm->v8) {
@@ -385,7 +365,7 @@ static enum step_result run_step(struct vcpu_mock *m, struct mgh_vcpu *v, size_t
 			vm->status = MGH_EXITED;
 			vm->exit_info.type = (uint16_t)s->value;
 			vm->exit_info.reason_size = s->len;
-			le_put(vm->exit_info.reason, s->args[0], s->len);
+			mock_le_put(vm->exit_info.reason, s->args[0], s->len);
 		} else {
 			vm->status = s->op == VCPU_MOCK_GUNYAH_VM_CRASHED ? MGH_CRASHED : MGH_INIT_FAILED;
 		}
@@ -408,10 +388,10 @@ static bool retry_access(struct vcpu_mock *m, struct mgh_vcpu *v)
 	int attempt = 0;
 
 	v->retry = false;
-	le_put(buf, v->pstep.value, v->pstep.len);
+	mock_le_put(buf, v->pstep.value, v->pstep.len);
 	if (mgh_translate(v->vm, v->pstep.addr, v->pstep.len, v->pwrite, &attempt, buf)) {
 		if (!v->pwrite)
-			read_done(m, v, le_get(buf, v->pstep.len));
+			read_done(m, v, mock_le_get(buf, v->pstep.len));
 		return false;
 	}
 	/* Still nothing there: the same access exits again, to be handled this time. */
@@ -513,7 +493,7 @@ static int run_v17(struct vcpu_mock *m, struct mgh_vcpu *v)
 		if (action > GUNYAH_VCPU_RESUME_RETRY)
 			return -EINVAL; /* the state stays: a corrected page can resume it */
 		if (v->state == MGH_ST_MMIO_READ && action == GUNYAH_VCPU_RESUME_HANDLED)
-			data = le_get(run->mmio.data, v->mmio_read_len); /* the kernel's own len */
+			data = mock_le_get(run->mmio.data, v->mmio_read_len); /* the kernel's own len */
 		v->state = MGH_ST_READY;
 		resume_pending = true;
 		break;
@@ -550,7 +530,7 @@ static int run_v8(struct vcpu_mock *m, struct mgh_vcpu *v)
 			len = len > 8 ? 8 : len;
 		}
 		if (!v->pwrite)
-			data = le_get(run->mmio.data, len);
+			data = mock_le_get(run->mmio.data, len);
 		v->handle_mmio = false;
 		__atomic_store_n(&run->exit_reason, GH_VM_EXIT_UNKNOWN, __ATOMIC_RELAXED);
 		resume_pending = true;

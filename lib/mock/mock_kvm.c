@@ -612,22 +612,6 @@ static int preferred_target(unsigned long arg)
 /* ------------------------------------------------------------------------ */
 /* VM: irqfd, ioeventfd, MSI (§4.4; Linux virt/kvm/eventfd.c)                 */
 
-int mock_check_eventfd(int fd)
-{
-	char path[64], target[64];
-	ssize_t n;
-
-	if (fd < 0)
-		return -EBADF;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -EBADF;
-	target[n] = '\0';
-	/* eventfd_ctx_fileget(): a file that is not an eventfd is EINVAL. */
-	return strcmp(target, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
-}
-
 static int kvm_irqfd(struct vcpu_mock *m, struct mock_vm *vm, unsigned long arg)
 {
 	struct kvm_irqfd a;
