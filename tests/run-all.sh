@@ -10,9 +10,11 @@
 #      faults, the backends' suites; then the bench suite's benchmarks
 #      (BENCHMARKS.md): the bench-seam parts everywhere, the /dev/kvm parts
 #      where there is one (else SKIP)
-#   3. clang + ASan/UBSan build (build-asan): mock, faults, real-kvm, demo
-#   4. valgrind memcheck on the gcc build: mock, faults
-#   5. clang + TSan build (build-tsan): mock (kicks, parallel vCPUs)
+#   3. clang + ASan/UBSan build (build-asan): mock, faults, gunyah,
+#      geniezone, acrn, real-kvm, demo
+#   4. valgrind memcheck on the gcc build: mock, faults, the backends
+#   5. clang + TSan build (build-tsan): mock and the backends (kicks,
+#      parallel vCPUs, ACRN's serving thread)
 #   6. clang + libFuzzer build (build-fuzz): each fuzz target for
 #      FUZZ_SECONDS (default 20) from its seed corpus
 #   7. arm64 cross build (build-arm64) under qemu-aarch64: mock, demo, exports
@@ -63,20 +65,23 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 	ninja -C build-asan
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		run_tests build-asan --suite mock --suite faults --suite real-kvm --suite demo
+		run_tests build-asan --suite mock --suite faults --suite gunyah --suite geniezone \
+			--suite acrn --suite real-kvm --suite demo
 fi
 
 if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
-	step "valgrind memcheck: build-ci (mock, faults)"
-	run_tests build-ci --suite mock --suite faults --timeout-multiplier 4 \
+	step "valgrind memcheck: build-ci (mock, faults, backends)"
+	run_tests build-ci --suite mock --suite faults --suite gunyah --suite geniezone \
+		--suite acrn --timeout-multiplier 4 \
 		--wrap='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite'
 fi
 
 if [ "${SKIP_TSAN:-0}" != 1 ]; then
-	step "clang + TSan: build-tsan (mock)"
+	step "clang + TSan: build-tsan (mock, backends: kicks, parallel vCPUs)"
 	CC=clang setup build-tsan -Dtests=enabled -Dexamples=false -Db_sanitize=thread -Db_lundef=false
 	ninja -C build-tsan
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_tests build-tsan --suite mock
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_tests build-tsan --suite mock \
+		--suite gunyah --suite geniezone --suite acrn
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
