@@ -263,6 +263,7 @@ static void run_on_backend(struct fx *f, enum vcpu_backend backend,
 		uart_putc('h'), uart_putc('i'), uart_putc('\n'),
 		*off,
 	};
+	const struct vcpu_mock_step spin = { .op = VCPU_MOCK_SPIN };
 	char out[64];
 	const char *msg = NULL;
 
@@ -273,6 +274,8 @@ static void run_on_backend(struct fx *f, enum vcpu_backend backend,
 	assert_int_equal(f->v.err[0], 0);
 	assert_int_equal(vcpu_hv_backend(f->v.hv), backend);
 	assert_int_equal(vcpu_mock_script(f->v.mock, 0, s, sizeof(s) / sizeof(s[0])), 0);
+	/* The secondary runs from the start (no KVM-style parking): it idles until kicked. */
+	assert_int_equal(vcpu_mock_script(f->v.mock, 1, &spin, 1), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
 	assert_string_equal(out, "hi\n");
 	if (vcpu_mock_failures(f->v.mock, &msg))
