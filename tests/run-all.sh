@@ -59,7 +59,7 @@ run_tests build-ci
 run_tests build-ci --benchmark --suite bench
 
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
-	step "clang + ASan/UBSan: build-asan (mock, real-kvm, demo)"
+	step "clang + ASan/UBSan: build-asan (mock, faults, backends, real-kvm, demo)"
 	CC=clang setup build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
 	ninja -C build-asan
