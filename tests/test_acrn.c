@@ -47,11 +47,11 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "mock_steps.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define MMIO_BASE 0x10000000ull
-#define STOP_ADDR 0x1fff0000ull  /* a write here stops vcpu_run() */
 #define ARM_ADDR 0x1ffe0000ull   /* a write here arms a kicker */
 #define ID_ADDR 0x1ffd0000ull    /* a read here returns the requesting vCPU's id */
 #define STOP_PORT 0x5ff          /* a port write here stops vcpu_run() */
@@ -207,47 +207,6 @@ static void expect_detail(const char *d)
 /* ------------------------------------------------------------------------ */
 /* Script steps                                                               */
 
-static struct vcpu_mock_step step(uint32_t op)
-{
-	struct vcpu_mock_step s;
-
-	memset(&s, 0, sizeof(s));
-	s.op = op;
-	return s;
-}
-
-static struct vcpu_mock_step mmio_write(uint64_t addr, uint32_t len, uint64_t value)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_MMIO_WRITE);
-
-	s.addr = addr;
-	s.len = len;
-	s.value = value;
-	return s;
-}
-
-static struct vcpu_mock_step mmio_read(uint64_t addr, uint32_t len, uint64_t value)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_MMIO_READ);
-
-	s.addr = addr;
-	s.len = len;
-	s.value = value;
-	return s;
-}
-
-static struct vcpu_mock_step pio(uint32_t op, uint16_t port, uint32_t len, uint32_t count,
-				 uint64_t value)
-{
-	struct vcpu_mock_step s = step(op);
-
-	s.addr = port;
-	s.len = len;
-	s.count = count;
-	s.value = value;
-	return s;
-}
-
 static struct vcpu_mock_step pci(uint32_t op, unsigned bus, unsigned dev, unsigned fn, unsigned reg,
 				 uint32_t len, uint64_t value)
 {
@@ -255,24 +214,6 @@ static struct vcpu_mock_step pci(uint32_t op, unsigned bus, unsigned dev, unsign
 
 	s.addr = VCPU_PCI_CFG_ADDR(bus, dev, fn, reg);
 	s.len = len;
-	s.value = value;
-	return s;
-}
-
-static struct vcpu_mock_step mem_op(uint32_t op, uint64_t addr, uint64_t value)
-{
-	struct vcpu_mock_step s = step(op);
-
-	s.addr = addr;
-	s.value = value;
-	return s;
-}
-
-static struct vcpu_mock_step reg_check(uint64_t reg, uint64_t value)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_REG_CHECK);
-
-	s.reg = reg;
 	s.value = value;
 	return s;
 }
@@ -293,11 +234,6 @@ static struct vcpu_mock_step raw_slot(uint32_t type, uint32_t dir, uint64_t addr
 	req.processed = state;
 	memcpy(s.raw, &req, sizeof(req));
 	return s;
-}
-
-static struct vcpu_mock_step stop(void)
-{
-	return mmio_write(STOP_ADDR, 4, 0x5709);
 }
 
 static void script(struct fx *f, uint32_t id, const struct vcpu_mock_step *steps, size_t n)
@@ -938,8 +874,8 @@ static void test_mmio(void **state)
 	struct rec r;
 	struct vcpu_mock_step s[] = {
 		mmio_write(MMIO_BASE + 4, 4, 0xdeadbeef),
-		mmio_read(MMIO_BASE + 8, 8, 0x1122334455667788ull),
-		mmio_read(MMIO_BASE + 0x10, 2, 0xbeef),
+		mmio_read(MMIO_BASE + 8, 8, 0x1122334455667788ull, 0),
+		mmio_read(MMIO_BASE + 0x10, 2, 0xbeef, 0),
 		stop(),
 	};
 
@@ -969,7 +905,7 @@ static void test_mock_catches_wrong_read(void **state)
 	struct fx *f = *state;
 	struct rec r;
 	const char *msg = NULL;
-	struct vcpu_mock_step s[] = { mmio_read(MMIO_BASE, 4, 0x1234), stop() };
+	struct vcpu_mock_step s[] = { mmio_read(MMIO_BASE, 4, 0x1234, 0), stop() };
 
 	open_n(f, 1, 0);
 	rec_init(&r);
@@ -1057,7 +993,7 @@ static void test_unhandled_read_zero(void **state)
 	const struct vcpu_handlers h = { .pio = on_pio };
 	struct vcpu_mock_step s[] = {
 		pci(VCPU_MOCK_ACRN_PCI_READ, 0, 1, 0, 0, 4, 0),
-		mmio_read(MMIO_BASE, 4, 0),
+		mmio_read(MMIO_BASE, 4, 0, 0),
 		pio(VCPU_MOCK_PIO_OUT, STOP_PORT, 1, 1, 1),
 	};
 
@@ -1081,7 +1017,7 @@ static void test_fault_response(void **state)
 	struct rec r;
 	struct vcpu_mock_step s[] = {
 		pio(VCPU_MOCK_PIO_IN, 0x70, 4, 1, 0xffffffff),
-		mmio_read(MMIO_BASE, 8, ~0ull),
+		mmio_read(MMIO_BASE, 8, ~0ull, 0),
 		pci(VCPU_MOCK_ACRN_PCI_READ, 0, 9, 0, 0, 2, 0xffff),
 		pio(VCPU_MOCK_PIO_IN, 0x71, 1, 1, 0xff),
 		stop(),
@@ -1116,7 +1052,7 @@ static void test_retry_response(void **state)
 	struct fx *f = *state;
 	struct rec r;
 	const struct vcpu_handlers h = { .mmio = retry_mmio };
-	struct vcpu_mock_step s[] = { mmio_read(MMIO_BASE, 4, 0xffffffff), stop() };
+	struct vcpu_mock_step s[] = { mmio_read(MMIO_BASE, 4, 0xffffffff, 0), stop() };
 
 	open_n(f, 1, 0);
 	rec_init(&r);
@@ -1156,7 +1092,7 @@ static void test_multi_vcpu_one_thread(void **state)
 			mmio_write(MMIO_BASE + id * 0x100, 4, id << 8 | 0),
 			mmio_write(MMIO_BASE + id * 0x100, 4, id << 8 | 1),
 			mmio_write(MMIO_BASE + id * 0x100, 4, id << 8 | 2),
-			mmio_read(ID_ADDR, 4, id),
+			mmio_read(ID_ADDR, 4, id, 0),
 		};
 		SCRIPT(f, id, s);
 	}
@@ -1423,7 +1359,7 @@ static void test_reset_sequence_in_handler(void **state)
 		stop(),
 	};
 	/* Pending at the reset: completed by CLEAR_VM_IOREQ, unanswered (no value check). */
-	struct vcpu_mock_step s1[] = { mmio_read(MMIO_BASE + 0x100, 4, 0x1234) };
+	struct vcpu_mock_step s1[] = { mmio_read(MMIO_BASE + 0x100, 4, 0x1234, 0) };
 
 	open_n(f, 2, 0);
 	rec_init(&r);
@@ -1724,7 +1660,7 @@ static void test_ioeventfd(void **state)
 					VCPU_IOEVENTFD_DATAMATCH, .datamatch = 7 };
 	struct vcpu_mock_step s[] = {
 		mmio_write(MMIO_BASE + 0x40, 4, 1),         /* in the kernel: the eventfd */
-		mmio_read(MMIO_BASE + 0x40, 4, 0),          /* the in-kernel client reads 0 */
+		mmio_read(MMIO_BASE + 0x40, 4, 0, 0),          /* the in-kernel client reads 0 */
 		pio(VCPU_MOCK_PIO_OUT, 0x510, 2, 1, 3),     /* no match: in the kernel, silent */
 		pio(VCPU_MOCK_PIO_OUT, 0x510, 2, 1, 7),     /* match */
 		mmio_write(MMIO_BASE + 0x44, 4, 2),         /* outside: the VMM */
@@ -1842,7 +1778,7 @@ static void test_destroy_started_no_leak(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
-	struct vcpu_mock_step s[] = { mmio_write(MMIO_BASE, 4, 1), mmio_read(MMIO_BASE, 4, 0) };
+	struct vcpu_mock_step s[] = { mmio_write(MMIO_BASE, 4, 1), mmio_read(MMIO_BASE, 4, 0, 0) };
 
 	open_n(f, 2, 0);
 	rec_init(&r);

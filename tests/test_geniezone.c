@@ -43,11 +43,11 @@
 #include "geniezone/geniezone_abi.h"
 #include "mock/mock_geniezone.h"
 #include "helpers.h"
+#include "mock_steps.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define MMIO_BASE 0x10000000ull
-#define STOP_ADDR 0x1fff0000ull
 #define ARM_ADDR 0x1ffe0000ull
 #define RAM_GPA 0x40000000ull
 #define GIC_DIST 0x08000000ull
@@ -212,50 +212,6 @@ static struct gzvm_vcpu_run *run_of(struct vcpu *cpu)
 /* ------------------------------------------------------------------------ */
 /* Script steps                                                               */
 
-static struct vcpu_mock_step step(uint32_t op)
-{
-	struct vcpu_mock_step s;
-
-	memset(&s, 0, sizeof(s));
-	s.op = op;
-	return s;
-}
-
-static struct vcpu_mock_step mmio_write(uint64_t addr, uint32_t len, uint64_t value)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_MMIO_WRITE);
-
-	s.addr = addr;
-	s.len = len;
-	s.value = value;
-	return s;
-}
-
-static struct vcpu_mock_step mmio_read(uint64_t addr, uint32_t len, uint64_t value, uint64_t reg)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_MMIO_READ);
-
-	s.addr = addr;
-	s.len = len;
-	s.value = value;
-	s.reg = reg;
-	return s;
-}
-
-static struct vcpu_mock_step stop(void)
-{
-	return mmio_write(STOP_ADDR, 4, 0x5709);
-}
-
-static struct vcpu_mock_step reg_check(uint64_t reg, uint64_t value)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_REG_CHECK);
-
-	s.reg = reg;
-	s.value = value;
-	return s;
-}
-
 static struct vcpu_mock_step with_value(uint32_t op, uint64_t value)
 {
 	struct vcpu_mock_step s = step(op);
@@ -272,15 +228,6 @@ static struct vcpu_mock_step with_data(uint32_t op, uint64_t value, uint32_t nda
 	s.ndata = ndata;
 	for (uint32_t i = 0; i < ndata; i++)
 		s.args[i] = data[i];
-	return s;
-}
-
-static struct vcpu_mock_step mem_op(uint32_t op, uint64_t addr, uint64_t value)
-{
-	struct vcpu_mock_step s = step(op);
-
-	s.addr = addr;
-	s.value = value;
 	return s;
 }
 

@@ -39,13 +39,13 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "mock_steps.h"
 #include "core/internal.h"
 #include "gunyah/gunyah_abi.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define MMIO_BASE 0x10000000ull
-#define STOP_ADDR 0x1fff0000ull /* a write here stops vcpu_run() */
 #define ARM_ADDR 0x1ffe0000ull  /* a write here arms a kicker */
 #define RAM_GPA 0x80000000ull
 #define RAM_PAGES 4
@@ -185,64 +185,11 @@ static int raw_ioctl(struct fx *f, int fd, unsigned long req, const void *arg)
 /* ------------------------------------------------------------------------ */
 /* Script steps                                                               */
 
-static struct vcpu_mock_step step(uint32_t op)
-{
-	struct vcpu_mock_step s;
-
-	memset(&s, 0, sizeof(s));
-	s.op = op;
-	return s;
-}
-
-static struct vcpu_mock_step mmio_write(uint64_t addr, uint32_t len, uint64_t value)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_MMIO_WRITE);
-
-	s.addr = addr;
-	s.len = len;
-	s.value = value;
-	return s;
-}
-
-static struct vcpu_mock_step mmio_read(uint64_t addr, uint32_t len, uint64_t value, uint64_t reg)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_MMIO_READ);
-
-	s.addr = addr;
-	s.len = len;
-	s.value = value;
-	s.reg = reg;
-	return s;
-}
-
 /* An access the VMM must resume with @action. */
 static struct vcpu_mock_step expecting(struct vcpu_mock_step s, uint32_t action)
 {
 	s.nexpect = 1;
 	s.expect[0] = action;
-	return s;
-}
-
-static struct vcpu_mock_step stop(void)
-{
-	return mmio_write(STOP_ADDR, 4, 0x5709);
-}
-
-static struct vcpu_mock_step mem_op(uint32_t op, uint64_t addr, uint64_t value)
-{
-	struct vcpu_mock_step s = step(op);
-
-	s.addr = addr;
-	s.value = value;
-	return s;
-}
-
-static struct vcpu_mock_step reg_check(uint64_t reg, uint64_t value)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_REG_CHECK);
-
-	s.reg = reg;
-	s.value = value;
 	return s;
 }
 

@@ -40,6 +40,7 @@
 
 #include "core/internal.h" /* the backend's flag, for the stale-flag race */
 #include "helpers.h"
+#include "mock_steps.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -47,7 +48,6 @@
 #define X86 VCPU_ARCH_X86_64
 
 #define MMIO_BASE 0x10000000ull /* device window of the tests */
-#define STOP_ADDR 0x1fff0000ull /* a write here stops vcpu_run() */
 #define ARM_ADDR 0x1ffe0000ull  /* a write here arms a kicker */
 #define RAM_GPA 0x40000000ull   /* guest RAM of the memory tests */
 #define MAX_CPUS 8
@@ -201,59 +201,11 @@ static void expect_detail(const char *detail)
 /* ------------------------------------------------------------------------ */
 /* Script steps                                                               */
 
-static struct vcpu_mock_step step(uint32_t op)
-{
-	struct vcpu_mock_step s;
-
-	memset(&s, 0, sizeof(s));
-	s.op = op;
-	return s;
-}
-
-static struct vcpu_mock_step mmio_write(uint64_t addr, uint32_t len, uint64_t value)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_MMIO_WRITE);
-
-	s.addr = addr;
-	s.len = len;
-	s.value = value;
-	return s;
-}
-
-/* @reg: arm64 N of xN; x86 0 (RAX). */
-static struct vcpu_mock_step mmio_read(uint64_t addr, uint32_t len, uint64_t value, uint64_t reg)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_MMIO_READ);
-
-	s.addr = addr;
-	s.len = len;
-	s.value = value;
-	s.reg = reg;
-	return s;
-}
-
 static struct vcpu_mock_step mmio_read_sx(uint64_t addr, uint32_t len, uint64_t value, uint64_t reg)
 {
 	struct vcpu_mock_step s = mmio_read(addr, len, value, reg);
 
 	s.flags = VCPU_MOCK_SIGN_EXTEND;
-	return s;
-}
-
-static struct vcpu_mock_step stop(void)
-{
-	return mmio_write(STOP_ADDR, 4, 0x5709);
-}
-
-static struct vcpu_mock_step pio(uint32_t op, uint16_t port, uint32_t len, uint32_t count,
-				 uint64_t value)
-{
-	struct vcpu_mock_step s = step(op);
-
-	s.addr = port;
-	s.len = len;
-	s.count = count;
-	s.value = value;
 	return s;
 }
 
@@ -283,24 +235,6 @@ static struct vcpu_mock_step with_data(uint32_t op, uint64_t value, uint32_t nda
 	s.ndata = ndata;
 	for (uint32_t i = 0; i < ndata; i++)
 		s.args[i] = data[i];
-	return s;
-}
-
-static struct vcpu_mock_step reg_check(uint64_t reg, uint64_t value)
-{
-	struct vcpu_mock_step s = step(VCPU_MOCK_REG_CHECK);
-
-	s.reg = reg;
-	s.value = value;
-	return s;
-}
-
-static struct vcpu_mock_step mem_op(uint32_t op, uint64_t addr, uint64_t value)
-{
-	struct vcpu_mock_step s = step(op);
-
-	s.addr = addr;
-	s.value = value;
 	return s;
 }
 
