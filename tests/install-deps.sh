@@ -11,7 +11,8 @@
 #         and cpio (tests/nested-arm64/run.sh)
 #   all   + cmocka, libfdt, clang with sanitizers and libFuzzer, g++ (header
 #         check), groff (man page lint), qemu-user, valgrind (memcheck, the
-#         dispatch-cost benchmark), and everything of nested
+#         dispatch-cost benchmark), abigail-tools (the ABI check), and
+#         everything of nested
 set -euo pipefail
 what=${1:-all}
 
@@ -23,7 +24,7 @@ nested=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
 	libcmocka-dev:arm64 libfdt-dev libfdt1:arm64 qemu-system-arm cpio)
 if [ "$what" = all ]; then
 	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev groff-base qemu-user
-		valgrind "${nested[@]}")
+		valgrind abigail-tools "${nested[@]}")
 elif [ "$what" = nested ]; then
 	pkgs+=("${nested[@]}")
 elif [ "$what" != demo ]; then

@@ -6,7 +6,9 @@
 #   1. install missing Debian packages (tests/install-deps.sh)
 #   2. gcc build (build-ci): all suites: mock, real-kvm (SKIP without
 #      /dev/kvm), nested-arm64 (the real KVM/arm64 driver under QEMU, VHE
-#      and nVHE), demo, install (exported symbols, pkg-config, headers, man),
+#      and nVHE), demo, install (exported symbols and their versions, the ABI
+#      against abi/, pkg-config for both libraries, headers, install layout,
+#      man pages),
 #      faults, the backends' suites; then the bench suite's benchmarks
 #      (BENCHMARKS.md): the bench-seam parts everywhere, the /dev/kvm parts
 #      where there is one (else SKIP)
@@ -54,7 +56,8 @@ fi
 step "gcc: build-ci (all suites)"
 setup build-ci -Dtests=enabled
 ninja -C build-ci
-run_tests build-ci
+# The ABI check must not skip here: this is the build abi/ was made from.
+ABI_CHECK_REQUIRED=1 run_tests build-ci
 # Benchmarks report figures, never fail on speed; they fail on wrong work.
 run_tests build-ci --benchmark --suite bench
 

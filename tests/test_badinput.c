@@ -158,6 +158,9 @@ CASE(get_seg_arm64, vcpu_x86_get_segment(b->cpu, VCPU_X86_CS, &(struct vcpu_x86_
 CASE(set_seg_null_arg, vcpu_x86_set_segment(b->cpu, VCPU_X86_CS, NULL))
 CASE(run_null, vcpu_run(NULL, &no_handlers, NULL))
 CASE(run_null_handlers, vcpu_run(b->cpu, NULL, NULL))
+static void later_handler(void) {}
+CASE(run_reserved_handler,
+     vcpu_run(b->cpu, &(struct vcpu_handlers){ .reserved[8] = later_handler }, NULL))
 CASE(kick_null, vcpu_kick(NULL))
 /* The mock's own API */
 CASE(mock_open_null, vcpu_mock_open(VCPU_BACKEND_KVM, NULL, NULL, &(struct vcpu_hv *){ 0 }))
@@ -262,6 +265,7 @@ static const struct row rows[] = {
 	{ "vcpu_x86_set_segment(NULL segment)", set_seg_null_arg, -EINVAL, CPU },
 	{ "vcpu_run(NULL)", run_null, -EINVAL, NONE },
 	{ "vcpu_run(NULL handlers)", run_null_handlers, -EINVAL, CPU },
+	{ "vcpu_run(reserved handler set)", run_reserved_handler, -EINVAL, CPU },
 	{ "vcpu_kick(NULL)", kick_null, -EINVAL, NONE },
 	{ "vcpu_mock_open(NULL mock)", mock_open_null, -EINVAL, NONE },
 	{ "vcpu_mock_open(backend 42)", mock_open_bad_backend, -EINVAL, NONE },

@@ -531,9 +531,15 @@ struct vcpu_handlers {
 	int (*hypercall)(void *ctx, struct vcpu *cpu, struct vcpu_hypercall *hc);
 	int (*system_event)(void *ctx, struct vcpu *cpu, const struct vcpu_system_event *ev);
 	int (*other)(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit);
-	/* Added in 0.2; a NULL entry routes the exit to .other as before. */
 	int (*memory_fault)(void *ctx, struct vcpu *cpu, struct vcpu_memory_fault *f);
 	int (*pci_config)(void *ctx, struct vcpu *cpu, struct vcpu_io *io);
+	/**
+	 * Must be NULL.  Room for the handlers of later 1.x releases without
+	 * changing the struct's size; vcpu_run() rejects a non-NULL entry
+	 * with -EINVAL, so a program built for a later release fails clearly
+	 * on an older library instead of losing exits.
+	 */
+	void (*reserved[9])(void);
 };
 
 /**

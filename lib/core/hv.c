@@ -53,6 +53,8 @@ int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char 
 	if (!out || !sys || !path || idx < 0)
 		return -EINVAL;
 	*out = NULL;
+	if (sys->abi != VCPU_SYS_ABI)
+		return -EPROTO;
 	if (!backends[idx].ops)
 		return -EOPNOTSUPP;
 	if (arch == VCPU_ARCH_HOST)

@@ -140,8 +140,18 @@ extern const struct vcpu_backend_ops vcpu_gunyah_ops;
 extern const struct vcpu_backend_ops vcpu_geniezone_ops;
 extern const struct vcpu_backend_ops vcpu_acrn_ops;
 
-/* Open a handle over an explicit seam (the real kernel or the mock). */
-int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char *path,
+/*
+ * Exported under LIBVCPU_PRIVATE (lib/libvcpu.map) for libvcpu-mock.so, and
+ * for nothing else: not API, no compatibility promise beyond one release.
+ */
+#define VCPU_PRIVATE_API __attribute__((visibility("default")))
+
+/*
+ * Open a handle over an explicit seam (the real kernel or the mock).
+ * -EPROTO when sys->abi is not VCPU_SYS_ABI: a libvcpu-mock from another
+ * release.
+ */
+VCPU_PRIVATE_API int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char *path,
 		     const struct vcpu_sys *sys, void *sys_ctx, struct vcpu_hv **out);
 
 /* Error recording: format into a handle's buffer and return -err. */

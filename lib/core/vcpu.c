@@ -322,6 +322,11 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		return -EINVAL;
 	if (!h)
 		return cpu_fail(cpu, -EINVAL, "vcpu_run: NULL handlers");
+	for (size_t i = 0; i < sizeof(h->reserved) / sizeof(h->reserved[0]); i++)
+		if (h->reserved[i])
+			return cpu_fail(cpu, -EINVAL,
+					"vcpu_run: vcpu_handlers.reserved[%zu] is set (a handler "
+					"this version of libvcpu does not have)", i);
 	ops = cpu->vm->hv->ops;
 	/* 2 = claimed: the tid is not published yet, so kickers only set flags. */
 	if (!atomic_compare_exchange_strong(&cpu->in_run, &expected, 2))

@@ -380,6 +380,7 @@ static void seam_release(void *ctx)
 }
 
 static const struct vcpu_sys mock_sys = {
+	.abi = VCPU_SYS_ABI,
 	.open = seam_open,
 	.close = seam_close,
 	.ioctl = seam_ioctl,

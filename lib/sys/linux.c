@@ -57,6 +57,7 @@ static int linux_signal_thread(void *ctx, pid_t tid, int sig)
 }
 
 const struct vcpu_sys vcpu_sys_linux = {
+	.abi = VCPU_SYS_ABI,
 	.open = linux_open,
 	.close = linux_close,
 	.ioctl = linux_ioctl,

@@ -16,7 +16,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/*
+ * The seam is shared by two libraries (libvcpu and libvcpu-mock): bump this
+ * whenever struct vcpu_sys or the calling conventions below change.
+ */
+#define VCPU_SYS_ABI 1u
+
 struct vcpu_sys {
+	unsigned int abi; /* VCPU_SYS_ABI of the code that filled the table */
 	int (*open)(void *ctx, const char *path, int flags);
 	int (*close)(void *ctx, int fd);
 	/* Returns the ioctl's non-negative result or -errno. */
