@@ -10,6 +10,8 @@
 #include "minivmm.h"
 #include "helpers.h"
 
+#include <vcpu/mock.h>
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,28 @@ struct fx {
 	char dir[64];
 	char kernel[96], initrd[96];
 	struct mv_vmm v;
+	/* The mock driver minivmm runs on (mv_config.hv). */
+	struct vcpu_mock *mock;
+	struct vcpu_hv *hv;
 };
+
+/* Open a mock driver of @backend with @arch guests for mv_config.hv (the
+ * previous one, if any, is closed: a case may switch backends). */
+static inline struct vcpu_hv *fx_mock(struct fx *f, enum vcpu_backend backend, enum vcpu_arch arch)
+{
+	struct vcpu_mock_config mc = { .arch = arch };
+
+	/* GenieZone's vCPU limit is the kernel's constant: keep its default. */
+	if (backend == VCPU_BACKEND_KVM)
+		mc.max_vcpus = MV_MAX_CPUS;
+	if (f->hv) {
+		assert_int_equal(vcpu_hv_close(f->hv), 0);
+		f->hv = NULL;
+		assert_int_equal(vcpu_mock_destroy(&f->mock), 0);
+	}
+	assert_int_equal(vcpu_mock_open(backend, &mc, &f->mock, &f->hv), 0);
+	return f->hv;
+}
 
 /* @kernel_name: the kernel file's name in the directory (Image, bzImage). */
 static inline int fx_setup(void **state, const char *kernel_name)
@@ -48,6 +71,11 @@ static inline int fx_teardown(void **state)
 	long fds;
 
 	mv_teardown(&f->v);
+	if (f->hv)
+		assert_int_equal(vcpu_hv_close(f->hv), 0);
+	/* -EBUSY here: minivmm left a VM, vCPU or mapping open. */
+	if (f->mock)
+		assert_int_equal(vcpu_mock_destroy(&f->mock), 0);
 	fds = count_open_fds();
 	unlink(f->kernel);
 	unlink(f->initrd);

@@ -62,8 +62,8 @@ static void make_image(struct fx *f, uint64_t text_offset, uint64_t image_size, 
 static struct mv_config config(struct fx *f, unsigned cpus, uint64_t mem_mib)
 {
 	return (struct mv_config){ .kernel = f->kernel, .cmdline = "console=ttyAMA0 test=1",
-				   .mem_mib = mem_mib, .cpus = cpus, .mock = true,
-				   .mock_arch = VCPU_ARCH_ARM64 };
+				   .mem_mib = mem_mib, .cpus = cpus,
+				   .hv = fx_mock(f, VCPU_BACKEND_KVM, VCPU_ARCH_ARM64) };
 }
 
 static uint64_t reg(struct fx *f, unsigned cpu, uint64_t id)
@@ -218,11 +218,11 @@ static void test_run_console_and_power_off(void **state)
 
 	make_image(f, 0x80000, MIB, 0x644d5241);
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
-	assert_int_equal(vcpu_mock_script(f->v.mock, 0, s, sizeof(s) / sizeof(s[0])), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, s, sizeof(s) / sizeof(s[0])), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
 	assert_string_equal(out, "ok\n");
-	assert_int_equal(vcpu_mock_failures(f->v.mock, &msg), 0);
-	assert_int_equal(vcpu_mock_steps_done(f->v.mock, 0), sizeof(s) / sizeof(s[0]));
+	assert_int_equal(vcpu_mock_failures(f->mock, &msg), 0);
+	assert_int_equal(vcpu_mock_steps_done(f->mock, 0), sizeof(s) / sizeof(s[0]));
 }
 
 static void test_run_reset_and_crash(void **state)
@@ -235,12 +235,12 @@ static void test_run_reset_and_crash(void **state)
 
 	make_image(f, 0x80000, MIB, 0x644d5241);
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
-	assert_int_equal(vcpu_mock_script(f->v.mock, 0, reset, 1), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, reset, 1), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_RESET);
 	mv_teardown(&f->v);
 
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
-	assert_int_equal(vcpu_mock_script(f->v.mock, 0, crash, 1), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, crash, 1), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_CRASH);
 }
 
@@ -267,21 +267,21 @@ static void run_on_backend(struct fx *f, enum vcpu_backend backend,
 	char out[64];
 	const char *msg = NULL;
 
-	cfg.backend = backend;
+	cfg.hv = fx_mock(f, backend, VCPU_ARCH_ARM64);
 	make_image(f, 0x80000, MIB, 0x644d5241);
 	if (mv_setup(&f->v, &cfg) != 0)
 		print_message("setup: %s\n", f->v.err);
 	assert_int_equal(f->v.err[0], 0);
 	assert_int_equal(vcpu_hv_backend(f->v.hv), backend);
-	assert_int_equal(vcpu_mock_script(f->v.mock, 0, s, sizeof(s) / sizeof(s[0])), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, s, sizeof(s) / sizeof(s[0])), 0);
 	/* The secondary runs from the start (no KVM-style parking): it idles until kicked. */
-	assert_int_equal(vcpu_mock_script(f->v.mock, 1, &spin, 1), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 1, &spin, 1), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
 	assert_string_equal(out, "hi\n");
-	if (vcpu_mock_failures(f->v.mock, &msg))
+	if (vcpu_mock_failures(f->mock, &msg))
 		print_message("mock: %s\n", msg);
-	assert_int_equal(vcpu_mock_failures(f->v.mock, &msg), 0);
-	assert_int_equal(vcpu_mock_steps_done(f->v.mock, 0), sizeof(s) / sizeof(s[0]));
+	assert_int_equal(vcpu_mock_failures(f->mock, &msg), 0);
+	assert_int_equal(vcpu_mock_steps_done(f->mock, 0), sizeof(s) / sizeof(s[0]));
 }
 
 static void test_gunyah_to_first_mmio_and_off(void **state)

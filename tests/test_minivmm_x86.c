@@ -109,7 +109,7 @@ static void make_bzimage(struct fx *f, const struct bz *b)
 static struct mv_config config(struct fx *f, const char *cmdline, uint64_t mem_mib)
 {
 	return (struct mv_config){ .kernel = f->kernel, .cmdline = cmdline, .mem_mib = mem_mib,
-				   .cpus = 1, .mock = true, .mock_arch = VCPU_ARCH_X86_64 };
+				   .cpus = 1, .hv = fx_mock(f, VCPU_BACKEND_KVM, VCPU_ARCH_X86_64) };
 }
 
 static uint64_t reg(struct fx *f, uint64_t id)
@@ -417,12 +417,12 @@ static void test_run_console_and_power_off(void **state)
 
 	make_bzimage(f, &b);
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
-	assert_int_equal(vcpu_mock_script(f->v.mock, 0, s, ARRAY_SIZE(s)), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, s, ARRAY_SIZE(s)), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
 	assert_string_equal(out, "HiAB\n"); /* the divisor latch write is no character */
-	if (vcpu_mock_failures(f->v.mock, &msg))
+	if (vcpu_mock_failures(f->mock, &msg))
 		fail_msg("%s", msg);
-	assert_int_equal(vcpu_mock_steps_done(f->v.mock, 0), ARRAY_SIZE(s));
+	assert_int_equal(vcpu_mock_steps_done(f->mock, 0), ARRAY_SIZE(s));
 	/* Every step but the two register checks is an exit; rep outsb is two handler calls. */
 	assert_int_equal(atomic_load(&f->v.exits), ARRAY_SIZE(s) - 2 + 1);
 }
@@ -439,12 +439,12 @@ static void test_run_reset_and_crash(void **state)
 
 	make_bzimage(f, &b);
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
-	assert_int_equal(vcpu_mock_script(f->v.mock, 0, reset, 1), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, reset, 1), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_RESET);
 	mv_teardown(&f->v);
 
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
-	assert_int_equal(vcpu_mock_script(f->v.mock, 0, crash, 1), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, crash, 1), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_CRASH);
 }
 

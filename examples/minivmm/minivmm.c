@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include "minivmm.h"
 
-#include <vcpu/mock.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,17 +140,11 @@ int mv_on_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit)
 
 static int open_hypervisor(struct mv_vmm *v)
 {
-	enum vcpu_backend b = v->cfg.backend == VCPU_BACKEND_AUTO ? VCPU_BACKEND_KVM : v->cfg.backend;
-	struct vcpu_mock_config mc = { .arch = v->cfg.mock_arch };
 	int r;
 
-	if (v->cfg.mock) {
-		/* GenieZone's vCPU limit is the kernel's constant: keep its default. */
-		if (b == VCPU_BACKEND_KVM)
-			mc.max_vcpus = MV_MAX_CPUS;
-		r = vcpu_mock_open(b, &mc, &v->mock, &v->hv);
-		return r < 0 ? mv_fail(v, r, "cannot open the %s mock driver: %s",
-				       vcpu_backend_name(b), strerror(-r)) : 0;
+	if (v->cfg.hv) {
+		v->hv = v->cfg.hv;
+		return 0;
 	}
 	r = vcpu_hv_open(v->cfg.backend, &v->hv);
 	if (r == -ENODEV)
@@ -160,6 +153,7 @@ static int open_hypervisor(struct mv_vmm *v)
 	if (r < 0)
 		return mv_fail(v, r, "cannot open the %s hypervisor: %s",
 			       vcpu_backend_name(v->cfg.backend), strerror(-r));
+	v->own_hv = true;
 	return 0;
 }
 
@@ -226,11 +220,9 @@ void mv_teardown(struct mv_vmm *v)
 	if (v->vm)
 		vcpu_vm_destroy(&v->vm); /* frees the RAM from vcpu_vm_alloc() */
 	v->ram = NULL;
-	if (v->hv)
+	if (v->hv && v->own_hv)
 		vcpu_hv_close(v->hv);
 	v->hv = NULL;
-	if (v->mock)
-		vcpu_mock_destroy(&v->mock);
 	pthread_mutex_destroy(&v->out_lock);
 }
 

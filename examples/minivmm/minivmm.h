@@ -37,8 +37,9 @@ struct mv_config {
 	uint64_t mem_mib;
 	unsigned cpus;
 	enum vcpu_backend backend;
-	bool mock;           /* run on libvcpu's mock driver (the unit tests) */
-	enum vcpu_arch mock_arch; /* the mock's guest architecture */
+	/* An open hypervisor handle to run on instead of opening @backend (the
+	 * unit tests pass libvcpu-mock's); minivmm does not close it. */
+	struct vcpu_hv *hv;
 	bool timestamps;     /* prefix console lines with the time since start */
 	bool stats;          /* print resident memory and exit counts at the end */
 };
@@ -57,7 +58,7 @@ struct mv_vmm {
 	struct vcpu_hv *hv;
 	struct vcpu_vm *vm;
 	struct vcpu *cpu[MV_MAX_CPUS];
-	struct vcpu_mock *mock;
+	bool own_hv;          /* hv was opened here (not mv_config.hv) */
 	uint8_t *ram;         /* guest RAM, page-aligned host memory */
 	uint64_t ram_gpa;
 	uint64_t ram_size;
