@@ -6,7 +6,8 @@
  * /proc/self/fd and /proc/self/maps), decodes and checks every ioctl, owns
  * the run structure the library maps, and plays a scripted guest per vCPU
  * that checks what the VMM wrote back.  VMMs can use it to unit-test their
- * device models.
+ * device models (examples/devmodel).  It is its own library: link with
+ * `pkg-config --libs libvcpu-mock`.
  *
  * Backends modelled: KVM (x86_64 and arm64, on any host), Gunyah and
  * GenieZone (arm64 guests), ACRN (x86_64 guests); each on any host.
@@ -64,7 +65,9 @@ struct vcpu_mock_config {
  * @cfg: NULL for defaults (arch HOST: the build's architecture, or the only
  *       one the driver exists on).
  * Return: 0; -EINVAL for bad arguments (flags of another driver, an arch
- * the driver does not exist on); -EOPNOTSUPP for an unmodelled backend.
+ * the driver does not exist on); -EOPNOTSUPP for an unmodelled backend;
+ * -EPROTO when the libvcpu it runs with is from another release (the two
+ * libraries share a private interface).
  */
 VCPU_API int vcpu_mock_open(enum vcpu_backend backend, const struct vcpu_mock_config *cfg,
 			    struct vcpu_mock **mock, struct vcpu_hv **hv);
