@@ -557,6 +557,25 @@ static void test_mock_open_errors(void **state)
 	(void)f;
 }
 
+/*
+ * libvcpu-mock.so reaches libvcpu.so through vcpu_hv_open_sys() with its own
+ * seam table: a table of another release (VCPU_SYS_ABI) is refused, not
+ * called, and nothing is opened.
+ */
+static void test_seam_abi_mismatch(void **state)
+{
+	struct vcpu_sys other = vcpu_sys_linux;
+	struct vcpu_hv *hv = NULL;
+	long fds = count_open_fds();
+
+	other.abi = VCPU_SYS_ABI + 1;
+	assert_int_equal(vcpu_hv_open_sys(VCPU_BACKEND_KVM, VCPU_ARCH_HOST, "/dev/null", &other,
+					  NULL, &hv), -EPROTO);
+	assert_null(hv);
+	assert_int_equal(count_open_fds(), fds);
+	(void)state;
+}
+
 /* ======================================================================== */
 /* Capabilities: each answer is asked of the driver (KVM_CHECK_EXTENSION,    */
 /* KVM_HAS_DEVICE_ATTR), so the mock's configuration shows through.          */
@@ -2951,6 +2970,7 @@ int main(void)
 		T(test_open_arm64),
 		T(test_open_x86),
 		T(test_mock_open_errors),
+		T(test_seam_abi_mismatch),
 		T(test_leak_accounting_sees_objects),
 		/* capabilities */
 		T(test_cap_values_from_driver),
