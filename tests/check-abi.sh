@@ -44,7 +44,7 @@ for name in libvcpu libvcpu-mock; do
 	[ -n "$lib" ] || { echo "FAIL: no $name.so.X.Y.Z in $builddir/lib"; exit 1; }
 	comment=$(readelf -p .comment "$lib" 2>/dev/null || true)
 	[[ $comment == *GCC* && $comment != *clang* ]] || skip "$lib was not built by gcc"
-	readelf -S "$lib" | grep -q '\.debug_info' || skip "$lib has no debug info (-g)"
+	[[ $(readelf -S "$lib") == *.debug_info* ]] || skip "$lib has no debug info (-g)"
 	base=$root/abi/$name.abi
 
 	if [ "$update" = 1 ]; then
