@@ -65,7 +65,7 @@ struct vcpu;
  * @out: receives the handle.
  *
  * Return: 0; -ENODEV when no (or not the named) device node exists;
- * -EOPNOTSUPP for a backend this build does not implement; -EPROTO when the
+ * -EOPNOTSUPP on a host that is neither x86_64 nor arm64; -EPROTO when the
  * driver speaks an ABI version libvcpu does not support; or the errno of the
  * failing open()/ioctl().
  */
@@ -97,7 +97,11 @@ VCPU_API const char *vcpu_backend_name(enum vcpu_backend backend);
 /** vcpu_hv_last_error() - detail of the last failure on @hv ("" if none). */
 VCPU_API const char *vcpu_hv_last_error(const struct vcpu_hv *hv);
 
-/** Capabilities, asked of the driver each time (never cached or assumed). */
+/**
+ * Capabilities.  Where the driver can be asked (KVM's CHECK_EXTENSION, the
+ * IPA width of GenieZone) it is asked each time, never cached; where the ABI
+ * fixes the answer (Gunyah, ACRN, most of GenieZone) the answer is the ABI's.
+ */
 enum vcpu_cap {
 	VCPU_CAP_MAX_VCPUS = 1,       /**< value: most vCPUs per VM */
 	VCPU_CAP_MAX_VCPU_ID = 2,     /**< value: vCPU ids must be below this */
@@ -555,7 +559,8 @@ struct vcpu_handlers {
  *    fault) and no .other handler took it;
  *  - another negative errno: the run call or a write-back failed, or a
  *    handler returned it.
- * Never aborts.  Does not allocate, and takes no lock shared with other vCPUs.
+ * Never aborts.  Does not allocate, and takes no lock shared with other vCPUs
+ * (ACRN excepted: there one thread serves the whole VM, see below).
  *
  * ACRN: the hypervisor schedules the vCPUs itself and posts their I/O
  * requests to one page per VM, so ONE thread serves a VM: the thread that
@@ -595,9 +600,9 @@ VCPU_API int vcpu_kick(struct vcpu *cpu);
 VCPU_API int vcpu_kick_signal(const struct vcpu_hv *hv);
 
 /**
- * vcpu_hv_set_kick_signal() - choose the kick signal; only before the first
- * vCPU of @hv is created (-EBUSY after).  -EINVAL for an invalid signal or
- * one that cannot be caught.
+ * vcpu_hv_set_kick_signal() - choose the kick signal; only while @hv has no
+ * vCPU (-EBUSY otherwise).  -EINVAL for an invalid signal or one that cannot
+ * be caught.
  */
 VCPU_API int vcpu_hv_set_kick_signal(struct vcpu_hv *hv, int signo);
 
