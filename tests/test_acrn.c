@@ -1622,13 +1622,21 @@ static void test_irqfd_msi(void **state)
 
 		gsi.flags = 0;
 		gsi.irq = 5;
+		gsi.msi_addr = gsi.msi_data = 0;
 		assert_int_equal(vcpu_vm_irqfd(f->vm, &gsi), -EINVAL); /* ACRN injects MSIs */
 		expect_detail(vcpu_vm_last_error(f->vm));
-		gsi.flags = VCPU_IRQFD_MSI;
+		gsi = irq;
+		gsi.irq = 5;
 		assert_int_equal(vcpu_vm_irqfd(f->vm, &gsi), -EINVAL); /* no line either */
 		gsi.irq = 0;
-		gsi.resample_fd = 3;
-		assert_int_equal(vcpu_vm_irqfd(f->vm, &gsi), -EINVAL);
+		gsi.flags |= VCPU_IRQFD_LEVEL;
+		assert_int_equal(vcpu_vm_irqfd(f->vm, &gsi), -EINVAL); /* edge only */
+		/* resample_fd is read only with LEVEL: a zeroed struct binds. */
+		gsi = irq;
+		gsi.resample_fd = 0;
+		assert_int_equal(vcpu_vm_irqfd(f->vm, &gsi), 0);
+		gsi.flags |= VCPU_IRQFD_DEASSIGN;
+		assert_int_equal(vcpu_vm_irqfd(f->vm, &gsi), 0);
 	}
 	assert_int_equal(vcpu_vm_irqfd(f->vm, &irq), 0);
 	assert_int_equal(vcpu_vm_irqfd(f->vm, &irq), -EBUSY); /* one binding per eventfd */

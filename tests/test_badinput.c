@@ -123,6 +123,8 @@ CASE(vm_irqfd_null_arg, vcpu_vm_irqfd(b->vm, NULL))
 CASE(vm_irqfd_flags, vcpu_vm_irqfd(b->vm, &(struct vcpu_irqfd){ .fd = 0, .flags = 1u << 9 }))
 CASE(vm_irqfd_negative_fd, vcpu_vm_irqfd(b->vm, &(struct vcpu_irqfd){ .fd = -5, .irq = 40 }))
 CASE(vm_irqfd_not_spi, vcpu_vm_irqfd(b->vm, &(struct vcpu_irqfd){ .fd = 0, .irq = 3 }))
+CASE(vm_irqfd_msi_fields, vcpu_vm_irqfd(b->vm, &(struct vcpu_irqfd){ .fd = 0, .irq = 40,
+									 .msi_data = 1 }))
 CASE(vm_ioeventfd_null, vcpu_vm_ioeventfd(NULL, &(struct vcpu_ioeventfd){ .len = 4 }))
 CASE(vm_ioeventfd_null_arg, vcpu_vm_ioeventfd(b->vm, NULL))
 CASE(vm_ioeventfd_len, vcpu_vm_ioeventfd(b->vm, &(struct vcpu_ioeventfd){ .len = 5 }))
@@ -232,6 +234,7 @@ static const struct row rows[] = {
 	{ "vcpu_vm_irqfd(unknown flags)", vm_irqfd_flags, -EINVAL, VM },
 	{ "vcpu_vm_irqfd(fd -5)", vm_irqfd_negative_fd, -EBADF, VM },
 	{ "vcpu_vm_irqfd(INTID 3)", vm_irqfd_not_spi, -EINVAL, VM },
+	{ "vcpu_vm_irqfd(msi_data without MSI)", vm_irqfd_msi_fields, -EINVAL, VM },
 	{ "vcpu_vm_ioeventfd(NULL)", vm_ioeventfd_null, -EINVAL, NONE },
 	{ "vcpu_vm_ioeventfd(NULL ioeventfd)", vm_ioeventfd_null_arg, -EINVAL, VM },
 	{ "vcpu_vm_ioeventfd(len 5)", vm_ioeventfd_len, -EINVAL, VM },

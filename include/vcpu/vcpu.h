@@ -253,7 +253,9 @@ struct vcpu_irqfd {
 	int32_t fd;          /**< the eventfd */
 	uint32_t flags;      /**< VCPU_IRQFD_* */
 	uint32_t irq;        /**< KVM x86: GSI; arm64: SPI INTID; Gunyah: doorbell label */
-	int32_t resample_fd; /**< KVM with VCPU_IRQFD_LEVEL: the resample eventfd */
+	/** With VCPU_IRQFD_LEVEL on KVM and GenieZone: the resample eventfd.
+	 *  Read only with LEVEL, so a zeroed struct does not mean fd 0. */
+	int32_t resample_fd;
 	uint64_t msi_addr;   /**< VCPU_IRQFD_MSI (ACRN): the MSI to inject */
 	uint64_t msi_data;
 	uint64_t reserved[2];

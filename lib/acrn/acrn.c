@@ -380,8 +380,6 @@ static int acrn_vm_irqfd(struct vcpu_vm *vm, const struct vcpu_irqfd *in)
 		return vm_fail(vm, -EINVAL, "ACRN irqfds are edge (MSI) only");
 	if (in->irq)
 		return vm_fail(vm, -EINVAL, "ACRN irqfds have no interrupt line (irq %u)", in->irq);
-	if (in->resample_fd >= 0)
-		return vm_fail(vm, -EINVAL, "ACRN irqfds have no resample eventfd (set -1)");
 	if (in->flags & VCPU_IRQFD_DEASSIGN)
 		a.flags = ACRN_IRQFD_FLAG_DEASSIGN;
 	r = sys_ioctl(vm->hv, vm->fd, ACRN_IOCTL_IRQFD, (unsigned long)&a);

@@ -368,6 +368,8 @@ VCPU_API int vcpu_vm_irqfd(struct vcpu_vm *vm, const struct vcpu_irqfd *irqfd)
 		return vm_fail(vm, -EINVAL, "unknown irqfd flags 0x%x", irqfd->flags & ~known);
 	if (!zero64(irqfd->reserved, 2))
 		return vm_fail(vm, -EINVAL, "vcpu_irqfd.reserved must be 0");
+	if (!(irqfd->flags & VCPU_IRQFD_MSI) && (irqfd->msi_addr || irqfd->msi_data))
+		return vm_fail(vm, -EINVAL, "irqfd: msi_addr/msi_data are only for VCPU_IRQFD_MSI");
 	if (irqfd->fd < 0)
 		return vm_fail(vm, -EBADF, "irqfd: %d is not an eventfd", irqfd->fd);
 	if (!vm->hv->ops->vm_irqfd)

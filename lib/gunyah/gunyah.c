@@ -368,8 +368,6 @@ static int gunyah_vm_irqfd(struct vcpu_vm *vm, const struct vcpu_irqfd *in)
 	if (in->flags & VCPU_IRQFD_MSI)
 		return vm_fail(vm, -EINVAL, "Gunyah doorbells are not MSIs: irqfd irq is the "
 					    "doorbell label");
-	if (in->msi_addr || in->msi_data || in->resample_fd > 0)
-		return vm_fail(vm, -EINVAL, "Gunyah irqfds take no MSI address/data or resample fd");
 	r = fn_call(vm, remove, GUNYAH_FN_IRQFD, &a, sizeof(a));
 	if (r < 0)
 		return vm_fail(vm, r, "GUNYAH_VM_%s_FUNCTION(irqfd %d, doorbell %u) failed",
