@@ -138,6 +138,8 @@ CASE(vm_irq_line_range, vcpu_vm_set_irq_line(b->vm, 5000, 1))
 CASE(gic_null, vcpu_vm_create_gic_v3(NULL, 0x8000000, 0x80a0000, 128))
 CASE(gic_unaligned, vcpu_vm_create_gic_v3(b->vm, 0x8000001, 0x80a0000, 128))
 CASE(gic_nr_irqs, vcpu_vm_create_gic_v3(b->vm, 0x8000000, 0x80a0000, 33))
+CASE(x86_irqchip_null, vcpu_x86_create_irqchip(NULL, VCPU_X86_IRQCHIP_PIT))
+CASE(x86_irqchip_arm64, vcpu_x86_create_irqchip(b->vm, VCPU_X86_IRQCHIP_PIT))
 CASE(forward_null, vcpu_vm_forward_hypercalls(NULL, 0xc6000000u, 1))
 CASE(forward_empty, vcpu_vm_forward_hypercalls(b->vm, 0xc6000000u, 0))
 CASE(forward_wrap, vcpu_vm_forward_hypercalls(b->vm, 0xffffff00u, 0x1000))
@@ -247,6 +249,8 @@ static const struct row rows[] = {
 	{ "vcpu_vm_create_gic_v3(NULL)", gic_null, -EINVAL, NONE },
 	{ "vcpu_vm_create_gic_v3(unaligned)", gic_unaligned, -EINVAL, VM },
 	{ "vcpu_vm_create_gic_v3(33 irqs)", gic_nr_irqs, -EINVAL, VM },
+	{ "vcpu_x86_create_irqchip(NULL)", x86_irqchip_null, -EINVAL, NONE },
+	{ "vcpu_x86_create_irqchip(arm64 VM)", x86_irqchip_arm64, -EINVAL, VM },
 	{ "vcpu_vm_forward_hypercalls(NULL)", forward_null, -EINVAL, NONE },
 	{ "vcpu_vm_forward_hypercalls(count 0)", forward_empty, -EINVAL, VM },
 	{ "vcpu_vm_forward_hypercalls(wraps)", forward_wrap, -EINVAL, VM },
@@ -284,6 +288,33 @@ static const struct row rows[] = {
 	{ "vcpu_mock_call_info(NULL out)", mock_call_info_null, -EINVAL, NONE },
 };
 
+/* On an x86_64 KVM VM with vCPU 0 and no irqchip, and on an ACRN VM. */
+CASE(x86_irqchip_flags, vcpu_x86_create_irqchip(b->vm, 1u << 4))
+CASE(x86_irqchip_after_vcpu, vcpu_x86_create_irqchip(b->vm, VCPU_X86_IRQCHIP_PIT))
+CASE(x86_irqchip_after_vcpu_plain, vcpu_x86_create_irqchip(b->vm, 0))
+CASE(x86_irq_line_no_irqchip, vcpu_vm_set_irq_line(b->vm, 4, 1))
+CASE(x86_irq_line_gsi, vcpu_vm_set_irq_line(b->vm, 24, 1))
+CASE(x86_irqfd_gsi, vcpu_vm_irqfd(b->vm, &(struct vcpu_irqfd){ .fd = 0, .irq = 24 }))
+CASE(x86_get_seg_null_out, vcpu_x86_get_segment(b->cpu, VCPU_X86_CS, NULL))
+CASE(acrn_irqchip, vcpu_x86_create_irqchip(b->vm, VCPU_X86_IRQCHIP_PIT))
+CASE(acrn_irqchip_flags, vcpu_x86_create_irqchip(b->vm, 1u << 31))
+
+static const struct row x86_rows[] = {
+	{ "vcpu_x86_create_irqchip(unknown flags)", x86_irqchip_flags, -EINVAL, VM },
+	{ "vcpu_x86_create_irqchip(after vcpu_create)", x86_irqchip_after_vcpu, -EINVAL, VM },
+	{ "vcpu_x86_create_irqchip(0, after vcpu_create)", x86_irqchip_after_vcpu_plain, -EINVAL,
+	  VM },
+	{ "vcpu_vm_set_irq_line(x86, no irqchip)", x86_irq_line_no_irqchip, -ENXIO, VM },
+	{ "vcpu_vm_set_irq_line(GSI 24)", x86_irq_line_gsi, -EINVAL, VM },
+	{ "vcpu_vm_irqfd(GSI 24)", x86_irqfd_gsi, -EINVAL, VM },
+	{ "vcpu_x86_get_segment(NULL out)", x86_get_seg_null_out, -EINVAL, CPU },
+};
+
+static const struct row acrn_rows[] = {
+	{ "vcpu_x86_create_irqchip(on ACRN)", acrn_irqchip, -EOPNOTSUPP, VM },
+	{ "vcpu_x86_create_irqchip(on ACRN, unknown flags)", acrn_irqchip_flags, -EINVAL, VM },
+};
+
 static const char *detail_of(const struct bx *b, enum where w)
 {
 	switch (w) {
@@ -296,6 +327,43 @@ static const char *detail_of(const struct bx *b, enum where w)
 	default:
 		return NULL;
 	}
+}
+
+/* Each row must return its errno and leave a fresh detail on its handle; returns the misses. */
+static unsigned run_rows(struct bx *b, const struct row *table, size_t n)
+{
+	unsigned bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct row *r = &table[i];
+		const char *d;
+		int rc;
+
+		char before[256] = "";
+
+		/*
+		 * Leave a known detail on the handle first, so a stale one cannot
+		 * pass for this row's: the row must replace it.
+		 */
+		if (r->detail == HV)
+			(void)vcpu_hv_set_kick_signal(b->hv, -77);
+		else if (r->detail == VM)
+			(void)vcpu_vm_set_irq_line(b->vm, 40, 77);
+		else if (r->detail == CPU)
+			(void)vcpu_set_reg(b->cpu, 0x7777777ull, 0);
+		d = detail_of(b, r->detail);
+		if (d)
+			snprintf(before, sizeof(before), "%s", d);
+		rc = r->call(b);
+		d = detail_of(b, r->detail);
+		if (rc != r->expect ||
+		    (r->detail != NONE && (!d || !d[0] || strcmp(d, before) == 0))) {
+			print_message("%s: returned %d (want %d), detail \"%s\"\n", r->what, rc,
+				      r->expect, d ? d : "(none)");
+			bad++;
+		}
+	}
+	return bad;
 }
 
 static void test_bad_input_table(void **state)
@@ -314,35 +382,7 @@ static void test_bad_input_table(void **state)
 	assert_true(b.ram != MAP_FAILED);
 	assert_int_equal(vcpu_vm_map(b.vm, 0x100000, b.ram, 2 * b.page, 0), 0);
 
-	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
-		const struct row *r = &rows[i];
-		const char *d;
-		int rc;
-
-		char before[256] = "";
-
-		/*
-		 * Leave a known detail on the handle first, so a stale one cannot
-		 * pass for this row's: the row must replace it.
-		 */
-		if (r->detail == HV)
-			(void)vcpu_hv_set_kick_signal(b.hv, -77);
-		else if (r->detail == VM)
-			(void)vcpu_vm_set_irq_line(b.vm, 40, 77);
-		else if (r->detail == CPU)
-			(void)vcpu_set_reg(b.cpu, 0x7777777ull, 0);
-		d = detail_of(&b, r->detail);
-		if (d)
-			snprintf(before, sizeof(before), "%s", d);
-		rc = r->call(&b);
-		d = detail_of(&b, r->detail);
-		if (rc != r->expect ||
-		    (r->detail != NONE && (!d || !d[0] || strcmp(d, before) == 0))) {
-			print_message("%s: returned %d (want %d), detail \"%s\"\n", r->what, rc,
-				      r->expect, d ? d : "(none)");
-			bad++;
-		}
-	}
+	bad = run_rows(&b, rows, ARRAY_SIZE(rows));
 	assert_int_equal(bad, 0);
 	assert_true(b.hv && b.vm && b.cpu && b.mock);
 
@@ -359,6 +399,44 @@ static void test_bad_input_table(void **state)
 	assert_int_equal(vcpu_mock_destroy(&b.mock), 0);
 	assert_int_equal(vcpu_mock_destroy(&b.mock), -EINVAL);
 	munmap(b.ram, 2 * b.page);
+	assert_int_equal(count_open_fds(), fds);
+	assert_int_equal(count_mappings(), maps);
+}
+
+/*
+ * The x86 irqchip's rows on an x86_64 KVM VM that already has a vCPU, and on
+ * ACRN; afterwards the VM still works without an irqchip and nothing leaked.
+ */
+static void test_bad_input_x86(void **state)
+{
+	long fds = count_open_fds(), maps = count_mappings();
+	struct vcpu_mock_config cfg = { .arch = VCPU_ARCH_X86_64 };
+	struct vcpu_mock_step st = { .op = VCPU_MOCK_HLT };
+	struct bx x = { .page = (size_t)sysconf(_SC_PAGESIZE) };
+	struct bx a = { .page = x.page };
+	const struct vcpu_exit *e;
+
+	(void)state;
+	assert_int_equal(vcpu_mock_open(VCPU_BACKEND_KVM, &cfg, &x.mock, &x.hv), 0);
+	assert_int_equal(vcpu_vm_create(x.hv, NULL, &x.vm), 0);
+	assert_int_equal(vcpu_create(x.vm, 0, 0, &x.cpu), 0);
+	assert_int_equal(run_rows(&x, x86_rows, ARRAY_SIZE(x86_rows)), 0);
+	/* Still no irqchip: HLT exits to the VMM. */
+	assert_int_equal(vcpu_mock_script(x.mock, 0, &st, 1), 0);
+	assert_int_equal(vcpu_run(x.cpu, &no_handlers, NULL), -ENOSYS);
+	e = vcpu_last_exit(x.cpu);
+	assert_int_equal(e->kind, VCPU_EXIT_HALT);
+	assert_int_equal(vcpu_destroy(&x.cpu), 0);
+	assert_int_equal(vcpu_vm_destroy(&x.vm), 0);
+	assert_int_equal(vcpu_hv_close(x.hv), 0);
+	assert_int_equal(vcpu_mock_destroy(&x.mock), 0);
+
+	assert_int_equal(vcpu_mock_open(VCPU_BACKEND_ACRN, NULL, &a.mock, &a.hv), 0);
+	assert_int_equal(vcpu_vm_create(a.hv, NULL, &a.vm), 0);
+	assert_int_equal(run_rows(&a, acrn_rows, ARRAY_SIZE(acrn_rows)), 0);
+	assert_int_equal(vcpu_vm_destroy(&a.vm), 0);
+	assert_int_equal(vcpu_hv_close(a.hv), 0);
+	assert_int_equal(vcpu_mock_destroy(&a.mock), 0);
 	assert_int_equal(count_open_fds(), fds);
 	assert_int_equal(count_mappings(), maps);
 }
@@ -386,6 +464,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_input_table),
+		cmocka_unit_test(test_bad_input_x86),
 		cmocka_unit_test(test_null_handles_of_accessors),
 	};
 

@@ -135,6 +135,33 @@ static int st_gic(struct sc *s, const char **d)
 	return r;
 }
 
+static int st_x86_irqchip(struct sc *s, const char **d)
+{
+	int r = vcpu_x86_create_irqchip(s->vm, VCPU_X86_IRQCHIP_PIT);
+
+	*d = vcpu_vm_last_error(s->vm);
+	return r;
+}
+
+static int st_x86_irqfd(struct sc *s, const char **d)
+{
+	struct vcpu_irqfd a = { .fd = s->efd[0], .irq = 4 };
+	int r = vcpu_vm_irqfd(s->vm, &a);
+
+	*d = vcpu_vm_last_error(s->vm);
+	return r;
+}
+
+static int st_x86_irq_line(struct sc *s, const char **d)
+{
+	int r = vcpu_vm_set_irq_line(s->vm, 3, 1);
+
+	if (r == 0)
+		r = vcpu_vm_set_irq_line(s->vm, 3, 0);
+	*d = vcpu_vm_last_error(s->vm);
+	return r;
+}
+
 static int st_forward(struct sc *s, const char **d)
 {
 	int r = vcpu_vm_forward_hypercalls(s->vm, 0xc6000000u, 0x100);
@@ -304,13 +331,15 @@ static int script_arm64(struct vcpu_mock *m)
 
 static int script_x86(struct vcpu_mock *m)
 {
-	struct vcpu_mock_step st[5];
+	struct vcpu_mock_step st[7];
 
 	st[0] = mk(VCPU_MOCK_PIO_IN, 0x3f8, 1, 0x5a);
 	st[1] = mk(VCPU_MOCK_PIO_OUT, 0x3f8, 1, 0x41);
-	st[2] = mk(VCPU_MOCK_MMIO_READ, MMIO, 4, 0x5a);
-	st[3] = mk(VCPU_MOCK_MEM_CHECK, RAM + 128, 8, 0);
-	st[4] = mk(VCPU_MOCK_MMIO_WRITE, STOP, 4, 1);
+	st[2] = mk(VCPU_MOCK_PIO_OUT, 0x43, 1, 0x34); /* the in-kernel PIT: no exit */
+	st[3] = mk(VCPU_MOCK_HLT, 0, 0, 0);           /* the in-kernel LAPIC: no exit */
+	st[4] = mk(VCPU_MOCK_MMIO_READ, MMIO, 4, 0x5a);
+	st[5] = mk(VCPU_MOCK_MEM_CHECK, RAM + 128, 8, 0);
+	st[6] = mk(VCPU_MOCK_MMIO_WRITE, STOP, 4, 1);
 	return vcpu_mock_script(m, 0, st, ARRAY_SIZE(st));
 }
 
@@ -371,14 +400,14 @@ static const step_fn arm64_steps[] = {
 };
 
 static const step_fn x86_steps[] = {
-	st_vm, st_map, st_cpu0, st_x86_regs, st_run,
+	st_vm, st_x86_irqchip, st_map, st_cpu0, st_x86_regs, st_x86_irqfd, st_x86_irq_line, st_run,
 };
 
 static const struct scenario scenarios[] = {
 	{ "kvm-arm64", VCPU_BACKEND_KVM, VCPU_ARCH_ARM64, script_arm64, arm64_steps,
 	  ARRAY_SIZE(arm64_steps), 9 },
 	{ "kvm-x86", VCPU_BACKEND_KVM, VCPU_ARCH_X86_64, script_x86, x86_steps,
-	  ARRAY_SIZE(x86_steps), 4 },
+	  ARRAY_SIZE(x86_steps), 7 },
 	{ "gunyah", VCPU_BACKEND_GUNYAH, VCPU_ARCH_ARM64, script_gunyah, gunyah_steps,
 	  ARRAY_SIZE(gunyah_steps), 8 },
 	{ "geniezone", VCPU_BACKEND_GENIEZONE, VCPU_ARCH_ARM64, script_geniezone, geniezone_steps,

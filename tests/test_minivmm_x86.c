@@ -3,8 +3,10 @@
  * minivmm's x86_64 machine on the mock driver: the bzImage setup header
  * checks, the zero page (setup header copy, command line, e820, initrd),
  * the identity page tables and long-mode registers of the 64-bit boot
- * protocol, and the run loop: the COM1 16550 on the pio handler, HLT,
- * MMIO, and the guest's end.  No real x86 boot runs here (no /dev/kvm).
+ * protocol, the in-kernel interrupt controllers and PIT made before the
+ * vCPU, and the run loop: the COM1 16550 on the pio handler with its
+ * interrupt on IRQ 4, the accesses KVM keeps (HLT, LAPIC), MMIO, and the
+ * guest's end.  No real x86 boot runs here (no /dev/kvm).
  */
 #define _GNU_SOURCE
 #include "minivmm.h"
@@ -32,6 +34,17 @@
 #define BODY_SIZE 4096
 #define KVM_EXIT_SHUTDOWN 8
 #define KVM_SYSTEM_EVENT_SHUTDOWN 1
+/* ioctl numbers (shared/abi/kvm.md section 2), to read the mock's call record. */
+#define KVM_CREATE_VM 0xae01ul
+#define KVM_CREATE_VCPU 0xae41ul
+#define KVM_CREATE_IRQCHIP 0xae60ul
+#define KVM_IRQ_LINE 0x4008ae61ul
+#define KVM_CREATE_PIT2 0x4040ae77ul
+#define KVM_RUN 0xae80ul
+#define COM1_GSI 4
+
+/* Not exported from libvcpu.so (lib/mock/mock.h): the level of a VM's line. */
+int vcpu_mock_irq_line_level(const struct vcpu_mock *mock, int vm_fd, uint32_t irq);
 
 static int setup(void **state)
 {
@@ -175,7 +188,7 @@ static void test_header_checks(void **state)
 	make_bzimage(f, &b);
 	expect_failure(f, &cfg, -ENOEXEC, "truncated");
 
-	/* Without an in-kernel LAPIC nothing could start a second vCPU. */
+	/* No MP table or ACPI would tell Linux about a second vCPU. */
 	b = bz_default();
 	make_bzimage(f, &b);
 	cfg.cpus = 2;
@@ -195,6 +208,10 @@ static void test_too_little_memory(void **state)
 	cfg.mem_mib = 24;
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
 	mv_teardown(&f->v);
+	/* Nor too much: RAM from 0 must stay below the IOAPIC and LAPIC (nothing is allocated). */
+	cfg.mem_mib = 3073;
+	expect_failure(f, &cfg, -EINVAL, "must end by 3 GiB");
+	cfg.mem_mib = 24;
 
 	/* Enough for the kernel, not for the initrd above it. */
 	write_file(f->initrd, rd, sizeof(rd));
@@ -384,7 +401,156 @@ static struct vcpu_mock_step pio(uint32_t op, uint16_t port, uint64_t value)
 #define OUT(port, v) pio(VCPU_MOCK_PIO_OUT, port, v)
 #define IN(port, v) pio(VCPU_MOCK_PIO_IN, port, v)
 
-/* The 16550 Linux's earlyprintk drives, other ports and MMIO, HLT, then shutdown: exit 0. */
+/* The first kernel call of kind @req (0: none), from call @from on; its result in @result. */
+static uint64_t find_call(struct fx *f, uint64_t from, unsigned long req, int32_t *result)
+{
+	struct vcpu_mock_call_info ci;
+
+	for (uint64_t n = from; n <= vcpu_mock_calls(f->mock); n++) {
+		assert_int_equal(vcpu_mock_call_info(f->mock, n, &ci), 0);
+		if (ci.call == VCPU_MOCK_CALL_IOCTL && ci.req == req) {
+			if (result)
+				*result = ci.result;
+			return n;
+		}
+	}
+	return 0;
+}
+
+/* The level minivmm last drove on COM1's line, as the mock's irqchip has it. */
+static int com1_line(struct fx *f)
+{
+	int32_t vm_fd = -1;
+
+	assert_true(find_call(f, 1, KVM_CREATE_VM, &vm_fd) > 0);
+	return vcpu_mock_irq_line_level(f->mock, vm_fd, COM1_GSI);
+}
+
+/* The irqchip, then the PIT, both before the vCPU: KVM refuses the irqchip after. */
+static void test_irqchip_and_pit_before_vcpu(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = config(f, NULL, 64);
+	struct bz b = bz_default();
+	uint64_t chip, pit, vcpu;
+	int32_t rc = -1;
+
+	make_bzimage(f, &b);
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	chip = find_call(f, 1, KVM_CREATE_IRQCHIP, &rc);
+	assert_true(chip > 0);
+	assert_int_equal(rc, 0);
+	pit = find_call(f, 1, KVM_CREATE_PIT2, &rc);
+	assert_true(pit > chip);
+	assert_int_equal(rc, 0);
+	vcpu = find_call(f, 1, KVM_CREATE_VCPU, &rc);
+	assert_true(vcpu > pit);
+	assert_true(rc >= 0);
+	assert_int_equal(vcpu_x86_create_irqchip(f->v.vm, VCPU_X86_IRQCHIP_PIT), -EEXIST);
+	/* Nothing drove the UART's line yet. */
+	assert_int_equal(find_call(f, 1, KVM_IRQ_LINE, NULL), 0);
+	assert_int_equal(com1_line(f), 0);
+}
+
+/* One byte-wide access to COM1 register @reg through minivmm's pio handler. */
+static uint8_t com1(struct fx *f, unsigned reg, bool write, uint8_t val)
+{
+	struct vcpu_io io = { .addr = 0x3f8 + reg, .len = 1, .is_write = write };
+
+	io.data[0] = val;
+	assert_int_equal(mv_arch_x86_64.handlers.pio(&f->v, f->v.cpu[0], &io), VCPU_CONTINUE);
+	return io.data[0];
+}
+
+/*
+ * The 16550's THRE interrupt as Linux's 8250 driver meets it: raised when
+ * THRI is enabled or a byte leaves, cleared by reading IIR, gated by OUT2;
+ * the line is driven only when it changes.
+ */
+static void test_uart_irq(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = config(f, NULL, 64);
+	struct bz b = bz_default();
+	char out[16];
+	uint64_t calls;
+	int p[2], saved;
+	ssize_t n;
+
+	make_bzimage(f, &b);
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	/* What reaches the console, as run_captured() does it. */
+	fflush(stdout);
+	assert_int_equal(pipe(p), 0);
+	saved = dup(STDOUT_FILENO);
+	dup2(p[1], STDOUT_FILENO);
+	close(p[1]);
+	calls = vcpu_mock_calls(f->mock);
+#define LINE_IS(level, ncalls)                                                       \
+	do {                                                                         \
+		assert_int_equal(com1_line(f), (level));                             \
+		assert_int_equal(vcpu_mock_calls(f->mock) - calls, (ncalls));      \
+		calls = vcpu_mock_calls(f->mock);                                  \
+	} while (0)
+
+	/* THRI without OUT2: pending in the UART, not on IRQ 4. */
+	com1(f, 1, true, 0x02);
+	LINE_IS(0, 0);
+	com1(f, 4, true, 0x0b); /* DTR | RTS | OUT2 */
+	LINE_IS(1, 1);
+	assert_int_equal(com1(f, 1, false, 0), 0x02);
+	LINE_IS(1, 0);
+	/* Reading IIR reports THRE and clears it. */
+	assert_int_equal(com1(f, 2, false, 0), 0x02);
+	LINE_IS(0, 1);
+	assert_int_equal(com1(f, 2, false, 0), 0x01);
+	LINE_IS(0, 0);
+	/* A byte leaves at once: THR is empty again. */
+	com1(f, 0, true, 'o');
+	LINE_IS(1, 1);
+	com1(f, 0, true, 'k');
+	LINE_IS(1, 0);
+	/* THRI off and on: the interrupt goes and comes back. */
+	com1(f, 1, true, 0x00);
+	LINE_IS(0, 1);
+	assert_int_equal(com1(f, 2, false, 0), 0x01);
+	com1(f, 1, true, 0x02);
+	LINE_IS(1, 1);
+	/* OUT2 off: the line drops though the UART still has it pending. */
+	com1(f, 4, true, 0x03);
+	LINE_IS(0, 1);
+	assert_int_equal(com1(f, 2, false, 0), 0x02);
+	com1(f, 4, true, 0x0b);
+	LINE_IS(0, 0);
+	/* The divisor latch is no THR: no byte, no interrupt. */
+	com1(f, 3, true, 0x83);
+	com1(f, 0, true, 0x01);
+	LINE_IS(0, 0);
+	com1(f, 3, true, 0x03);
+	/* Other ports read as nothing and leave the line alone. */
+	{
+		struct vcpu_io io = { .addr = 0x2f8, .len = 2 };
+		assert_int_equal(mv_arch_x86_64.handlers.pio(&f->v, f->v.cpu[0], &io),
+				 VCPU_CONTINUE);
+		assert_int_equal(io.data[0], 0xff);
+		assert_int_equal(io.data[1], 0xff);
+	}
+	LINE_IS(0, 0);
+#undef LINE_IS
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	n = read(p[0], out, sizeof(out) - 1);
+	close(p[0]);
+	out[n > 0 ? n : 0] = '\0';
+	assert_string_equal(out, "ok");
+}
+
+/*
+ * The 16550 Linux's earlyprintk and 8250 driver drive, its IRQ, other ports
+ * and MMIO, what KVM keeps in the kernel (HLT, the LAPIC, the PIT), then
+ * shutdown: exit 0.
+ */
 static void test_run_console_and_power_off(void **state)
 {
 	struct fx *f = *state;
@@ -403,15 +569,27 @@ static void test_run_console_and_power_off(void **state)
 		OUT(0x3fb, 0x83), OUT(0x3f8, 0x0c), OUT(0x3f9, 0x00), /* DLAB: 9600 baud */
 		IN(0x3f8, 0x0c), IN(0x3fb, 0x83),
 		OUT(0x3fb, 0x03), IN(0x3fb, 0x03), /* 8N1, DLAB clear again */
-		OUT(0x3f9, 0x0f), IN(0x3f9, 0x0f), /* IER */
+		OUT(0x3fc, 0x0b),                /* MCR: DTR | RTS | OUT2 */
+		OUT(0x3f9, 0x0f), IN(0x3f9, 0x0f), /* IER: THRI raises IRQ 4 (exit 17) */
+		IN(0x3fa, 0x02),                 /* IIR: THRE, now cleared (exit 19) */
+		OUT(0x3f8, '!'),                 /* the byte leaves: THRE again (exit 20) */
+		OUT(0x3f9, 0x00),                /* IER: none (exit 21) */
 		IN(0x2fd, 0xff),                 /* no COM2 */
 		{ .op = VCPU_MOCK_PIO_IN, .addr = 0x80, .len = 2, .value = 0xffff },
 		OUT(0x80, 0x00),                 /* a POST code: dropped */
+		/* KVM's own, no exit: the idle HLT, the LAPIC, the PIT, the PIC. */
 		{ .op = VCPU_MOCK_HLT },
 		{ .op = VCPU_MOCK_MMIO_READ, .addr = 0xfee00030, .len = 4, .value = 0 },
 		{ .op = VCPU_MOCK_MMIO_WRITE, .addr = 0xfee000b0, .len = 4, .value = 0 },
+		OUT(0x43, 0x34), OUT(0x40, 0x9c), OUT(0x40, 0x2e), OUT(0x21, 0xef),
+		{ .op = VCPU_MOCK_MMIO_READ, .addr = 0xfed00000, .len = 4, .value = 0 }, /* no HPET */
 		{ .op = VCPU_MOCK_SYSTEM_EVENT, .value = KVM_SYSTEM_EVENT_SHUTDOWN },
 	};
+	const size_t in_kernel = 7, reg_checks = 2;
+	/* After which exit (from 1) each KVM_IRQ_LINE came; test_uart_irq checks the levels. */
+	static const unsigned irq_after[] = { 17, 19, 20, 21 };
+	unsigned runs = 0, nirq = 0;
+	struct vcpu_mock_call_info ci;
 	char out[64];
 	const char *msg = NULL;
 
@@ -419,12 +597,29 @@ static void test_run_console_and_power_off(void **state)
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
 	assert_int_equal(vcpu_mock_script(f->mock, 0, s, ARRAY_SIZE(s)), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
-	assert_string_equal(out, "HiAB\n"); /* the divisor latch write is no character */
+	assert_string_equal(out, "HiAB\n!"); /* the divisor latch write is no character */
 	if (vcpu_mock_failures(f->mock, &msg))
 		fail_msg("%s", msg);
 	assert_int_equal(vcpu_mock_steps_done(f->mock, 0), ARRAY_SIZE(s));
-	/* Every step but the two register checks is an exit; rep outsb is two handler calls. */
-	assert_int_equal(atomic_load(&f->v.exits), ARRAY_SIZE(s) - 2 + 1);
+	/* Every step but the register checks and KVM's own is an exit; rep outsb is two calls. */
+	assert_int_equal(atomic_load(&f->v.exits), ARRAY_SIZE(s) - reg_checks - in_kernel + 1);
+
+	/* IRQ 4 went up and down at those exits, and nowhere else. */
+	for (uint64_t n = 1; n <= vcpu_mock_calls(f->mock); n++) {
+		assert_int_equal(vcpu_mock_call_info(f->mock, n, &ci), 0);
+		if (ci.call != VCPU_MOCK_CALL_IOCTL)
+			continue;
+		if (ci.req == KVM_RUN)
+			runs++;
+		if (ci.req == KVM_IRQ_LINE) {
+			assert_true(nirq < ARRAY_SIZE(irq_after));
+			assert_int_equal(ci.result, 0);
+			assert_int_equal(runs, irq_after[nirq]);
+			nirq++;
+		}
+	}
+	assert_int_equal(nirq, ARRAY_SIZE(irq_after));
+	assert_int_equal(com1_line(f), 0);
 }
 
 /* A triple fault is x86's reset; an internal error a crash. */
@@ -457,6 +652,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zero_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_initrd_addr_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_page_tables_and_registers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_irqchip_and_pit_before_vcpu, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uart_irq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_console_and_power_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_reset_and_crash, setup, teardown),
 	};

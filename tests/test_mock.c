@@ -2848,6 +2848,257 @@ static void test_signal_msi_arm64_without_its(void **state)
 	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "ITS"));
 }
 
+/* ======================================================================== */
+/* x86 in-kernel irqchip (KVM_CREATE_IRQCHIP) and PIT (KVM_CREATE_PIT2),     */
+/* before the vCPUs: GSIs 0..23 are driven with KVM_IRQ_LINE.  The kernel's  */
+/* own rules are also shown with raw ioctls where the library stops first.  */
+
+/* shared/abi/kvm.md section 2. */
+#define KVM_CREATE_IRQCHIP_NR 0xae60ul
+#define KVM_IRQ_LINE_NR 0x4008ae61ul
+#define KVM_CREATE_PIT2_NR 0x4040ae77ul
+#define KVM_SIGNAL_MSI_NR 0x4020aea5ul
+#define KVM_PIT_SPEAKER_DUMMY 1u /* arch/x86/include/uapi/asm/kvm.h */
+
+/* Not exported from libvcpu.so (lib/mock/mock.h): the level of a VM's line. */
+int vcpu_mock_irq_line_level(const struct vcpu_mock *mock, int vm_fd, uint32_t irq);
+
+static int vm_ioctl(struct fx *f, unsigned long req, const void *arg)
+{
+	return sys_ioctl(f->hv, f->vm->fd, req, (unsigned long)(uintptr_t)arg);
+}
+
+static int irq_line_raw(struct fx *f, uint32_t gsi, uint32_t level)
+{
+	const uint32_t l[2] = { gsi, level }; /* struct kvm_irq_level */
+
+	return vm_ioctl(f, KVM_IRQ_LINE_NR, l);
+}
+
+static int pit2_raw(struct fx *f, uint32_t flags)
+{
+	uint32_t cfg[16] = { flags }; /* struct kvm_pit_config: flags, pad[15] */
+
+	return vm_ioctl(f, KVM_CREATE_PIT2_NR, cfg);
+}
+
+static int line(struct fx *f, uint32_t gsi)
+{
+	return vcpu_mock_irq_line_level(f->mock, f->vm->fd, gsi);
+}
+
+static void test_x86_irqchip_create_and_irq(void **state)
+{
+	struct fx *f = *state;
+	uint64_t v = 0;
+
+	open_arch(f, X86);
+	assert_int_equal(vcpu_vm_check(f->vm, VCPU_CAP_IRQCHIP, &v), 0);
+	assert_int_equal(v, 1);
+	/* kvm_vm_ioctl_irq_line(): ENXIO without an in-kernel irqchip. */
+	assert_int_equal(vcpu_vm_set_irq_line(f->vm, 4, 1), -ENXIO);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "vcpu_x86_create_irqchip"));
+	assert_int_equal(irq_line_raw(f, 4, 1), -ENXIO);
+
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, VCPU_X86_IRQCHIP_PIT), 0);
+	assert_int_equal(vcpu_vm_set_irq_line(f->vm, 4, 1), 0);
+	assert_int_equal(line(f, 4), 1);
+	assert_int_equal(vcpu_vm_set_irq_line(f->vm, 4, 0), 0);
+	assert_int_equal(line(f, 4), 0);
+	assert_int_equal(vcpu_vm_set_irq_line(f->vm, 23, 1), 0);
+	assert_int_equal(line(f, 23), 1);
+	/* Past the default routing: kvm_set_irq() finds no route and KVM_IRQ_LINE says 0. */
+	assert_int_equal(irq_line_raw(f, 24, 1), 0);
+	assert_int_equal(line(f, 24), 0);
+	assert_int_equal(irq_line_raw(f, 0xffffffffu, 1), 0);
+	/* ... which libvcpu refuses, since such a line would do nothing. */
+	assert_int_equal(vcpu_vm_set_irq_line(f->vm, 24, 1), -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "0..23"));
+	/* One each: EEXIST, whichever parts are asked for again. */
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, 0), -EEXIST);
+	expect_detail(vcpu_vm_last_error(f->vm));
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, VCPU_X86_IRQCHIP_PIT), -EEXIST);
+	assert_int_equal(vm_ioctl(f, KVM_CREATE_IRQCHIP_NR, NULL), -EEXIST);
+	assert_int_equal(pit2_raw(f, KVM_PIT_SPEAKER_DUMMY), -EEXIST);
+	/* Unknown flags, another architecture. */
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, 1u << 5), -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "flags"));
+	assert_int_equal(vcpu_x86_create_irqchip(NULL, 0), -EINVAL);
+	/* The vCPU created now runs with it. */
+	add_cpu(f, 0);
+	assert_int_equal(vcpu_vm_check(f->vm, VCPU_CAP_IRQCHIP, &v), 0);
+	assert_int_equal(v, 1);
+}
+
+/* x86 KVM_CREATE_IRQCHIP: EINVAL once a vCPU was created, even after it was destroyed. */
+static void test_x86_irqchip_before_vcpus(void **state)
+{
+	struct fx *f = *state;
+
+	open_arch(f, X86);
+	add_cpu(f, 0);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, VCPU_X86_IRQCHIP_PIT), -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "before the first vCPU"));
+	assert_int_equal(vm_ioctl(f, KVM_CREATE_IRQCHIP_NR, NULL), -EINVAL);
+	/* kvm->created_vcpus does not drop when a vCPU's fd is closed. */
+	assert_int_equal(vcpu_destroy(&f->cpu[0]), 0);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, 0), -EINVAL);
+	assert_int_equal(vm_ioctl(f, KVM_CREATE_IRQCHIP_NR, NULL), -EINVAL);
+	/* Nothing was made: lines still have no irqchip. */
+	assert_int_equal(vcpu_vm_set_irq_line(f->vm, 4, 1), -ENXIO);
+}
+
+/* x86 KVM_CREATE_PIT2: ENOENT without the PIC, EEXIST for a second, any time after. */
+static void test_x86_pit_rules(void **state)
+{
+	struct fx *f = *state;
+	struct rec r;
+	struct vcpu_mock_step s[] = {
+		pio(VCPU_MOCK_PIO_OUT, 0x43, 1, 1, 0x34), /* PIT: channel 0, mode 2 */
+		pio(VCPU_MOCK_PIO_OUT, 0x40, 1, 1, 0x9c),
+		pio(VCPU_MOCK_PIO_IN, 0x61, 1, 1, 0),     /* the speaker stub */
+		pio(VCPU_MOCK_PIO_OUT, 0x3f8, 1, 1, 'x'), /* COM1 is the VMM's */
+		stop(),
+	};
+
+	open_arch(f, X86);
+	assert_int_equal(pit2_raw(f, KVM_PIT_SPEAKER_DUMMY), -ENOENT);
+	assert_int_equal(vm_ioctl(f, KVM_CREATE_PIT2_NR, NULL), -EFAULT);
+	/* The irqchip alone, then a vCPU, then the PIT: the kernel allows it. */
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, 0), 0);
+	add_cpu(f, 0);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, 0), -EEXIST);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, VCPU_X86_IRQCHIP_PIT), 0);
+	assert_int_equal(pit2_raw(f, KVM_PIT_SPEAKER_DUMMY), -EEXIST);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, VCPU_X86_IRQCHIP_PIT), -EEXIST);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "PIT"));
+	/* The PIT's ports never reach the VMM. */
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(f->cpu[0], &H_ALL, &r), VCPU_STOP);
+	assert_int_equal(r.n_pio, 1);
+	assert_int_equal(r.io[0].addr, 0x3f8);
+	assert_int_equal(r.n_mmio, 1);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+/* A failed KVM_CREATE_PIT2 leaves the irqchip (KVM cannot remove it): the retry makes the PIT. */
+static void test_x86_pit_retry_after_failure(void **state)
+{
+	struct fx *f = *state;
+
+	open_arch(f, X86);
+	/* Call n+1 is KVM_CREATE_IRQCHIP, n+2 KVM_CREATE_PIT2. */
+	assert_int_equal(vcpu_mock_fail_call(f->mock, vcpu_mock_calls(f->mock) + 2, ENOMEM), 0);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, VCPU_X86_IRQCHIP_PIT), -ENOMEM);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "KVM_CREATE_PIT2"));
+	assert_int_equal(vcpu_vm_set_irq_line(f->vm, 4, 1), 0); /* the irqchip is there */
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, 0), -EEXIST);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, VCPU_X86_IRQCHIP_PIT), 0);
+	assert_int_equal(pit2_raw(f, KVM_PIT_SPEAKER_DUMMY), -EEXIST);
+	/* A failed KVM_CREATE_IRQCHIP made nothing: the next call makes both. */
+	assert_int_equal(vcpu_vm_destroy(&f->vm), 0);
+	assert_int_equal(vcpu_vm_create(f->hv, NULL, &f->vm), 0);
+	assert_int_equal(vcpu_mock_fail_call(f->mock, vcpu_mock_calls(f->mock) + 1, EIO), 0);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, VCPU_X86_IRQCHIP_PIT), -EIO);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "KVM_CREATE_IRQCHIP"));
+	assert_int_equal(vcpu_vm_set_irq_line(f->vm, 4, 1), -ENXIO);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, VCPU_X86_IRQCHIP_PIT), 0);
+	assert_int_equal(pit2_raw(f, KVM_PIT_SPEAKER_DUMMY), -EEXIST);
+}
+
+/* kvm_arch_irqfd_allowed() and kvm_send_userspace_msi() accept x86 VMs with the irqchip. */
+static void test_x86_irqfd_msi_with_irqchip(void **state)
+{
+	struct fx *f = *state;
+	int efd = new_eventfd(), efd2 = new_eventfd(), res = new_eventfd();
+	struct vcpu_irqfd a = { .fd = efd, .irq = 5 };
+	uint32_t msi[8] = { 0xfee00000u, 0, 0x31, 1 /* KVM_MSI_VALID_DEVID */, 7 };
+
+	open_arch(f, X86);
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
+	assert_int_equal(vcpu_vm_signal_msi(f->vm, 0xfee00000, 0x31), -EINVAL);
+	assert_int_equal(vm_ioctl(f, KVM_SIGNAL_MSI_NR, msi), -EINVAL);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, 0), 0);
+	add_cpu(f, 0);
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), 0);
+	/* Level-triggered with a resample eventfd: needs the full (not split) irqchip. */
+	a = (struct vcpu_irqfd){ .fd = efd2, .irq = 10, .flags = VCPU_IRQFD_LEVEL,
+				 .resample_fd = res };
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), 0);
+	/* A GSI without a route: the irqfd would never fire. */
+	a = (struct vcpu_irqfd){ .fd = res, .irq = 24 };
+	assert_int_equal(vcpu_vm_irqfd(f->vm, &a), -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "0..23"));
+	assert_int_equal(vcpu_vm_signal_msi(f->vm, 0xfee00000, 0x31), 0);
+	/* x86 accepts KVM_MSI_VALID_DEVID and ignores the device id. */
+	assert_true(vm_ioctl(f, KVM_SIGNAL_MSI_NR, msi) >= 0);
+	msi[3] = 2;
+	assert_int_equal(vm_ioctl(f, KVM_SIGNAL_MSI_NR, msi), -EINVAL);
+	close(efd);
+	close(efd2);
+	close(res);
+}
+
+/*
+ * With the in-kernel LAPIC a HLT waits in the kernel (no exit), and the
+ * PICs, IOAPIC and LAPIC are KVM's: only the other accesses exit.
+ */
+static void test_x86_in_kernel_devices(void **state)
+{
+	struct fx *f = *state;
+	struct rec r;
+	struct vcpu_mock_step s[] = {
+		step(VCPU_MOCK_HLT),
+		reg_check(VCPU_REG_X86_RIP, 0xfff1), /* past the one-byte HLT */
+		pio(VCPU_MOCK_PIO_OUT, 0x20, 1, 1, 0x11), /* PIC ICW1 */
+		pio(VCPU_MOCK_PIO_OUT, 0xa1, 1, 1, 0xff),
+		pio(VCPU_MOCK_PIO_IN, 0x4d0, 1, 1, 0),    /* ELCR */
+		mmio_read(0xfee00030, 4, 0, 0),           /* LAPIC version */
+		mmio_write(0xfee000b0, 4, 0),             /* LAPIC EOI */
+		mmio_write(0xfec00000, 4, 0x10),          /* IOAPIC select */
+		pio(VCPU_MOCK_PIO_OUT, 0x43, 1, 1, 0x34), /* no PIT was made: the VMM's */
+		mmio_write(0xfed00000, 4, 1),             /* no HPET in KVM: the VMM's */
+		stop(),
+	};
+
+	open_arch(f, X86);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, 0), 0);
+	add_cpu(f, 0);
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(f->cpu[0], &H_ALL, &r), VCPU_STOP);
+	assert_int_equal(r.n_other, 0); /* no HLT exit */
+	assert_int_equal(r.n_pio, 1);
+	assert_int_equal(r.io[0].addr, 0x43);
+	assert_int_equal(r.n_mmio, 2);
+	assert_int_equal(r.io[1].addr, 0xfed00000);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+/* Not on arm64 (its irqchip is the vGICv3), not on a backend without the call. */
+static void test_x86_irqchip_wrong_vm(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu_mock *am = NULL;
+	struct vcpu_hv *ahv = NULL;
+	struct vcpu_vm *avm = NULL;
+
+	open_arch(f, ARM64);
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, 0), -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "x86_64"));
+	assert_int_equal(vcpu_x86_create_irqchip(f->vm, VCPU_X86_IRQCHIP_PIT), -EINVAL);
+
+	assert_int_equal(vcpu_mock_open(VCPU_BACKEND_ACRN, NULL, &am, &ahv), 0);
+	assert_int_equal(vcpu_vm_create(ahv, NULL, &avm), 0);
+	assert_int_equal(vcpu_x86_create_irqchip(avm, VCPU_X86_IRQCHIP_PIT), -EOPNOTSUPP);
+	assert_non_null(strstr(vcpu_vm_last_error(avm), "acrn"));
+	assert_int_equal(vcpu_x86_create_irqchip(avm, 1u << 3), -EINVAL);
+	assert_int_equal(vcpu_vm_destroy(&avm), 0);
+	assert_int_equal(vcpu_hv_close(ahv), 0);
+	assert_int_equal(vcpu_mock_destroy(&am), 0);
+}
+
 static void test_ioeventfd_kvm(void **state)
 {
 	struct fx *f = *state;
@@ -3087,6 +3338,14 @@ int main(void)
 		T(test_irqfd_kvm),
 		T(test_irqfd_x86_needs_irqchip),
 		T(test_signal_msi_arm64_without_its),
+		/* x86 in-kernel irqchip and PIT */
+		T(test_x86_irqchip_create_and_irq),
+		T(test_x86_irqchip_before_vcpus),
+		T(test_x86_pit_rules),
+		T(test_x86_pit_retry_after_failure),
+		T(test_x86_irqfd_msi_with_irqchip),
+		T(test_x86_in_kernel_devices),
+		T(test_x86_irqchip_wrong_vm),
 		T(test_ioeventfd_kvm),
 		T(test_ioeventfd_pio_is_x86_only),
 	};

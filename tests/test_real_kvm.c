@@ -1921,6 +1921,37 @@ static void test_gic_v3(void **state)
 #endif
 }
 
+/*
+ * x86: the in-kernel PICs, IOAPIC and LAPIC with the PIT, made before the
+ * vCPU, take GSI lines; the guest (interrupts off) still runs to its end.
+ */
+static void test_x86_irqchip(void **state)
+{
+	RK_BEGIN(state);
+#if defined(RK_GUEST_X86)
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	rk_vm(t);
+	RK_CALL(-ENXIO, vcpu_vm_set_irq_line(t->vm, 4, 1), vcpu_vm_last_error(t->vm));
+	RK_OK(vcpu_x86_create_irqchip(t->vm, VCPU_X86_IRQCHIP_PIT), vcpu_vm_last_error(t->vm));
+	RK_CALL(-EEXIST, vcpu_x86_create_irqchip(t->vm, 0), vcpu_vm_last_error(t->vm));
+	RK_OK(vcpu_vm_set_irq_line(t->vm, 4, 1), vcpu_vm_last_error(t->vm));
+	RK_OK(vcpu_vm_set_irq_line(t->vm, 4, 0), vcpu_vm_last_error(t->vm));
+	RK_CALL(-EINVAL, vcpu_vm_set_irq_line(t->vm, 24, 1), vcpu_vm_last_error(t->vm));
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(mmio_write));
+
+	RK_CALL(-EEXIST, vcpu_x86_create_irqchip(t->vm, VCPU_X86_IRQCHIP_PIT),
+		vcpu_vm_last_error(t->vm));
+	rk_run_to_done(cpu, c);
+	rk_expect_count(c, 3, 1);
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, RK_MMIO + 0x0, 1, true, 0x11);
+	free(c);
+#else
+	print_message("the PIC/IOAPIC/LAPIC irqchip is x86 only: skipped\n");
+	skip();
+#endif
+}
+
 #define RK_TEST(f) cmocka_unit_test_setup_teardown(f, rk_setup, rk_teardown)
 
 int main(void)
@@ -1940,6 +1971,7 @@ int main(void)
 		RK_TEST(test_memory_region),
 		RK_TEST(test_regs),
 		RK_TEST(test_gic_v3),
+		RK_TEST(test_x86_irqchip),
 		RK_TEST(test_exit_latency),
 	};
 	/* RK_ONLY=<glob>: run only the matching cases (debugging one guest). */

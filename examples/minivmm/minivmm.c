@@ -167,6 +167,7 @@ int mv_setup(struct mv_vmm *v, const struct mv_config *cfg)
 	v->t0 = mv_now();
 	v->bol = true;
 	pthread_mutex_init(&v->out_lock, NULL);
+	pthread_mutex_init(&v->uart.lock, NULL);
 	if (v->cfg.cpus < 1 || v->cfg.cpus > MV_MAX_CPUS)
 		return mv_fail(v, -EINVAL, "--cpus %u: 1 to %d", v->cfg.cpus, MV_MAX_CPUS);
 	if (v->cfg.mem_mib < 16 || v->cfg.mem_mib > (1u << 20))
@@ -184,6 +185,8 @@ int mv_setup(struct mv_vmm *v, const struct mv_config *cfg)
 	r = vcpu_vm_create(v->hv, NULL, &v->vm);
 	if (r < 0)
 		return mv_fail(v, r, "cannot create a VM: %s", vcpu_hv_last_error(v->hv));
+	if (v->arch->vm_setup && (r = v->arch->vm_setup(v)) < 0)
+		return r;
 	v->ram_gpa = v->arch->ram_gpa;
 	v->ram_size = v->cfg.mem_mib << 20;
 	/*
@@ -224,6 +227,7 @@ void mv_teardown(struct mv_vmm *v)
 		vcpu_hv_close(v->hv);
 	v->hv = NULL;
 	pthread_mutex_destroy(&v->out_lock);
+	pthread_mutex_destroy(&v->uart.lock);
 }
 
 /* ------------------------------------------------------------------------ */

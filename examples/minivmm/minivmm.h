@@ -70,9 +70,12 @@ struct mv_vmm {
 	atomic_int done;      /* a vCPU saw the guest's end: the others stop */
 	atomic_int status;    /* MV_EXIT_* */
 	atomic_ulong exits;
-	/* x86.c: the COM1 16550's registers as the guest last wrote them (any vCPU) */
+	/* x86.c: the COM1 16550 (any vCPU, under its lock) */
 	struct {
-		atomic_uchar ier, lcr, mcr, scr, dll, dlm;
+		pthread_mutex_t lock;
+		uint8_t ier, lcr, mcr, scr, dll, dlm; /* as the guest last wrote them */
+		bool thre;   /* the "transmitter empty" interrupt is pending */
+		int irq;     /* the level minivmm last drove on its line (GSI 4) */
 	} uart;
 	char err[256];        /* why setup failed */
 };
@@ -98,6 +101,9 @@ struct mv_arch {
 	enum vcpu_arch arch;
 	uint64_t ram_gpa;
 	uint32_t secondary_flags;   /* vcpu_create() flags of vCPUs 1.. */
+	/* Optional: VM-wide devices that must exist before the first vCPU
+	 * (x86: the in-kernel interrupt controllers and PIT).  0 or -errno. */
+	int (*vm_setup)(struct mv_vmm *v);
 	/* Load the kernel/initrd into RAM, build the platform, set the boot
 	 * vCPU's registers.  Returns 0 or a negative errno (v->err says why). */
 	int (*setup)(struct mv_vmm *v);

@@ -5,7 +5,7 @@
  * a 16550 UART on COM1.  There is no firmware: minivmm is the boot loader,
  * so the vCPU starts in long mode on identity-mapped page tables.
  *
- * Guest physical map (RAM from 0):
+ * Guest physical map (RAM from 0, at most 3 GiB):
  *   0x000500  GDT
  *   0x007000  boot_params (the "zero page")
  *   0x008000  a stack page
@@ -14,12 +14,16 @@
  *   0x09fc00  reserved up to 1 MiB (a PC's EBDA, VGA memory and BIOS)
  *   0x100000  the protected-mode kernel (the bzImage after its setup code)
  *   top       the initrd, page aligned, below the kernel's initrd_addr_max
- * Ports: COM1 at 0x3f8; every other port reads as all ones (nothing there).
+ *   0xfec00000  the IOAPIC, 0xfee00000 the LAPIC (KVM's)
+ * Ports: COM1 at 0x3f8 (IRQ 4); the 8259 PICs (0x20, 0xa0, 0x4d0) and the
+ * 8254 PIT (0x40-0x43, 0x61) are KVM's (vcpu_x86_create_irqchip()); every
+ * other port reads as all ones (nothing there).
  */
 #define _GNU_SOURCE
 #include "minivmm.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,12 +40,15 @@
 #define HIGH_GPA 0x100000ull
 #define KERNEL_GPA HIGH_GPA
 #define STARTUP_64 0x200 /* the 64-bit entry: load address + 0x200 */
+#define RAM_MAX (3ull << 30) /* RAM is one block from 0: it must end below the 32-bit hole */
 
 /*
- * No interrupt controller exists (libvcpu has no x86 irqchip): noapic for the
- * IO-APIC, nolapic because KVM's CPUID still advertises a local APIC.
+ * No MP table or ACPI MADT describes the IOAPIC and LAPIC, so Linux is told
+ * to use the 8259 PIC alone (noapic, nolapic), with the PIT as its timer: the
+ * PC/AT interrupt setup, the one that needs no firmware tables.
  */
 #define DEFAULT_CMDLINE "console=ttyS0 earlyprintk=serial noapic nolapic"
+#define COM1_GSI 4 /* IRQ 4: the PIC pin, and the IOAPIC pin of the same number */
 
 /* struct boot_params offsets (boot.rst, zero-page.rst); the setup header starts at 0x1f1. */
 #define BP_E820_ENTRIES 0x1e8
@@ -239,10 +246,10 @@ static int x86_setup(struct mv_vmm *v)
 	uint8_t *bp = v->ram + ZERO_PAGE_GPA; /* RAM starts at GPA 0: offsets are addresses */
 	int r;
 
-	/* Secondaries would start at the reset vector: only an in-kernel LAPIC holds them for SIPI. */
+	/* Linux finds other CPUs only in an MP table or ACPI MADT, which minivmm does not build. */
 	if (v->cfg.cpus != 1)
-		return mv_fail(v, -EINVAL, "--cpus %u: x86_64 guests get one vCPU (without an "
-			       "interrupt controller nothing can start the others)", v->cfg.cpus);
+		return mv_fail(v, -EINVAL, "--cpus %u: x86_64 guests get one vCPU (no MP table or "
+			       "ACPI tells Linux about others)", v->cfg.cpus);
 	r = mv_read_file(v, "kernel", v->cfg.kernel, &kernel);
 	if (r < 0)
 		return r;
@@ -299,72 +306,140 @@ out:
 	return r;
 }
 
+/* The in-kernel PICs, IOAPIC, LAPIC and PIT; they must exist before the vCPU. */
+static int x86_vm_setup(struct mv_vmm *v)
+{
+	int r;
+
+	/* A memory slot over the IOAPIC or LAPIC page would hide them (and KVM's TSS). */
+	if ((v->cfg.mem_mib << 20) > RAM_MAX)
+		return mv_fail(v, -EINVAL, "--mem %llu MiB: x86_64 RAM must end by 3 GiB (the "
+			       "IOAPIC, the LAPIC and KVM's TSS lie above)",
+			       (unsigned long long)v->cfg.mem_mib);
+	r = vcpu_x86_create_irqchip(v->vm, VCPU_X86_IRQCHIP_PIT);
+
+	/* ACRN's hypervisor has its own PIC, IOAPIC and LAPIC; a PIT would be ours (none). */
+	if (r == -EOPNOTSUPP && vcpu_hv_backend(v->hv) == VCPU_BACKEND_ACRN)
+		return 0;
+	return r < 0 ? mv_fail(v, r, "cannot create the interrupt controllers and PIT: %s",
+			       vcpu_vm_last_error(v->vm)) : 0;
+}
+
 /* ------------------------------------------------------------------------ */
-/* COM1: a 16550 that transmits at once, never receives and raises no IRQ.  */
+/* COM1: a 16550 that transmits at once and never receives, so its only     */
+/* interrupt is "transmitter empty" (THRE), on IRQ 4.                        */
 
 #define COM1 0x3f8
 #define LCR_DLAB 0x80
+#define IER_THRI 0x02            /* interrupt when the transmitter is empty */
 #define IIR_NONE 0x01            /* no interrupt pending; no FIFOs: Linux sees a 16450 */
+#define IIR_THRI 0x02            /* the transmitter-empty interrupt is pending */
+#define MCR_OUT2 0x08            /* on a PC, gates the UART's interrupt onto its IRQ line */
 #define LSR_IDLE 0x60            /* THRE | TEMT: ready to send, nothing received */
 #define MSR_READY 0xb0           /* DCD | DSR | CTS: the other end is there */
 
+/* Called with the UART lock held. */
 static uint8_t uart_read(struct mv_vmm *v, unsigned reg)
 {
-	bool dlab = atomic_load(&v->uart.lcr) & LCR_DLAB;
+	bool dlab = v->uart.lcr & LCR_DLAB;
 
 	switch (reg) {
-	case 0: return dlab ? atomic_load(&v->uart.dll) : 0; /* RBR: nothing received */
-	case 1: return atomic_load(dlab ? &v->uart.dlm : &v->uart.ier);
-	case 2: return IIR_NONE;
-	case 3: return atomic_load(&v->uart.lcr);
-	case 4: return atomic_load(&v->uart.mcr);
+	case 0: return dlab ? v->uart.dll : 0; /* RBR: nothing received */
+	case 1: return dlab ? v->uart.dlm : v->uart.ier;
+	case 2:
+		/* Reading IIR while THRE is the interrupt it reports clears it. */
+		if ((v->uart.ier & IER_THRI) && v->uart.thre) {
+			v->uart.thre = false;
+			return IIR_THRI;
+		}
+		return IIR_NONE;
+	case 3: return v->uart.lcr;
+	case 4: return v->uart.mcr;
 	case 5: return LSR_IDLE;
 	case 6: return MSR_READY;
-	default: return atomic_load(&v->uart.scr);
+	default: return v->uart.scr;
 	}
 }
 
+/* Called with the UART lock held. */
 static void uart_write(struct mv_vmm *v, unsigned reg, uint8_t val)
 {
-	bool dlab = atomic_load(&v->uart.lcr) & LCR_DLAB;
+	bool dlab = v->uart.lcr & LCR_DLAB;
 
 	switch (reg) {
 	case 0:
-		if (dlab)
-			atomic_store(&v->uart.dll, val);
-		else
+		if (dlab) {
+			v->uart.dll = val;
+		} else {
+			/* Writing THR clears THRE; the byte leaves at once, so it is set again. */
 			mv_console_putc(v, val);
+			v->uart.thre = true;
+		}
 		break;
 	case 1:
-		if (dlab)
-			atomic_store(&v->uart.dlm, val);
-		else
-			atomic_store(&v->uart.ier, val & 0x0f); /* the four defined enables */
+		if (dlab) {
+			v->uart.dlm = val;
+			break;
+		}
+		/* Enabling THRI while THR is empty (it always is) raises the interrupt. */
+		if ((val & IER_THRI) && !(v->uart.ier & IER_THRI))
+			v->uart.thre = true;
+		v->uart.ier = val & 0x0f; /* the four defined enables */
 		break;
-	case 3: atomic_store(&v->uart.lcr, val); break;
-	case 4: atomic_store(&v->uart.mcr, val & 0x1f); break;
-	case 7: atomic_store(&v->uart.scr, val); break;
+	case 3: v->uart.lcr = val; break;
+	case 4: v->uart.mcr = val & 0x1f; break;
+	case 7: v->uart.scr = val; break;
 	default: break; /* FCR (no FIFOs), and LSR/MSR are read-only */
 	}
+}
+
+/*
+ * Drive IRQ 4 with the UART's interrupt output, as a level: KVM's PIC and
+ * IOAPIC see an edge when it rises, whichever trigger mode the guest picked.
+ * Called with the UART lock held, so the line follows the registers in order.
+ */
+static int uart_update_irq(struct mv_vmm *v)
+{
+	int level = (v->uart.ier & IER_THRI) && v->uart.thre && (v->uart.mcr & MCR_OUT2);
+	int r;
+
+	if (level == v->uart.irq)
+		return 0;
+	r = vcpu_vm_set_irq_line(v->vm, COM1_GSI, level);
+	if (r < 0) {
+		fprintf(stderr, "minivmm: COM1 cannot drive IRQ %d: %s\n", COM1_GSI,
+			vcpu_vm_last_error(v->vm));
+		return r;
+	}
+	v->uart.irq = level;
+	return 0;
 }
 
 /* Byte by byte, so a 16- or 32-bit access covers the ports it spans. */
 static int x86_pio(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
 {
 	struct mv_vmm *v = ctx;
+	int r = 0;
 
 	(void)cpu;
 	atomic_fetch_add(&v->exits, 1);
-	for (uint32_t i = 0; i < io->len && i < sizeof(io->data); i++) {
+	for (uint32_t i = 0; i < io->len && i < sizeof(io->data) && r == 0; i++) {
 		uint64_t port = io->addr + i;
-		bool uart = port >= COM1 && port < COM1 + 8;
 
-		if (io->is_write && uart)
+		if (port < COM1 || port >= COM1 + 8) {
+			if (!io->is_write)
+				io->data[i] = 0xff;
+			continue;
+		}
+		pthread_mutex_lock(&v->uart.lock);
+		if (io->is_write)
 			uart_write(v, (unsigned)(port - COM1), io->data[i]);
-		else if (!io->is_write)
-			io->data[i] = uart ? uart_read(v, (unsigned)(port - COM1)) : 0xff;
+		else
+			io->data[i] = uart_read(v, (unsigned)(port - COM1));
+		r = uart_update_irq(v);
+		pthread_mutex_unlock(&v->uart.lock);
 	}
-	return VCPU_CONTINUE;
+	return r;
 }
 
 /* No MMIO device: reads as zero, writes are dropped. */
@@ -386,7 +461,7 @@ static int x86_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit)
 
 	switch (exit->kind) {
 	case VCPU_EXIT_HALT:
-		/* No interrupt could ever wake it: resume, and the idle loop halts again. */
+		/* Not with an in-kernel LAPIC (it waits for the interrupt): resume the idle loop. */
 		atomic_fetch_add(&v->exits, 1);
 		return VCPU_CONTINUE;
 	case VCPU_EXIT_SHUTDOWN:
@@ -401,6 +476,7 @@ const struct mv_arch mv_arch_x86_64 = {
 	.name = "x86_64",
 	.arch = VCPU_ARCH_X86_64,
 	.ram_gpa = 0,
+	.vm_setup = x86_vm_setup,
 	.setup = x86_setup,
 	.handlers = {
 		.mmio = x86_mmio,

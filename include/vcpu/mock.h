@@ -79,7 +79,15 @@ VCPU_API int vcpu_mock_open(enum vcpu_backend backend, const struct vcpu_mock_co
  */
 VCPU_API int vcpu_mock_destroy(struct vcpu_mock **mock);
 
-/** What one step of a scripted guest does. */
+/**
+ * What one step of a scripted guest does.  On an x86 KVM VM with the
+ * in-kernel irqchip (vcpu_x86_create_irqchip()), MMIO and port accesses that
+ * KVM's own devices claim (the PICs at ports 0x20-0x21, 0xa0-0xa1 and
+ * 0x4d0-0x4d1, a PIT at 0x40-0x43 and its speaker stub at 0x61, the IOAPIC
+ * page at 0xfec00000, the vCPU's LAPIC page) are emulated in the modelled
+ * kernel: the step is done without an exit, and what a read returns is not
+ * modelled.
+ */
 enum vcpu_mock_op {
 	/* MMIO store of @len bytes of @value at @addr. */
 	VCPU_MOCK_MMIO_WRITE = 1,
@@ -114,7 +122,9 @@ enum vcpu_mock_op {
 	VCPU_MOCK_MEM_CHECK = 12,
 	/* Store 8 bytes of @value to guest RAM at @addr (an MMIO write exit when unmapped). */
 	VCPU_MOCK_MEM_WRITE = 13,
-	/* x86 HLT without an in-kernel LAPIC (KVM_EXIT_HLT). */
+	/* x86 HLT: KVM_EXIT_HLT without an in-kernel LAPIC; with one the vCPU
+	 * waits in the kernel, woken by an interrupt the mock has pending at
+	 * once (no exit). */
 	VCPU_MOCK_HLT = 14,
 	/* Expect guest register @reg (a VCPU_REG_* id) to hold @value (no exit). */
 	VCPU_MOCK_REG_CHECK = 15,

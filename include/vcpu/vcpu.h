@@ -110,7 +110,8 @@ enum vcpu_cap {
 	VCPU_CAP_READONLY_MEM = 5,    /**< VCPU_MEM_READONLY regions */
 	VCPU_CAP_IRQFD = 6,
 	VCPU_CAP_IOEVENTFD = 7,
-	VCPU_CAP_IRQCHIP = 8,         /**< an in-kernel interrupt controller */
+	VCPU_CAP_IRQCHIP = 8,         /**< an in-kernel interrupt controller can be had (KVM:
+				       *   vcpu_x86_create_irqchip(), vcpu_vm_create_gic_v3()) */
 	VCPU_CAP_ONE_REG = 9,
 	VCPU_CAP_ARM_PSCI_0_2 = 10,   /**< arm64: in-kernel PSCI 0.2+ */
 	VCPU_CAP_ARM_IPA_BITS = 11,   /**< arm64 value: largest guest-physical address width */
@@ -306,7 +307,8 @@ VCPU_API int vcpu_vm_signal_msi(struct vcpu_vm *vm, uint64_t addr, uint64_t data
 
 /**
  * vcpu_vm_set_irq_line() - drive an interrupt line of the in-kernel irqchip.
- * @irq: x86_64: a GSI; arm64: a shared peripheral interrupt's INTID (32..1019).
+ * @irq: x86_64: a GSI (0..23, see vcpu_x86_create_irqchip()); arm64: a
+ *       shared peripheral interrupt's INTID (32..1019).
  * @level: 1 asserted, 0 deasserted.
  * Return: 0; -EINVAL for an irq out of range; -ENXIO when the VM has no
  * in-kernel irqchip; or the driver's errno.
@@ -396,6 +398,30 @@ VCPU_API int vcpu_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 				  struct vcpu_x86_segment *out);
 VCPU_API int vcpu_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 				  const struct vcpu_x86_segment *in);
+
+/** vcpu_x86_create_irqchip() flag: also create the in-kernel i8254 PIT. */
+#define VCPU_X86_IRQCHIP_PIT (1u << 0)
+
+/**
+ * vcpu_x86_create_irqchip() - give an x86_64 VM the in-kernel interrupt
+ * controllers of a PC: two 8259 PICs (ports 0x20, 0xa0, ELCR 0x4d0), an
+ * IOAPIC (MMIO 0xfec00000) and a local APIC per vCPU (KVM_CREATE_IRQCHIP),
+ * with GSIs 0-15 routed to the PIC and IOAPIC pins and 16-23 to the IOAPIC.
+ * vcpu_vm_set_irq_line(), vcpu_vm_irqfd() and vcpu_vm_signal_msi() need it
+ * on x86, and with it HLT no longer exits (the vCPU waits in the kernel for
+ * an interrupt).  With VCPU_X86_IRQCHIP_PIT also the 8254 timer on ports
+ * 0x40-0x43, interrupting on GSI 0, and the port 0x61 stub Linux uses to
+ * calibrate it (KVM_CREATE_PIT2, KVM_PIT_SPEAKER_DUMMY).
+ * Call it before the first vcpu_create() of the VM.  KVM cannot remove an
+ * irqchip: if the PIT fails after the irqchip was made, calling again with
+ * the flag creates only the PIT.
+ * Return: 0; -EINVAL for NULL, a VM that is not x86_64, unknown @flags, or
+ * vCPUs already created; -EEXIST if the VM already has them; -EOPNOTSUPP on
+ * a backend without the call (ACRN: the hypervisor's vPIC, vIOAPIC and
+ * vLAPIC always exist, and a PIT is the VMM's to emulate); or the driver's
+ * errno.
+ */
+VCPU_API int vcpu_x86_create_irqchip(struct vcpu_vm *vm, uint32_t flags);
 
 /* ------------------------------------------------------------------------ */
 /* Exits and the run loop                                                     */

@@ -98,6 +98,8 @@ struct vcpu_backend_ops {
 	int (*vm_map)(struct vcpu_vm *vm, const struct vcpu_region *r, bool remove);
 	int (*vm_irq_line)(struct vcpu_vm *vm, uint32_t irq, int level);
 	int (*vm_gic_v3)(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs);
+	/* x86: the PC's interrupt controllers (+ PIT); NULL: -EOPNOTSUPP.  Flags are checked. */
+	int (*vm_x86_irqchip)(struct vcpu_vm *vm, uint32_t flags);
 	int (*vm_forward_hypercalls)(struct vcpu_vm *vm, uint32_t base, uint32_t count);
 	/*
 	 * Optional VM-level calls; NULL means the ABI has no such thing and

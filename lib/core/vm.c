@@ -291,6 +291,24 @@ VCPU_API int vcpu_vm_create_gic_v3(struct vcpu_vm *vm, uint64_t dist_base, uint6
 	return vm->hv->ops->vm_gic_v3(vm, dist_base, redist_base, nr_irqs);
 }
 
+VCPU_API int vcpu_x86_create_irqchip(struct vcpu_vm *vm, uint32_t flags)
+{
+	if (!vm)
+		return -EINVAL;
+	if (vm->hv->arch != VCPU_ARCH_X86_64)
+		return vm_fail(vm, -EINVAL, "the PIC/IOAPIC/LAPIC irqchip needs an x86_64 VM "
+			       "(arm64: vcpu_vm_create_gic_v3())");
+	if (flags & ~VCPU_X86_IRQCHIP_PIT)
+		return vm_fail(vm, -EINVAL, "unknown vcpu_x86_create_irqchip flags 0x%x",
+			       flags & ~VCPU_X86_IRQCHIP_PIT);
+	if (!vm->hv->ops->vm_x86_irqchip)
+		return vm_fail(vm, -EOPNOTSUPP, "the %s backend has no call to create an x86 "
+			       "irqchip%s", vm->hv->ops->name,
+			       vm->hv->backend == VCPU_BACKEND_ACRN ?
+				       " (the hypervisor's vPIC, vIOAPIC and vLAPIC always exist)" : "");
+	return vm->hv->ops->vm_x86_irqchip(vm, flags);
+}
+
 VCPU_API int vcpu_vm_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count)
 {
 	if (!vm)

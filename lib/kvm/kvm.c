@@ -137,9 +137,14 @@ static int kvm_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 	r = arch->vm_type(vm, cfg, &type);
 	if (r < 0)
 		return r;
+	vm->priv = calloc(1, sizeof(struct kvm_vm_priv));
+	if (!vm->priv)
+		return vm_fail(vm, -ENOMEM, "cannot allocate KVM VM state");
 	r = sys_ioctl(hv, hv->fd, KVM_CREATE_VM, type);
-	if (r < 0)
-		return vm_fail(vm, r, "KVM_CREATE_VM(type 0x%lx) failed", type);
+	if (r < 0) {
+		vm_fail(vm, r, "KVM_CREATE_VM(type 0x%lx) failed", type);
+		goto fail_priv;
+	}
 	vm->fd = r;
 	r = check_ext(hv, vm->fd, KVM_CAP_NR_MEMSLOTS, &slots, vm->err);
 	if (r < 0)
@@ -153,6 +158,9 @@ static int kvm_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 fail:
 	sys_close(hv, vm->fd);
 	vm->fd = -1;
+fail_priv:
+	free(vm->priv);
+	vm->priv = NULL;
 	return r;
 }
 
@@ -161,6 +169,8 @@ static void kvm_vm_destroy(struct vcpu_vm *vm)
 	if (vm->irqchip_fd >= 0)
 		sys_close(vm->hv, vm->irqchip_fd);
 	sys_close(vm->hv, vm->fd);
+	free(vm->priv);
+	vm->priv = NULL;
 }
 
 static int kvm_vm_map(struct vcpu_vm *vm, const struct vcpu_region *reg, bool remove)
@@ -190,10 +200,14 @@ static int kvm_vm_irq_line(struct vcpu_vm *vm, uint32_t irq, int level)
 	int r;
 
 	if (!ok)
-		return vm_fail(vm, -EINVAL, "interrupt %u is out of range for this architecture", irq);
+		return vm_fail(vm, -EINVAL, "interrupt %u is out of range for this architecture (%s)",
+			       irq, vm->hv->arch == VCPU_ARCH_ARM64 ? "SPIs are 32..1019"
+								 : "the default routing has GSIs 0..23");
 	r = sys_ioctl(vm->hv, vm->fd, KVM_IRQ_LINE, (unsigned long)&l);
 	if (r == -ENXIO)
-		return vm_fail(vm, r, "KVM_IRQ_LINE(%u): the VM has no in-kernel irqchip", irq);
+		return vm_fail(vm, r, "KVM_IRQ_LINE(%u): the VM has no in-kernel irqchip (%s)", irq,
+			       vm->hv->arch == VCPU_ARCH_ARM64 ? "vcpu_vm_create_gic_v3()"
+							 : "vcpu_x86_create_irqchip()");
 	if (r < 0)
 		return vm_fail(vm, r, "KVM_IRQ_LINE(%u, %d) failed", irq, level);
 	return 0;
@@ -211,6 +225,10 @@ static int irqfd_gsi(struct vcpu_vm *vm, uint32_t irq, uint32_t *gsi)
 				       "interrupt (32..1019)", irq);
 		*gsi = irq - 32;
 	} else {
+		/* An irqfd on a GSI without a route would never fire: libvcpu adds none. */
+		if (irq >= KVM_X86_DEFAULT_GSIS)
+			return vm_fail(vm, -EINVAL, "irqfd: GSI %u has no route (the default "
+				       "routing has GSIs 0..23)", irq);
 		*gsi = irq;
 	}
 	return 0;
@@ -239,7 +257,8 @@ static int kvm_vm_irqfd(struct vcpu_vm *vm, const struct vcpu_irqfd *in)
 	r = sys_ioctl(vm->hv, vm->fd, KVM_IRQFD, (unsigned long)&a);
 	if (r == -EINVAL && !(in->flags & VCPU_IRQFD_DEASSIGN) && vm->hv->arch == VCPU_ARCH_X86_64)
 		return vm_fail(vm, r, "KVM_IRQFD(fd %d, GSI %u) failed: x86 irqfds need an "
-			       "in-kernel irqchip, or the fd is not an eventfd", in->fd, a.gsi);
+			       "in-kernel irqchip (vcpu_x86_create_irqchip()), or the fd is not an "
+			       "eventfd", in->fd, a.gsi);
 	if (r < 0)
 		return vm_fail(vm, r, "KVM_IRQFD(fd %d, GSI %u%s) failed", in->fd, a.gsi,
 			       (in->flags & VCPU_IRQFD_DEASSIGN) ? ", deassign" : "");
@@ -301,6 +320,8 @@ static int kvm_vcpu_create(struct vcpu *cpu, uint32_t flags)
 		goto fail_priv;
 	}
 	cpu->fd = r;
+	/* The core holds vm->lock here.  The vCPU now exists even if the rest fails. */
+	((struct kvm_vm_priv *)cpu->vm->priv)->vcpu_created = true;
 	r = hv->sys->mmap(hv->sys_ctx, cpu->fd, size, PROT_READ | PROT_WRITE, 0, &cpu->run);
 	if (r < 0) {
 		cpu_fail(cpu, r, "mmap of vCPU %u's kvm_run (%zu bytes) failed", cpu->id, size);
@@ -646,6 +667,7 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.vm_map = kvm_vm_map,
 	.vm_irq_line = kvm_vm_irq_line,
 	.vm_gic_v3 = kvm_arm64_gic_v3,
+	.vm_x86_irqchip = kvm_x86_create_irqchip,
 	.vm_forward_hypercalls = kvm_arm64_forward_hypercalls,
 	.vm_irqfd = kvm_vm_irqfd,
 	.vm_ioeventfd = kvm_vm_ioeventfd,

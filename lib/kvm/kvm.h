@@ -15,6 +15,13 @@ struct kvm_vcpu_priv {
 	uint64_t hc_regs[4]; /* arm64: x0..x3 as the guest left them at a hypercall */
 };
 
+/* Per-VM state of the KVM backend (vm->priv); guarded by vm->lock. */
+struct kvm_vm_priv {
+	bool vcpu_created; /* KVM_CREATE_VCPU succeeded once: KVM keeps that vCPU until the VM dies */
+	bool x86_irqchip;  /* KVM_CREATE_IRQCHIP done */
+	bool x86_pit;      /* KVM_CREATE_PIT2 done */
+};
+
 struct kvm_arch_ops {
 	int (*vm_type)(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg, unsigned long *type);
 	int (*vm_setup)(struct vcpu_vm *vm);
@@ -39,6 +46,7 @@ static inline const struct kvm_arch_ops *kvm_arch(const struct vcpu_hv *hv)
 int kvm_one_reg(struct vcpu *cpu, bool set, uint64_t id, uint64_t *value);
 int kvm_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *s);
 int kvm_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s);
+int kvm_x86_create_irqchip(struct vcpu_vm *vm, uint32_t flags);
 int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs);
 int kvm_arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count);
 

@@ -243,6 +243,26 @@ struct kvm_enable_cap {
 };
 _Static_assert(sizeof(struct kvm_enable_cap) == 104, "enable_cap");
 
+/*
+ * §2 KVM_CREATE_PIT2 (x86).  KVM_PIT_SPEAKER_DUMMY is not in kvm.md: it is 1
+ * in arch/x86/include/uapi/asm/kvm.h ("emulate speaker port stub"), and makes
+ * KVM also claim port 0x61, where Linux gates PIT channel 2 to calibrate.
+ */
+struct kvm_pit_config {
+	uint32_t flags;
+	uint32_t pad[15];
+};
+_Static_assert(sizeof(struct kvm_pit_config) == 64, "kvm_pit_config (kvm.md 2)");
+#define KVM_PIT_SPEAKER_DUMMY 1u
+
+/*
+ * x86 KVM_CREATE_IRQCHIP installs the default GSI routing (arch/x86/kvm/
+ * irq_comm.c default_routing[]): GSIs 0-15 to the PIC and IOAPIC pins, 16-23
+ * to the IOAPIC only.  KVM_IRQ_LINE on a GSI past these finds no route and
+ * does nothing, and nothing in libvcpu adds routes.
+ */
+#define KVM_X86_DEFAULT_GSIS 24
+
 /* §4.5 x86_64 */
 struct kvm_regs_x86 {
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
@@ -303,6 +323,7 @@ _Static_assert(sizeof(struct kvm_cpuid2) == 8, "cpuid2 header");
 #define KVM_SET_TSS_ADDR KVMABI_IO(0x47)
 #define KVM_CREATE_IRQCHIP KVMABI_IO(0x60)
 #define KVM_IRQ_LINE KVMABI_IOW(0x61, struct kvm_irq_level)
+#define KVM_CREATE_PIT2 KVMABI_IOW(0x77, struct kvm_pit_config)
 #define KVM_IRQFD KVMABI_IOW(0x76, struct kvm_irqfd)
 #define KVM_IOEVENTFD KVMABI_IOW(0x79, struct kvm_ioeventfd)
 #define KVM_SIGNAL_MSI KVMABI_IOW(0xa5, struct kvm_msi)
@@ -326,6 +347,7 @@ _Static_assert(sizeof(struct kvm_cpuid2) == 8, "cpuid2 header");
 _Static_assert(KVM_GET_SUPPORTED_CPUID == 0xc008ae05ul, "KVM_GET_SUPPORTED_CPUID");
 _Static_assert(KVM_SET_USER_MEMORY_REGION == 0x4020ae46ul, "KVM_SET_USER_MEMORY_REGION");
 _Static_assert(KVM_IRQ_LINE == 0x4008ae61ul, "KVM_IRQ_LINE");
+_Static_assert(KVM_CREATE_PIT2 == 0x4040ae77ul, "KVM_CREATE_PIT2");
 _Static_assert(KVM_IRQFD == 0x4020ae76ul, "KVM_IRQFD");
 _Static_assert(KVM_IOEVENTFD == 0x4040ae79ul, "KVM_IOEVENTFD");
 _Static_assert(KVM_SIGNAL_MSI == 0x4020aea5ul, "KVM_SIGNAL_MSI");

@@ -224,8 +224,57 @@ static int x86_hypercall_complete(struct vcpu *cpu, struct kvm_run *run)
 
 static uint32_t x86_irq_encode(uint32_t irq, int *ok)
 {
-	*ok = 1; /* GSIs are validated by the kernel's routing table */
+	/* KVM ignores a GSI without a route; libvcpu only ever has the default ones. */
+	*ok = irq < KVM_X86_DEFAULT_GSIS;
 	return irq;
+}
+
+/*
+ * kvm_arch_vm_ioctl(): KVM_CREATE_IRQCHIP is EEXIST when there is one and
+ * EINVAL once any vCPU was created (kvm->created_vcpus, which closing a vCPU
+ * fd does not lower); KVM_CREATE_PIT2 is EEXIST for a second PIT and ENOENT
+ * without the PIC.  The library says so itself, with the reason.
+ */
+int kvm_x86_create_irqchip(struct vcpu_vm *vm, uint32_t flags)
+{
+	struct kvm_vm_priv *p = vm->priv;
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	const bool want_pit = flags & VCPU_X86_IRQCHIP_PIT;
+	int r = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	if (p->x86_irqchip && (p->x86_pit || !want_pit)) {
+		r = vm_fail(vm, -EEXIST, "the VM already has an in-kernel irqchip%s",
+			    p->x86_pit ? " and PIT" : "");
+		goto out;
+	}
+	if (!p->x86_irqchip) {
+		if (p->vcpu_created) {
+			r = vm_fail(vm, -EINVAL, "create the in-kernel irqchip before the first vCPU "
+				    "(KVM gives each vCPU its local APIC when it is created)");
+			goto out;
+		}
+		r = sys_ioctl(vm->hv, vm->fd, KVM_CREATE_IRQCHIP, 0);
+		if (r < 0) {
+			r = vm_fail(vm, r, "KVM_CREATE_IRQCHIP failed");
+			goto out;
+		}
+		p->x86_irqchip = true;
+	}
+	if (want_pit) {
+		r = sys_ioctl(vm->hv, vm->fd, KVM_CREATE_PIT2, (unsigned long)&pit);
+		if (r < 0) {
+			/* The irqchip cannot be taken back: a second call makes only the PIT. */
+			r = vm_fail(vm, r, "KVM_CREATE_PIT2 failed (the irqchip exists; calling "
+				    "again creates only the PIT)");
+			goto out;
+		}
+		p->x86_pit = true;
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return r;
 }
 
 const struct kvm_arch_ops kvm_x86_ops = {

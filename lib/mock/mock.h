@@ -165,7 +165,9 @@ struct mock_vm {
 	struct mock_vcpu **vcpus;  /* by id, cfg.max_vcpus entries; live until the VM dies */
 	unsigned nr_vcpus;
 	bool has_run;              /* a vCPU entered KVM_RUN (arm64: freezes filter/vGIC) */
-	bool irqchip;              /* x86 KVM_CREATE_IRQCHIP */
+	bool irqchip;              /* x86 KVM_CREATE_IRQCHIP: PICs, IOAPIC, a LAPIC per vCPU */
+	bool pit;                  /* x86 KVM_CREATE_PIT2 */
+	uint32_t pit_flags;        /* its kvm_pit_config.flags */
 	struct mock_vgic gic;      /* arm64 */
 	struct mock_range *filter; /* arm64 SMCCC filter, reserved ranges included */
 	size_t nfilter, cap_filter;
@@ -281,6 +283,12 @@ bool mock_kvm_ioeventfd_write(struct mock_vm *vm, bool pio, uint64_t addr, uint3
 			      uint64_t value);
 /* Is @fd one of this process's eventfds?  0, -EBADF or -EINVAL as eventfd_ctx_fdget(). */
 int mock_check_eventfd(int fd);
+/*
+ * x86: the in-kernel device (PIC, PIT, IOAPIC, LAPIC) that claims a guest
+ * access at port or MMIO address @addr, so KVM handles it without an exit;
+ * NULL when the access goes to user space (lock held).
+ */
+const char *mock_kvm_in_kernel_device(const struct mock_vcpu *v, bool pio, uint64_t addr);
 
 /* mock_vcpu.c */
 struct mock_vcpu *mock_vcpu_new(struct mock_vm *vm, uint32_t id, int fd, int *err);
@@ -299,7 +307,8 @@ int mock_vcpu_run(struct vcpu_mock *m, struct mock_vcpu *v);
 
 /*
  * Test helper (not exported from libvcpu.so): the level last driven on
- * interrupt line @irq (x86 GSI, arm64 INTID) of the VM behind @vm_fd.
+ * interrupt line @irq (x86 GSI with a route: 0..23, arm64 INTID) of the VM
+ * behind @vm_fd.
  * Returns 0 or 1, -EBADF for an fd that is not a VM, -EINVAL out of range.
  */
 int vcpu_mock_irq_line_level(const struct vcpu_mock *mock, int vm_fd, uint32_t irq);

@@ -497,17 +497,22 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 	*rc = 0;
 	switch (s->op) {
 	case VCPU_MOCK_MMIO_WRITE:
-		if (mock_kvm_ioeventfd_write(v->vm, false, s->addr, s->len,
+	case VCPU_MOCK_MMIO_READ:
+		/* x86 in-kernel PIC/PIT/IOAPIC/LAPIC: KVM emulates the access, no exit. */
+		if (mock_kvm_in_kernel_device(v, false, s->addr))
+			return STEP_NEXT;
+		if (s->op == VCPU_MOCK_MMIO_WRITE &&
+		    mock_kvm_ioeventfd_write(v->vm, false, s->addr, s->len,
 					     s->value & mock_len_mask(s->len)))
 			return STEP_NEXT;
-		/* fall through */
-	case VCPU_MOCK_MMIO_READ:
 		exit_mmio(v, idx, s, s->len, s->op == VCPU_MOCK_MMIO_WRITE);
 		return STEP_EXIT;
 	case VCPU_MOCK_PIO_OUT:
 	case VCPU_MOCK_PIO_IN:
 		if (arm(v))
 			return wrong_arch(m, v, idx, "port I/O");
+		if (mock_kvm_in_kernel_device(v, true, s->addr))
+			return STEP_NEXT;
 		if (s->op == VCPU_MOCK_PIO_OUT && (s->count ? s->count : 1) == 1 &&
 		    mock_kvm_ioeventfd_write(v->vm, true, s->addr, s->len,
 					     s->value & mock_len_mask(s->len)))
@@ -553,6 +558,13 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 			return wrong_arch(m, v, idx, "HLT");
 		/* kvm_emulate_halt() skips the 1-byte HLT before it exits: RIP is past it. */
 		v->regs.rip++;
+		/*
+		 * __kvm_emulate_halt(): with an in-kernel LAPIC the vCPU halts inside
+		 * KVM_RUN until an interrupt is pending, never exiting for it.  The
+		 * mock has the waking interrupt pending at once: the guest goes on.
+		 */
+		if (v->vm->irqchip)
+			return STEP_NEXT;
 		begin_exit(run, KVM_EXIT_HLT);
 		pend(v, PEND_PLAIN, idx, s);
 		return STEP_EXIT;

@@ -41,6 +41,7 @@ static const struct ioctl_rule rules[] = {
 	{ KVM_SET_TSS_ADDR, MOCK_VM, ARCH_X86 },
 	{ KVM_CREATE_IRQCHIP, MOCK_VM, ARCH_ALL },
 	{ KVM_IRQ_LINE, MOCK_VM, ARCH_ALL },
+	{ KVM_CREATE_PIT2, MOCK_VM, ARCH_X86 },
 	{ KVM_ENABLE_CAP, MOCK_VM | MOCK_VCPU, ARCH_ALL },
 	{ KVM_CREATE_DEVICE, MOCK_VM, ARCH_ALL },
 	{ KVM_SET_DEVICE_ATTR, MOCK_VM | MOCK_VCPU | MOCK_DEV, ARCH_ALL },
@@ -402,13 +403,70 @@ static int create_irqchip(const struct vcpu_mock *m, struct mock_vm *vm)
 	 */
 	if (mock_is_arm64(m))
 		return vm->gic.created ? -EEXIST : -ENODEV;
-	/* x86 kvm_arch_vm_ioctl: one PIC/IOAPIC, before any vCPU exists. */
+	/*
+	 * x86 kvm_arch_vm_ioctl: EEXIST when the VM has one, EINVAL once any
+	 * vCPU was created (kvm->created_vcpus: vCPUs live as long as the VM, so
+	 * nr_vcpus never drops).  It also installs the default GSI routing.
+	 */
 	if (vm->irqchip)
 		return -EEXIST;
 	if (vm->nr_vcpus)
 		return -EINVAL;
 	vm->irqchip = true;
 	return 0;
+}
+
+/*
+ * x86 kvm_arch_vm_ioctl KVM_CREATE_PIT2: the config is copied in (EFAULT);
+ * EEXIST for a second PIT, then ENOENT without the in-kernel PIC (since
+ * "KVM: x86: Check irqchip mode before create PIT", 2024; older kernels made
+ * a PIT that could never interrupt), nothing about vCPUs.
+ * kvm_create_pit() acts on KVM_PIT_SPEAKER_DUMMY and ignores the other bits.
+ */
+static int create_pit2(struct mock_vm *vm, unsigned long arg)
+{
+	struct kvm_pit_config cfg;
+
+	copy_in(&cfg, arg, sizeof(cfg));
+	if (vm->pit)
+		return -EEXIST;
+	if (!vm->irqchip)
+		return -ENOENT;
+	vm->pit = true;
+	vm->pit_flags = cfg.flags;
+	return 0;
+}
+
+/*
+ * The ranges the in-kernel devices register on KVM's buses: the PICs
+ * (picdev_in_range: 0x20-0x21, 0xa0-0xa1 and the ELCR 0x4d0-0x4d1), the PIT
+ * (pit_in_range: 0x40-0x43; the speaker stub 0x61 with SPEAKER_DUMMY), the
+ * IOAPIC (IOAPIC_DEFAULT_BASE_ADDRESS, IOAPIC_MEM_LENGTH 0x100) and each
+ * vCPU's LAPIC page at its APIC base (with the LAPIC_MMIO_HOLE quirk, on by
+ * default, even while the guest has the LAPIC disabled).
+ */
+const char *mock_kvm_in_kernel_device(const struct mock_vcpu *v, bool pio, uint64_t addr)
+{
+	const struct mock_vm *vm = v->vm;
+	uint64_t apic = v->sregs.apic_base & ~0xfffull;
+
+	if (mock_is_arm64(vm->mock) || !vm->irqchip)
+		return NULL;
+	if (pio) {
+		if (addr == 0x20 || addr == 0x21 || addr == 0xa0 || addr == 0xa1 ||
+		    addr == 0x4d0 || addr == 0x4d1)
+			return "PIC";
+		if (vm->pit && addr >= 0x40 && addr <= 0x43)
+			return "PIT";
+		if (vm->pit && (vm->pit_flags & KVM_PIT_SPEAKER_DUMMY) && addr == 0x61)
+			return "PIT speaker port";
+		return NULL;
+	}
+	if (addr >= 0xfec00000ull && addr < 0xfec00100ull)
+		return "IOAPIC";
+	if (addr >= apic && addr - apic < 0x1000)
+		return "LAPIC";
+	return NULL;
 }
 
 static bool vcpu_index_exists(const struct mock_vm *vm, uint32_t idx)
@@ -460,10 +518,15 @@ static int irq_line(const struct vcpu_mock *m, struct mock_vm *vm, unsigned long
 	copy_in(&l, arg, sizeof(l));
 	if (mock_is_arm64(m))
 		return irq_line_arm64(vm, l.irq, l.level);
-	/* §2 KVM_IRQ_LINE: ENXIO without an in-kernel irqchip; unrouted GSIs are ignored. */
+	/*
+	 * §2 KVM_IRQ_LINE (kvm_vm_ioctl_irq_line): ENXIO without an in-kernel
+	 * irqchip.  kvm_set_irq() finds no route for a GSI past the default
+	 * table (kvm_irq_map_gsi: gsi < nr_rt_entries) and does nothing, which
+	 * KVM_IRQ_LINE (unlike KVM_IRQ_LINE_STATUS) does not report.
+	 */
 	if (!vm->irqchip)
 		return -ENXIO;
-	if (l.irq < MOCK_MAX_IRQS)
+	if (l.irq < KVM_X86_DEFAULT_GSIS)
 		vm->irq_level[l.irq] = l.level != 0;
 	return 0;
 }
@@ -732,7 +795,10 @@ bool mock_kvm_ioeventfd_write(struct mock_vm *vm, bool pio, uint64_t addr, uint3
 	return false;
 }
 
-/* kvm_send_userspace_msi(): an in-kernel irqchip, flags only VALID_DEVID (arm64). */
+/*
+ * kvm_send_userspace_msi(): EINVAL without an in-kernel irqchip or with flags
+ * other than KVM_MSI_VALID_DEVID (bit 0), which x86 accepts and ignores.
+ */
 static int kvm_signal_msi(struct vcpu_mock *m, struct mock_vm *vm, unsigned long arg)
 {
 	struct kvm_msi a;
@@ -747,7 +813,7 @@ static int kvm_signal_msi(struct vcpu_mock *m, struct mock_vm *vm, unsigned long
 		/* vgic_msi_to_its(): the modelled GICv3 has no ITS to take MSIs. */
 		return -ENODEV;
 	}
-	if (!vm->irqchip || a.flags)
+	if (!vm->irqchip || (a.flags & ~1u))
 		return -EINVAL;
 	vm->msi_addr = (uint64_t)a.address_hi << 32 | a.address_lo;
 	vm->msi_data = a.data;
@@ -768,6 +834,8 @@ static int vm_ioctl(struct vcpu_mock *m, struct mock_vm *vm, unsigned long req, 
 		return set_tss_addr(m, vm, arg);
 	case KVM_CREATE_IRQCHIP:
 		return create_irqchip(m, vm);
+	case KVM_CREATE_PIT2:
+		return create_pit2(vm, arg);
 	case KVM_IRQ_LINE:
 		return irq_line(m, vm, arg);
 	case KVM_ENABLE_CAP:
