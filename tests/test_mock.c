@@ -69,6 +69,7 @@
 #define PSCI_SYSTEM_RESET2_64 0xc4000012u /* PSCI 1.1 SYSTEM_RESET2, SMC64 */
 #define SMCCC_VENDOR_HYP_BASE 0xc6000000u /* vendor-specific hypervisor service calls */
 #define X86_KVM_HC_MAP_GPA_RANGE 12u
+#define KVM_RUN_REQ 0xae80ul /* _IO(KVMIO, 0x80), abi/kvm.md */
 
 /* ------------------------------------------------------------------------ */
 /* Fixture: leak accounting and handle ownership                              */
@@ -871,6 +872,36 @@ static void mmio_writes(struct fx *f, uint32_t arch)
 	assert_int_equal(vcpu_last_exit(cpu)->kind, VCPU_EXIT_MMIO);
 	assert_int_equal(vcpu_last_exit(cpu)->raw_reason, KVM_EXIT_MMIO);
 	assert_int_equal(vcpu_last_exit(cpu)->u.io.addr, STOP_ADDR);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+/*
+ * KVM_RUN failing with EAGAIN (an x86 application processor leaving
+ * wait-for-SIPI with the in-kernel LAPIC) is no exit: the vCPU is entered
+ * again, and the guest carries on where it was.
+ */
+static void test_run_eagain_reenters(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	struct vcpu_mock_call_info ci;
+	struct rec r;
+	struct vcpu_mock_step s[] = {
+		mmio_write(MMIO_BASE, 4, 0x1234),
+		stop(),
+	};
+	uint64_t first = vcpu_mock_calls(f->mock) + 1;
+
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_mock_fail_call(f->mock, first, EAGAIN), 0);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	assert_int_equal(vcpu_mock_call_info(f->mock, first, &ci), 0);
+	assert_int_equal(ci.call, VCPU_MOCK_CALL_IOCTL);
+	assert_int_equal(ci.req, KVM_RUN_REQ);
+	assert_int_equal(ci.result, -EAGAIN);
+	assert_int_equal(r.n_mmio, 2);
+	assert_int_equal(get_le(r.io[0].data, 4), 0x1234);
 	expect_script(f, 0, ARRAY_SIZE(s));
 }
 
@@ -3222,6 +3253,7 @@ int main(void)
 		T(test_open_x86),
 		T(test_mock_open_errors),
 		T(test_seam_abi_mismatch),
+		T(test_run_eagain_reenters),
 		T(test_leak_accounting_sees_objects),
 		/* capabilities */
 		T(test_cap_values_from_driver),

@@ -584,7 +584,12 @@ static int kvm_run_once(struct vcpu *cpu)
 	if (run->exit_reason == KVM_EXIT_MEMORY_FAULT)
 		run->exit_reason = KVM_EXIT_UNKNOWN;
 	r = sys_ioctl(cpu->vm->hv, cpu->fd, KVM_RUN, 0);
-	if (r == -EINTR)
+	/*
+	 * EAGAIN: an x86 vCPU that waited for INIT/SIPI (an application
+	 * processor with the in-kernel LAPIC) changed state and must simply be
+	 * run again; like a signal, it is no exit.
+	 */
+	if (r == -EINTR || r == -EAGAIN)
 		return -EINTR;
 	if (r < 0) {
 		/* KVM_CAP_MEMORY_FAULT_INFO: the failure itself is the exit. */
