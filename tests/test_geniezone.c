@@ -531,7 +531,7 @@ static void test_vcpu_id_range(void **state)
 	assert_null(cpu);
 	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_CREATE_VCPU, 8), -EINVAL);
 	assert_int_equal(raw_ioctl(f, f->vm->fd, GZVM_CREATE_VCPU, 0xffffffff), -EINVAL);
-	assert_int_equal(vcpu_create(f->vm, 0, VCPU_CREATE_POWER_OFF, &cpu), -EINVAL);
+	assert_int_equal(vcpu_create(f->vm, 0, VCPU_CREATE_POWER_OFF, &cpu), -EOPNOTSUPP);
 	expect_detail(vcpu_vm_last_error(f->vm));
 }
 

@@ -905,6 +905,31 @@ static void test_run_eagain_reenters(void **state)
 	expect_script(f, 0, ARRAY_SIZE(s));
 }
 
+/* KVM completes every access: it cannot fault or retry one, and a response
+ * outside the enum is the handler's bug. */
+static int answer_with(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	(void)cpu;
+	io->response = *(const uint32_t *)ctx;
+	return VCPU_CONTINUE;
+}
+
+static void test_io_response_checked(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	const struct vcpu_handlers h = { .mmio = answer_with };
+	struct vcpu_mock_step s[] = { mmio_read(MMIO_BASE, 4, 0, 0), mmio_read(MMIO_BASE, 4, 0, 0) };
+	uint32_t response = VCPU_IO_FAULT;
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, &response), -EOPNOTSUPP);
+	expect_detail(vcpu_last_error(cpu));
+	response = VCPU_IO_RETRY + 1;
+	assert_int_equal(vcpu_run(cpu, &h, &response), -EINVAL);
+	assert_non_null(strstr(vcpu_last_error(cpu), "not HANDLED, FAULT or RETRY"));
+}
+
 static void test_mmio_write_arm64(void **state)
 {
 	mmio_writes(*state, ARM64);
@@ -3254,6 +3279,7 @@ int main(void)
 		T(test_mock_open_errors),
 		T(test_seam_abi_mismatch),
 		T(test_run_eagain_reenters),
+		T(test_io_response_checked),
 		T(test_leak_accounting_sees_objects),
 		/* capabilities */
 		T(test_cap_values_from_driver),

@@ -325,8 +325,10 @@ VCPU_API int vcpu_vm_set_irq_line(struct vcpu_vm *vm, uint32_t irq, int level);
  * vcpu_create() - create vCPU @id and map (or allocate) its run structure.
  * On arm64 KVM the vCPU is initialised for the preferred target with PSCI 0.2;
  * on x86_64 KVM it gets the driver's supported CPUID.
- * Return: 0; -EINVAL for unknown @flags or an id the driver rejects; -EEXIST
- * for an id already in use; or the driver's errno.
+ * Return: 0; -EINVAL for unknown @flags, POWER_OFF on a non-arm64 VM or an
+ * id the driver rejects; -EOPNOTSUPP for POWER_OFF on a backend that cannot
+ * (Gunyah, GenieZone); -EEXIST for an id already in use; or the driver's
+ * errno.
  */
 VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct vcpu **out);
 

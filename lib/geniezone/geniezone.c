@@ -380,7 +380,7 @@ static int gz_vcpu_create(struct vcpu *cpu, uint32_t flags)
 	int r;
 
 	if (flags & VCPU_CREATE_POWER_OFF)
-		return cpu_fail(cpu, -EINVAL, "GenieZone cannot create a vCPU powered off");
+		return cpu_fail(cpu, -EOPNOTSUPP, "GenieZone cannot create a vCPU powered off");
 	if (cpu->id >= GZVM_MAX_VCPUS)
 		return cpu_fail(cpu, -EINVAL, "vCPU id %u: GenieZone ids are 0..%u", cpu->id,
 				GZVM_MAX_VCPUS - 1);
@@ -719,6 +719,9 @@ static int gz_complete(struct vcpu *cpu)
 
 	switch (cpu->exit.kind) {
 	case VCPU_EXIT_MMIO:
+		if (io->response > VCPU_IO_RETRY)
+			return cpu_fail(cpu, -EINVAL, "vCPU %u: I/O response %u is not HANDLED, FAULT or "
+						      "RETRY", cpu->id, io->response);
 		if (io->response != VCPU_IO_HANDLED)
 			return cpu_fail(cpu, -EOPNOTSUPP,
 					"vCPU %u: GenieZone cannot %s an access at 0x%llx", cpu->id,

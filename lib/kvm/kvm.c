@@ -609,6 +609,9 @@ static int kvm_complete(struct vcpu *cpu)
 	switch (cpu->exit.kind) {
 	case VCPU_EXIT_MMIO:
 	case VCPU_EXIT_PIO:
+		if (io->response > VCPU_IO_RETRY)
+			return cpu_fail(cpu, -EINVAL, "vCPU %u: I/O response %u is not HANDLED, FAULT or "
+						      "RETRY", cpu->id, io->response);
 		if (io->response != VCPU_IO_HANDLED)
 			return cpu_fail(cpu, -EOPNOTSUPP,
 					"vCPU %u: KVM backend cannot %s an access at 0x%llx",
