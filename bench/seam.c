@@ -340,6 +340,7 @@ static int seam_signal_thread(void *ctx, pid_t tid, int sig)
 }
 
 static const struct vcpu_sys bseam_sys = {
+	.abi = VCPU_SYS_ABI,
 	.open = bseam_open,
 	.close = bseam_close,
 	.ioctl = bseam_ioctl,
