@@ -47,6 +47,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "threads.h"
 #include "mock_steps.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -409,43 +410,6 @@ static const struct vcpu_handlers H_ALL = {
 	.pci_config = on_pci,
 	.other = on_other,
 };
-
-/* ------------------------------------------------------------------------ */
-/* Threads with caller-owned stacks (glibc's cached ones would look leaked)   */
-
-struct thr {
-	pthread_t t;
-	void *stack;
-	size_t size;
-};
-
-static void thr_start(struct thr *t, void *(*fn)(void *), void *arg)
-{
-	pthread_attr_t a;
-
-	t->size = 512 * 1024;
-	t->stack = mmap(NULL, t->size, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	assert_true(t->stack != MAP_FAILED);
-	assert_int_equal(pthread_attr_init(&a), 0);
-	assert_int_equal(pthread_attr_setstack(&a, t->stack, t->size), 0);
-	assert_int_equal(pthread_create(&t->t, &a, fn, arg), 0);
-	pthread_attr_destroy(&a);
-}
-
-static void thr_join(struct thr *t)
-{
-	pthread_join(t->t, NULL);
-	munmap(t->stack, t->size);
-}
-
-static void sleep_us(long us)
-{
-	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* ======================================================================== */
 /* Handles and VMs                                                            */
