@@ -137,8 +137,12 @@ enum vcpu_mock_op {
 	 * straight-line code that never exits leaves behind (a move, an add, the
 	 * arm64 PC stepping over such instructions). */
 	VCPU_MOCK_REG_SET = 16,
+	/* x86 CPUID leaf @value, subleaf @count, as KVM answers it (no exit):
+	 * RAX, RBX, RCX, RDX get the vCPU's entry from KVM_SET_CPUID2 (a
+	 * leaf the table lacks reads as zeros).  KVM on x86_64 only. */
+	VCPU_MOCK_X86_CPUID = 17,
 	/*
-	 * 17..31: more steps every driver plays.  From 32 on, each driver's own
+	 * 18..31: more steps every driver plays.  From 32 on, each driver's own
 	 * exits: Gunyah 32-47, GenieZone 48-63, ACRN 64-79.
 	 */
 	/*

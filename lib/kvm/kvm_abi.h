@@ -302,6 +302,7 @@ struct kvm_cpuid_entry2 {
 	uint32_t padding[3];
 };
 _Static_assert(sizeof(struct kvm_cpuid_entry2) == 40, "cpuid_entry2");
+#define KVM_CPUID_FLAG_SIGNIFCANT_INDEX 1u /* the uapi's spelling: index selects a subleaf */
 struct kvm_cpuid2 {
 	uint32_t nent;
 	uint32_t padding;

@@ -486,6 +486,32 @@ static enum step_result wrong_arch(struct vcpu_mock *m, struct mock_vcpu *v, siz
 	return STEP_ERROR;
 }
 
+/*
+ * kvm_cpuid() (arch/x86/kvm/cpuid.c): the entry KVM_SET_CPUID2 gave for the
+ * leaf, matched on the subleaf only where the entry says it is significant.
+ */
+static void x86_cpuid(struct mock_vcpu *v, uint32_t leaf, uint32_t subleaf)
+{
+	uint32_t out[4] = { 0 };
+
+	for (uint32_t i = 0; i < v->ncpuid; i++) {
+		const struct kvm_cpuid_entry2 *e = &v->cpuid[i];
+
+		if (e->function != leaf ||
+		    ((e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && e->index != subleaf))
+			continue;
+		out[0] = e->eax;
+		out[1] = e->ebx;
+		out[2] = e->ecx;
+		out[3] = e->edx;
+		break;
+	}
+	mock_reg_set(v, VCPU_REG_X86_RAX, out[0]);
+	mock_reg_set(v, VCPU_REG_X86_RBX, out[1]);
+	mock_reg_set(v, VCPU_REG_X86_RCX, out[2]);
+	mock_reg_set(v, VCPU_REG_X86_RDX, out[3]);
+}
+
 static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_t idx,
 				 const struct vcpu_mock_step *s, int *rc)
 {
@@ -604,6 +630,9 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 				  v->id, idx, (unsigned long long)s->reg);
 			return STEP_ERROR;
 		}
+		return STEP_NEXT;
+	case VCPU_MOCK_X86_CPUID:
+		x86_cpuid(v, (uint32_t)s->value, s->count);
 		return STEP_NEXT;
 	default: /* VCPU_MOCK_SPIN is handled by the caller; others were refused when stored */
 		mock_fail(m, "vCPU %u step %zu: unknown op %u", v->id, idx, s->op);
