@@ -346,6 +346,34 @@ static const struct vcpu_mock_step x86_long_mode_steps[] = {
 	RKS_DONE(0x88), /* al */
 };
 
+/*
+ * test_hypercall's x86 guest: a VMCALL KVM answers itself (0x100: unknown,
+ * -KVM_ENOSYS in EAX), then KVM_HC_MAP_GPA_RANGE (12), which exits once
+ * forwarded.  On AMD, KVM rewrites VMCALL into VMMCALL and re-executes it.
+ */
+static const uint8_t x86_hypercall[] = {
+	0x66, 0xb8, 0x00, 0x01, 0x00, 0x00, /* 0000: mov eax, 0x100               an unknown hypercall */
+	0x0f, 0x01, 0xc1,                   /* 0006: vmcall                       KVM: eax = -1000 (32 bits) */
+	0x66, 0xa3, 0x00, 0x80,             /* 0009: mov [0x8000], eax            MMIO write 4 bytes at 0x8000 */
+	0x66, 0xb8, 0x0c, 0x00, 0x00, 0x00, /* 000d: mov eax, 0xc                 KVM_HC_MAP_GPA_RANGE */
+	0x66, 0xbb, 0x00, 0x40, 0x00, 0x00, /* 0013: mov ebx, 0x4000              a0: GPA */
+	0x66, 0xb9, 0x01, 0x00, 0x00, 0x00, /* 0019: mov ecx, 0x1                 a1: one page */
+	0x66, 0x31, 0xd2,                   /* 001f: xor edx, edx                 a2: attributes 0 */
+	0x0f, 0x01, 0xc1,                   /* 0022: vmcall                       exits: the VMM's ret in eax */
+	0x66, 0xa3, 0x04, 0x80,             /* 0025: mov [0x8004], eax            MMIO write 4 bytes at 0x8004 */
+	0xa2, 0xf0, 0x80,                   /* 0029: mov [0x80f0], al             done */
+	0xf4,                               /* 002c: hlt                          halt (never reached) */
+};
+
+static const struct vcpu_mock_step x86_hypercall_steps[] = {
+	{ .op = VCPU_MOCK_HYPERCALL, .value = 0x100, .nexpect = 1, .expect = { 0xfffffc18u } },
+	RKS_WRITE(0x0, 4, 0xfffffc18u),
+	{ .op = VCPU_MOCK_HYPERCALL, .value = 12, .ndata = 3, .args = { 0x4000, 1, 0 },
+	  .nexpect = 1, .expect = { 0x5a } },
+	RKS_WRITE(0x4, 4, 0x5a),
+	RKS_DONE(0x5a), /* al */
+};
+
 /* test_cpuid_apic_id's guest: CPUID leaf 1, EBX (initial APIC id in 31:24) to MMIO. */
 static const uint8_t x86_cpuid[] = {
 	0x66, 0xb8, 0x01, 0x00, 0x00, 0x00, /* 0000: mov eax, 1                   CPUID leaf 1 */
@@ -1418,7 +1446,10 @@ static void test_pio(void **state)
 #endif
 }
 
-/* arm64: forwarded HVC and SMC calls, arguments in, x0..x3 results out. */
+/*
+ * arm64: forwarded HVC and SMC calls, arguments in, x0..x3 results out.
+ * x86: an unforwarded VMCALL answered by KVM, a forwarded MAP_GPA_RANGE.
+ */
 static void test_hypercall(void **state)
 {
 	RK_BEGIN(state);
@@ -1483,8 +1514,53 @@ static void test_hypercall(void **state)
 	rk_expect_io(c, 8, VCPU_EXIT_MMIO, RK_MMIO + 0x30, 8, true, VCPU_SMCCC_RET_NOT_SUPPORTED);
 	free(c);
 #else
-	print_message("SMCCC hypercalls are arm64 only: skipped\n");
-	skip();
+	/* x86: KVM answers VMCALL itself; only KVM_HC_MAP_GPA_RANGE can be forwarded. */
+	static const struct rk_hc_reply replies[] = { { 1, { 0x5a } } };
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	int r;
+
+	assert_non_null(c);
+#if !defined(RK_MOCK)
+	/*
+	 * The paravirtual kvm_pvm driver never completes a VMCALL: the guest
+	 * stays at the instruction, in real and in long mode (seen on its
+	 * hosts), so there is no hypercall path to test.
+	 */
+	if (access("/sys/module/kvm_pvm", F_OK) == 0) {
+		print_message("kvm_pvm does not complete VMCALL: skipped\n");
+		free(c);
+		skip();
+	}
+#endif
+	rk_vm(t);
+	RK_CALL(-EOPNOTSUPP, vcpu_vm_forward_hypercalls(t->vm, 0x100, 1),
+		vcpu_vm_last_error(t->vm));
+	r = vcpu_vm_forward_hypercalls(t->vm, 12, 1);
+	if (r == -EOPNOTSUPP) {
+		print_message("no KVM_CAP_EXIT_HYPERCALL (%s): skipped\n", vcpu_vm_last_error(t->vm));
+		free(c);
+		skip();
+	}
+	RK_OK(r, vcpu_vm_last_error(t->vm));
+	RK_CALL(-EEXIST, vcpu_vm_forward_hypercalls(t->vm, 12, 1), vcpu_vm_last_error(t->vm));
+	c->replies = replies;
+	c->nreplies = 1;
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(hypercall));
+	rk_run_to_done(cpu, c);
+
+	rk_expect_count(c, 3, 1);
+	/* 0x100 never reached the VMM: KVM put -KVM_ENOSYS in EAX. */
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, RK_MMIO + 0x0, 4, true, 0xfffffc18u);
+	const struct rk_event *e = &c->ev[1];
+	assert_int_equal(e->kind, VCPU_EXIT_HYPERCALL);
+	assert_int_equal(e->addr, 12);
+	assert_int_equal(e->raw, 3); /* nargs */
+	assert_int_equal(e->args[0], 0x4000);
+	assert_int_equal(e->args[1], 1);
+	assert_int_equal(e->args[2], 0);
+	assert_int_equal(e->flags & VCPU_HYPERCALL_LONGMODE, 0); /* real mode */
+	rk_expect_io(c, 2, VCPU_EXIT_MMIO, RK_MMIO + 0x4, 4, true, 0x5a);
+	free(c);
 #endif
 }
 

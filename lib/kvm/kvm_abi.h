@@ -385,6 +385,15 @@ _Static_assert(KVM_GET_REGS_ARM64 == 0x8360ae81ul, "KVM_GET_REGS arm64");
 #define KVM_CAP_ARM_VM_IPA_SIZE 165
 #define KVM_CAP_SYSTEM_EVENT_DATA 215
 #define KVM_CAP_ARM_SYSTEM_SUSPEND 216
+/*
+ * x86: which hypercall numbers exit to userspace (Documentation/virt/kvm/
+ * api.rst, 7.25 KVM_CAP_EXIT_HYPERCALL): CHECK_EXTENSION answers the mask
+ * KVM can forward, ENABLE_CAP args[0] sets the VM's.  Linux 5.15+ forwards
+ * only KVM_HC_MAP_GPA_RANGE (Documentation/virt/kvm/x86/hypercalls.rst);
+ * every other VMCALL is answered in the kernel (-KVM_ENOSYS in RAX).
+ */
+#define KVM_CAP_EXIT_HYPERCALL 201
+#define KVM_HC_MAP_GPA_RANGE 12
 
 /*
  * Further definitions the mock driver (lib/mock) models; all from

@@ -179,8 +179,10 @@ static bool complete_pending(struct vcpu_mock *m, struct mock_vcpu *v)
 		load_into(v, s, len, mock_le_get(data, len));
 		return false;
 	case PEND_HYPERCALL:
+		/* complete_hypercall_exit(): KVM copies ret to RAX, 32 bits outside long mode. */
 		if (!arm(v))
-			v->regs.rax = run->u.hypercall.ret; /* §5: KVM copies ret to RAX */
+			v->regs.rax = run->u.hypercall.flags & KVM_HYPERCALL_LONGMODE ?
+					      run->u.hypercall.ret : (uint32_t)run->u.hypercall.ret;
 		check_results(m, v, idx, s);
 		return false;
 	case PEND_EXPECT_X0:
@@ -460,19 +462,44 @@ static enum step_result arm64_hypercall(struct vcpu_mock *m, struct mock_vcpu *v
 	return STEP_NEXT;
 }
 
-static enum step_result x86_hypercall(struct mock_vcpu *v, size_t idx,
+/*
+ * kvm_emulate_hypercall() (arch/x86/kvm/x86.c): outside 64-bit mode the
+ * number, arguments and result are 32 bits.  Only a number the VM enabled
+ * with KVM_CAP_EXIT_HYPERCALL exits (MAP_GPA_RANGE, after checking its
+ * arguments: -KVM_EINVAL for an unaligned GPA, no pages or a wrapping
+ * range); KVM answers every other one in RAX, -KVM_ENOSYS for a number it
+ * does not know, and the guest goes on.
+ */
+#define KVM_ENOSYS 1000
+#define KVM_EINVAL 22
+
+static enum step_result x86_hypercall(struct vcpu_mock *m, struct mock_vcpu *v, size_t idx,
 				      const struct vcpu_mock_step *s)
 {
 	struct kvm_run *run = v->run;
+	const bool longmode = s->flags & VCPU_HYPERCALL_LONGMODE;
+	const uint64_t nr = longmode ? s->value : (uint32_t)s->value;
+	uint64_t a[6] = { 0 }, ret;
 
-	begin_exit(run, KVM_EXIT_HYPERCALL);
-	run->u.hypercall.nr = s->value;
 	for (uint32_t i = 0; i < s->ndata && i < 6; i++)
-		run->u.hypercall.args[i] = s->args[i];
-	run->u.hypercall.ret = 0;
-	run->u.hypercall.flags = s->flags & VCPU_HYPERCALL_LONGMODE ? KVM_HYPERCALL_LONGMODE : 0;
-	pend(v, PEND_HYPERCALL, idx, s);
-	return STEP_EXIT;
+		a[i] = longmode ? s->args[i] : (uint32_t)s->args[i];
+	if (nr != KVM_HC_MAP_GPA_RANGE || !(v->vm->hc_exit & MOCK_HC_EXIT_VALID)) {
+		ret = (uint64_t)-KVM_ENOSYS;
+	} else if ((a[0] & 0xfff) || !a[1] || (a[0] >> 12) + a[1] <= (a[0] >> 12)) {
+		ret = (uint64_t)-KVM_EINVAL;
+	} else {
+		begin_exit(run, KVM_EXIT_HYPERCALL);
+		run->u.hypercall.nr = nr;
+		for (uint32_t i = 0; i < 3; i++)
+			run->u.hypercall.args[i] = a[i];
+		run->u.hypercall.ret = 0;
+		run->u.hypercall.flags = longmode ? KVM_HYPERCALL_LONGMODE : 0;
+		pend(v, PEND_HYPERCALL, idx, s);
+		return STEP_EXIT;
+	}
+	v->regs.rax = longmode ? ret : (uint32_t)ret;
+	check_results(m, v, idx, s);
+	return STEP_NEXT;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -546,7 +573,7 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 		exit_pio(m, v, idx, s, s->op == VCPU_MOCK_PIO_OUT);
 		return STEP_EXIT;
 	case VCPU_MOCK_HYPERCALL:
-		return arm(v) ? arm64_hypercall(m, v, idx, s) : x86_hypercall(v, idx, s);
+		return arm(v) ? arm64_hypercall(m, v, idx, s) : x86_hypercall(m, v, idx, s);
 	case VCPU_MOCK_SYSTEM_EVENT:
 		exit_system_event(v, (uint32_t)s->value, s->ndata, s->args);
 		pend(v, PEND_PLAIN, idx, s);
