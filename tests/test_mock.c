@@ -903,6 +903,86 @@ static void test_io_response_checked(void **state)
 	assert_non_null(strstr(vcpu_last_error(cpu), "not HANDLED, FAULT or RETRY"));
 }
 
+/*
+ * A handler that stops the loop and leaves a bad response: the write-back
+ * error, not the stop code, is what vcpu_run() returns (a resumed guest
+ * would not read what the handler meant).
+ */
+static int on_other_stop(void *ctx, struct vcpu *cpu, const struct vcpu_exit *e)
+{
+	(void)ctx, (void)cpu, (void)e;
+	return VCPU_STOP;
+}
+
+static int answer_and_stop(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	(void)cpu;
+	io->data[0] = 0x34;
+	io->data[1] = 0x12;
+	io->response = *(const uint32_t *)ctx;
+	return VCPU_STOP;
+}
+
+static void test_stop_keeps_writeback_error(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	const struct vcpu_handlers h = { .mmio = answer_and_stop };
+	struct vcpu_mock_step s[] = { mmio_read(MMIO_BASE, 2, 0x1234, 0), stop() };
+	uint32_t response = VCPU_IO_RETRY + 5;
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, &response), -EINVAL);
+	assert_non_null(strstr(vcpu_last_error(cpu), "not HANDLED, FAULT or RETRY"));
+}
+
+/* A stop with a good answer stays a stop, and the resumed guest reads the value. */
+static void test_stop_with_answer(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	const struct vcpu_handlers h = { .mmio = answer_and_stop, .other = on_other_stop };
+	struct vcpu_mock_step s[] = { mmio_read(MMIO_BASE, 2, 0x1234, 0), stop() };
+	uint32_t response = VCPU_IO_HANDLED;
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, &response), VCPU_STOP);
+	assert_int_equal(vcpu_run(cpu, &h, &response), VCPU_STOP);
+	assert_int_equal(vcpu_mock_failures(f->mock, NULL), 0);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+/*
+ * arm64: KVM wants one feature set per VM, so a vCPU whose PSCI question
+ * failed is not created (it would have no PSCI, and the next vCPU's
+ * KVM_ARM_VCPU_INIT would be refused); the next attempt works.
+ */
+static void test_psci_check_failure_fails_vcpu(void **state)
+{
+	struct fx *f = *state;
+	uint64_t t0, check = 0;
+
+	open_arch(f, ARM64);
+	/* Find the CHECK_EXTENSION of a vCPU creation, then fail it on the next one. */
+	t0 = vcpu_mock_calls(f->mock);
+	add_cpu(f, 0);
+	for (uint64_t i = t0 + 1; i <= vcpu_mock_calls(f->mock) && !check; i++) {
+		struct vcpu_mock_call_info c;
+
+		assert_int_equal(vcpu_mock_call_info(f->mock, i, &c), 0);
+		if (c.call == VCPU_MOCK_CALL_IOCTL && c.req == 0xae03 /* KVM_CHECK_EXTENSION */)
+			check = i - t0;
+	}
+	assert_true(check > 0);
+	assert_int_equal(vcpu_destroy(&f->cpu[0]), 0);
+	assert_int_equal(vcpu_mock_fail_call(f->mock, vcpu_mock_calls(f->mock) + check, EIO), 0);
+	assert_int_equal(vcpu_create(f->vm, 1, 0, &f->cpu[1]), -EIO);
+	assert_null(f->cpu[1]);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "PSCI"));
+	/* KVM keeps vCPU 1 (created before the failure) until the VM dies: use 2. */
+	add_cpu(f, 2);
+}
+
 static void test_mmio_write_arm64(void **state)
 {
 	mmio_writes(*state, ARM64);
@@ -1719,7 +1799,9 @@ static void test_memory_fault(void **state)
 	s[1] = s[0];
 	rec_init(&r);
 	SCRIPT(f, 0, s);
-	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	/* .other stops without making memory: the fault is reported, not the stop code. */
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), -EFAULT);
+	expect_detail(vcpu_last_error(cpu));
 	assert_int_equal(r.n_other, 1);
 	assert_int_equal(r.other[0].kind, VCPU_EXIT_MEMORY_FAULT);
 	assert_int_equal(r.other[0].raw_reason, KVM_EXIT_MEMORY_FAULT);
@@ -3301,6 +3383,9 @@ int main(void)
 		T(test_seam_abi_mismatch),
 		T(test_run_eagain_reenters),
 		T(test_io_response_checked),
+		T(test_stop_keeps_writeback_error),
+		T(test_stop_with_answer),
+		T(test_psci_check_failure_fails_vcpu),
 		T(test_leak_accounting_sees_objects),
 		/* capabilities */
 		T(test_cap_values_from_driver),

@@ -965,8 +965,9 @@ static int acrn_run_once(struct vcpu *cpu)
 	return -EINTR;
 }
 
-static int acrn_complete(struct vcpu *cpu)
+static int acrn_complete(struct vcpu *cpu, bool resume)
 {
+	(void)resume;
 	struct acrn_vm_priv *p = vm_priv(cpu->vm);
 	struct acrn_vcpu_priv *cp = cpu->priv;
 	const struct vcpu_io *io = &cpu->exit.u.io;

@@ -133,7 +133,12 @@ struct vcpu_backend_ops {
 	int (*set_regs)(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n);
 	/* Exit path: one entry into the guest, then decode. */
 	int (*run_once)(struct vcpu *cpu);
-	int (*complete)(struct vcpu *cpu);
+	/*
+	 * Write the handler's results back; @resume: the loop is about to
+	 * enter the guest again (false: vcpu_run() is returning).  An error
+	 * beats the handler's stop code.
+	 */
+	int (*complete)(struct vcpu *cpu, bool resume);
 	/*
 	 * Optional: make the driver finish the exit complete() wrote back
 	 * without running the guest, so registers and guest state are

@@ -487,9 +487,14 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 			break;
 		r = dispatch(cpu, h, ctx);
 		/* Write back even when stopping: a resumed guest must see the result. */
-		int c = ops->complete(cpu);
-		/* The first error wins: an unhandled exit stays -ENOSYS. */
-		if (c < 0 && r == 0)
+		int c = ops->complete(cpu, r == 0);
+		/*
+		 * A write-back that failed beats a handler's stop code: the
+		 * guest did not get what the handler gave it, and the caller
+		 * must hear it.  An error the handler or dispatch already
+		 * reported (an unhandled exit's -ENOSYS) stays first.
+		 */
+		if (c < 0 && r >= 0)
 			r = c;
 		unfinished = c == 0 && needs_finish(cpu->exit.kind);
 		if (r != 0)

@@ -620,8 +620,9 @@ static int kvm_run_once(struct vcpu *cpu)
 	return decode_exit(cpu, run);
 }
 
-static int kvm_complete(struct vcpu *cpu)
+static int kvm_complete(struct vcpu *cpu, bool resume)
 {
+	(void)resume;
 	struct kvm_run *run = cpu->run;
 	const struct vcpu_io *io = &cpu->exit.u.io;
 

@@ -55,7 +55,14 @@ static int arm64_vcpu_setup(struct vcpu *cpu, uint32_t flags)
 	if (r < 0)
 		return cpu_fail(cpu, r, "KVM_ARM_PREFERRED_TARGET failed");
 	memset(init.features, 0, sizeof(init.features));
+	/*
+	 * KVM wants the same features on every vCPU of a VM (a later
+	 * KVM_ARM_VCPU_INIT with others is EINVAL), so a failed question must
+	 * fail this vCPU rather than create it without PSCI.
+	 */
 	r = sys_ioctl(hv, hv->fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PSCI_0_2);
+	if (r < 0)
+		return cpu_fail(cpu, r, "KVM_CHECK_EXTENSION(KVM_CAP_ARM_PSCI_0_2) failed");
 	if (r > 0)
 		init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
 	if (flags & VCPU_CREATE_POWER_OFF)
