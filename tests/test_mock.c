@@ -671,11 +671,16 @@ static void test_regs_x86_control(void **state)
 	struct fx *f = *state;
 	struct vcpu *cpu = open_one(f, X86);
 
-	/* A consistent long-mode set: PG|WP|NE|ET|MP|PE, PAE, LME|LMA. */
+	/*
+	 * A consistent long-mode set: PG|WP|NE|ET|MP|PE, PAE, LME|LMA, one
+	 * register at a time in an order whose every step KVM accepts (PAE
+	 * paging, then long mode); EFER.LMA before CR0.PG is refused.
+	 */
 	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_CR3, 0x9000), 0);
 	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_CR4, 0x20), 0);
-	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_EFER, 0x500), 0);
+	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_EFER, 0x500), -EINVAL);
 	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_CR0, 0x80050033), 0);
+	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_EFER, 0x500), 0);
 	assert_int_equal(reg_of(cpu, VCPU_REG_X86_CR0), 0x80050033);
 	assert_int_equal(reg_of(cpu, VCPU_REG_X86_CR3), 0x9000);
 	assert_int_equal(reg_of(cpu, VCPU_REG_X86_CR4), 0x20);
@@ -696,6 +701,11 @@ static void test_regs_x86_segments(void **state)
 	const struct vcpu_x86_segment idt = { .base = 0x6000, .limit = 0xfff };
 	struct vcpu_x86_segment s;
 
+	/* A 64-bit CS only in long mode (kvm_is_valid_sregs()). */
+	assert_int_equal(vcpu_x86_set_segment(cpu, VCPU_X86_CS, &cs), -EINVAL);
+	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_CR4, 0x20), 0);
+	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_CR0, 0x80000011), 0);
+	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_EFER, 0x500), 0);
 	assert_int_equal(vcpu_x86_set_segment(cpu, VCPU_X86_CS, &cs), 0);
 	assert_int_equal(vcpu_x86_set_segment(cpu, VCPU_X86_DS, &ds), 0);
 	assert_int_equal(vcpu_x86_set_segment(cpu, VCPU_X86_SS, &ds), 0);

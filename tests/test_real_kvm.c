@@ -1075,10 +1075,32 @@ static void rk_require_kvm(void)
 	skip();
 #elif !defined(RK_MOCK)
 	static bool told; /* say why once, not once per case */
+	static int probed = 1; /* 1: not yet; else vcpu_hv_open()'s result */
 
 	if (access("/dev/kvm", R_OK | W_OK) != 0) {
 		if (!told)
 			print_message("no usable /dev/kvm: every real-kvm case is skipped\n");
+		told = true;
+		skip();
+	}
+	/*
+	 * A program for another architecture, run under user-mode emulation
+	 * (qemu-aarch64 on an x86_64 host), sees the host's /dev/kvm, but the
+	 * emulator implements none of its ioctls (ENOSYS), and a device node
+	 * that is not KVM answers ENOTTY: neither is a KVM to test.
+	 */
+	if (probed == 1) {
+		struct vcpu_hv *hv = NULL;
+
+		probed = vcpu_hv_open(VCPU_BACKEND_KVM, &hv);
+		if (hv)
+			vcpu_hv_close(hv);
+	}
+	if (probed == -ENOSYS || probed == -ENOTTY) {
+		if (!told)
+			print_message("/dev/kvm does not answer KVM's ioctls (%s; user-mode "
+				      "emulation?): every real-kvm case is skipped\n",
+				      strerror(-probed));
 		told = true;
 		skip();
 	}

@@ -185,7 +185,13 @@ int main(int argc, char **argv)
 		printf("demo: --mock: using the mock KVM driver\n");
 	} else {
 		rc = vcpu_hv_open(VCPU_BACKEND_AUTO, &hv);
-		if (rc == -ENODEV || rc == -EACCES || rc == -EPERM) {
+		/*
+		 * ENOSYS/ENOTTY: a node that does not speak KVM's ioctls, or a
+		 * program run under user-mode emulation (qemu-aarch64 on an
+		 * x86_64 host implements none of them): no hypervisor either.
+		 */
+		if (rc == -ENODEV || rc == -EACCES || rc == -EPERM || rc == -ENOSYS ||
+		    rc == -ENOTTY) {
 			printf("demo: no usable hypervisor device (%s): using the mock KVM driver\n",
 			       strerror(-rc));
 		} else if (rc < 0) {

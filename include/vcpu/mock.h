@@ -42,6 +42,11 @@ struct vcpu_mock_config {
 
 #define VCPU_MOCK_NO_IMMEDIATE_EXIT (1u << 0) /**< KVM: an old kernel without cap 136 */
 #define VCPU_MOCK_NO_SMCCC_FILTER   (1u << 1) /**< KVM: arm64 before Linux 6.4 */
+/**
+ * KVM x86_64: the paravirtual kvm_pvm driver's rule on top of KVM's:
+ * KVM_SET_SREGS refuses paging outside long mode (CR0.PG with EFER.LME clear).
+ */
+#define VCPU_MOCK_KVM_PVM           (1u << 2)
 /* Flags of the other drivers: Gunyah bits 4-7, GenieZone 8-11, ACRN 12-15. */
 /*
  * Gunyah: model the old v8 `GH_` ABI (user-memory regions, the "vcpu"

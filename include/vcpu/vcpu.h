@@ -401,6 +401,51 @@ VCPU_API int vcpu_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 VCPU_API int vcpu_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 				  const struct vcpu_x86_segment *in);
 
+/*
+ * Batch register access (LIBVCPU_1.1).
+ */
+
+/** The id of an x86_64 segment or descriptor-table register in a batch. */
+#define VCPU_REG_X86_SEG(seg) ((uint64_t)0x180 + (uint64_t)(seg)) /**< seg: enum vcpu_x86_seg */
+
+/** The most entries one vcpu_get_regs() / vcpu_set_regs() call takes. */
+#define VCPU_REGS_MAX 4096u
+
+/** One register of a batch. */
+struct vcpu_reg {
+	uint64_t id;                         /**< VCPU_REG_* */
+	union {
+		uint64_t value;              /**< every id but VCPU_REG_X86_SEG() */
+		struct vcpu_x86_segment seg; /**< VCPU_REG_X86_SEG() ids */
+	};
+};
+
+/**
+ * vcpu_get_regs() / vcpu_set_regs() - read or write @n registers in one call.
+ *
+ * The whole batch is checked before the driver is asked anything: every id
+ * must be one of the vCPU's architecture, no id may appear twice in a set,
+ * and segment values must be representable; otherwise nothing is read or
+ * written and the detail names the first bad entry.  The driver is then
+ * called as few times as its ABI allows: x86_64 KVM reads or writes each of
+ * kvm_regs and kvm_sregs at most once, so control registers, EFER and the
+ * segments a mode switch needs reach KVM_SET_SREGS together (one register
+ * at a time, the intermediate states may be refused, e.g. CR0.PG without
+ * EFER.LME by a driver that pages only in long mode); the new kvm_sregs is
+ * written before kvm_regs, and if kvm_regs is then refused the old kvm_sregs
+ * is put back.  ACRN sends its register file once.  Where the ABI sets
+ * registers one at a time (arm64 ONE_REG on KVM and GenieZone, Gunyah's
+ * boot context), entries are applied in order, and if the driver refuses
+ * entry i, entries before it have been applied; the detail names i.
+ * @n: 0 to VCPU_REGS_MAX; 0 does nothing and returns 0.
+ * Return: 0; -EINVAL for NULL @cpu, NULL @regs with @n > 0, @n above
+ * VCPU_REGS_MAX, an id of another architecture or unknown to libvcpu, a
+ * duplicate id (set), or a descriptor-table limit above 0xffff (set); the
+ * errors of vcpu_get_reg() / vcpu_set_reg() and of the segment calls.
+ */
+VCPU_API int vcpu_get_regs(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n);
+VCPU_API int vcpu_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n);
+
 /** vcpu_x86_create_irqchip() flag: also create the in-kernel i8254 PIT. */
 #define VCPU_X86_IRQCHIP_PIT (1u << 0)
 

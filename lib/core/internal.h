@@ -124,6 +124,13 @@ struct vcpu_backend_ops {
 	int (*set_reg)(struct vcpu *cpu, uint64_t reg, uint64_t value);
 	int (*get_segment)(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *s);
 	int (*set_segment)(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s);
+	/*
+	 * Optional batch access, for ABIs that move many registers per call;
+	 * the core has checked the batch (ids of this architecture, no
+	 * duplicate in a set, n >= 1).  NULL: vcpu_regs_each().
+	 */
+	int (*get_regs)(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n);
+	int (*set_regs)(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n);
 	/* Exit path: one entry into the guest, then decode. */
 	int (*run_once)(struct vcpu *cpu);
 	int (*complete)(struct vcpu *cpu);
@@ -155,6 +162,18 @@ extern const struct vcpu_backend_ops vcpu_acrn_ops;
  */
 VCPU_PRIVATE_API int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char *path,
 		     const struct vcpu_sys *sys, void *sys_ctx, struct vcpu_hv **out);
+
+/*
+ * A checked batch one entry at a time through get_reg/set_reg and the
+ * segment ops (exactly one of @get and @set is non-NULL); a failure names
+ * the entry.  The fallback of the get_regs/set_regs ops.
+ */
+int vcpu_regs_each(struct vcpu *cpu, struct vcpu_reg *get, const struct vcpu_reg *set,
+		   uint32_t n);
+/* Prefix the detail that batch entry @i left with its index; returns @r. */
+int vcpu_regs_entry_failed(struct vcpu *cpu, uint32_t i, int r);
+/* VCPU_REG_X86_SEG() ids. */
+bool vcpu_reg_is_segment(uint64_t id);
 
 /* Error recording: format into a handle's buffer and return -err. */
 int vcpu_fail(char *buf, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -376,6 +376,20 @@ static int kvm_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
 	return kvm_arch(cpu->vm->hv)->set_reg(cpu, reg, value);
 }
 
+static int kvm_get_regs(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n)
+{
+	const struct kvm_arch_ops *a = kvm_arch(cpu->vm->hv);
+
+	return a->get_regs ? a->get_regs(cpu, regs, n) : vcpu_regs_each(cpu, regs, NULL, n);
+}
+
+static int kvm_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n)
+{
+	const struct kvm_arch_ops *a = kvm_arch(cpu->vm->hv);
+
+	return a->set_regs ? a->set_regs(cpu, regs, n) : vcpu_regs_each(cpu, NULL, regs, n);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Exit decoding                                                              */
 
@@ -684,6 +698,8 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.get_reg = kvm_get_reg,
 	.set_reg = kvm_set_reg,
+	.get_regs = kvm_get_regs,
+	.set_regs = kvm_set_regs,
 	.get_segment = kvm_x86_get_segment,
 	.set_segment = kvm_x86_set_segment,
 	.run_once = kvm_run_once,

@@ -28,6 +28,9 @@ struct kvm_arch_ops {
 	int (*vcpu_setup)(struct vcpu *cpu, uint32_t flags);
 	int (*get_reg)(struct vcpu *cpu, uint64_t reg, uint64_t *value);
 	int (*set_reg)(struct vcpu *cpu, uint64_t reg, uint64_t value);
+	/* Batches (vcpu_get_regs()); NULL: one register at a time (ONE_REG). */
+	int (*get_regs)(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n);
+	int (*set_regs)(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n);
 	/* Fill cpu->exit from the hypercall exit; complete() writes ret[] back. */
 	int (*hypercall_decode)(struct vcpu *cpu, const struct kvm_run *run);
 	int (*hypercall_complete)(struct vcpu *cpu, struct kvm_run *run);
