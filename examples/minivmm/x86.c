@@ -364,45 +364,38 @@ static void build_acpi(uint8_t *ram, unsigned cpus)
 static int set_boot_regs(struct vcpu *cpu)
 {
 	/*
-	 * Each write is one KVM_SET_SREGS that KVM checks on its own: EFER.LMA
-	 * is only valid with CR0.PG and CR4.PAE, and CS.L only in long mode,
-	 * hence paging before EFER, and the segments last.
+	 * Long mode in one go: one vcpu_set_regs() is one KVM_SET_SREGS (then
+	 * one KVM_SET_REGS), so the driver only ever sees the final state.
+	 * Register by register, each KVM_SET_SREGS would be checked on its own
+	 * and an intermediate one (CR0.PG before EFER.LME) may be refused, as
+	 * the paravirtual kvm_pvm driver does.
 	 */
-	static const uint64_t regs[][2] = {
-		{ VCPU_REG_X86_CR4, CR4_PAE },
-		{ VCPU_REG_X86_CR0, CR0_PE | CR0_ET | CR0_NE | CR0_PG },
-		{ VCPU_REG_X86_EFER, EFER_LME | EFER_LMA },
-		{ VCPU_REG_X86_CR3, PML4_GPA },
-		{ VCPU_REG_X86_RFLAGS, 0x2 }, /* bit 1 is always set; IF clear */
-		{ VCPU_REG_X86_RIP, KERNEL_GPA + STARTUP_64 },
-		{ VCPU_REG_X86_RSI, ZERO_PAGE_GPA },
-		{ VCPU_REG_X86_RSP, STACK_TOP }, /* startup_64 sets its own; a valid one is free */
+#define SEG(which, ...) { .id = VCPU_REG_X86_SEG(which), .seg = { __VA_ARGS__ } }
+#define DATA_SEG(which) SEG(which, .limit = 0xffffffff, .selector = 0x18, .type = 0x3, .present = 1, \
+			.db = 1, .s = 1, .g = 1)
+	static const struct vcpu_reg regs[] = {
+		{ .id = VCPU_REG_X86_CR4, .value = CR4_PAE },
+		{ .id = VCPU_REG_X86_CR0, .value = CR0_PE | CR0_ET | CR0_NE | CR0_PG },
+		{ .id = VCPU_REG_X86_EFER, .value = EFER_LME | EFER_LMA },
+		{ .id = VCPU_REG_X86_CR3, .value = PML4_GPA },
+		SEG(VCPU_X86_GDT, .base = GDT_GPA, .limit = 6 * 8 - 1),
+		/* __BOOT_CS (0x10) 64-bit code, __BOOT_DS (0x18) everywhere else. */
+		SEG(VCPU_X86_CS, .limit = 0xffffffff, .selector = 0x10, .type = 0xb, .present = 1,
+		    .s = 1, .l = 1, .g = 1),
+		DATA_SEG(VCPU_X86_DS), DATA_SEG(VCPU_X86_ES), DATA_SEG(VCPU_X86_FS),
+		DATA_SEG(VCPU_X86_GS), DATA_SEG(VCPU_X86_SS),
+		/* VMX enters long mode only with a usable busy TSS in TR; Linux loads its own later. */
+		SEG(VCPU_X86_TR, .limit = 0x67, .selector = 0x20, .type = 0xb, .present = 1),
+		{ .id = VCPU_REG_X86_RFLAGS, .value = 0x2 }, /* bit 1 is always set; IF clear */
+		{ .id = VCPU_REG_X86_RIP, .value = KERNEL_GPA + STARTUP_64 },
+		{ .id = VCPU_REG_X86_RSI, .value = ZERO_PAGE_GPA },
+		/* startup_64 sets its own stack; a valid one is free. */
+		{ .id = VCPU_REG_X86_RSP, .value = STACK_TOP },
 	};
-	const struct vcpu_x86_segment code = { .limit = 0xffffffff, .selector = 0x10, .type = 0xb,
-					       .present = 1, .s = 1, .l = 1, .g = 1 };
-	const struct vcpu_x86_segment data = { .limit = 0xffffffff, .selector = 0x18, .type = 0x3,
-					       .present = 1, .db = 1, .s = 1, .g = 1 };
-	/* VMX enters long mode only with a usable busy TSS in TR; Linux loads its own later. */
-	const struct vcpu_x86_segment tss = { .limit = 0x67, .selector = 0x20, .type = 0xb,
-					      .present = 1 };
-	const struct vcpu_x86_segment gdt = { .base = GDT_GPA, .limit = 6 * 8 - 1 };
-	static const enum vcpu_x86_seg data_segs[] = { VCPU_X86_DS, VCPU_X86_ES, VCPU_X86_FS,
-						       VCPU_X86_GS, VCPU_X86_SS };
-	int r = 0;
+#undef DATA_SEG
+#undef SEG
 
-	for (size_t i = 0; i < 4 && r == 0; i++)
-		r = vcpu_set_reg(cpu, regs[i][0], regs[i][1]);
-	if (r == 0)
-		r = vcpu_x86_set_segment(cpu, VCPU_X86_GDT, &gdt);
-	if (r == 0)
-		r = vcpu_x86_set_segment(cpu, VCPU_X86_CS, &code);
-	for (size_t i = 0; i < 5 && r == 0; i++)
-		r = vcpu_x86_set_segment(cpu, data_segs[i], &data);
-	if (r == 0)
-		r = vcpu_x86_set_segment(cpu, VCPU_X86_TR, &tss);
-	for (size_t i = 4; i < sizeof(regs) / sizeof(regs[0]) && r == 0; i++)
-		r = vcpu_set_reg(cpu, regs[i][0], regs[i][1]);
-	return r;
+	return vcpu_set_regs(cpu, regs, sizeof(regs) / sizeof(regs[0]));
 }
 
 static int x86_setup(struct mv_vmm *v)
