@@ -1130,7 +1130,7 @@ static void test_mock_catches_wrong_hypercall_ret(void **state)
 	struct fx *f = *state;
 	struct vcpu *cpu = open_one(f, X86);
 	struct rec r;
-	const uint64_t args[] = { 1, 2, 3 }, expect[] = { 0x77 };
+	const uint64_t args[] = { 0x1000, 2, 3 }, expect[] = { 0x77 };
 	struct vcpu_mock_step s[] = {
 		hypercall(X86_KVM_HC_MAP_GPA_RANGE, 0, 3, args, 1, expect),
 		stop(),
@@ -1140,6 +1140,7 @@ static void test_mock_catches_wrong_hypercall_ret(void **state)
 	rec_init(&r);
 	r.hc_set = 1;
 	r.hc_ret[0] = 0x78;
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, X86_KVM_HC_MAP_GPA_RANGE, 1), 0);
 	SCRIPT(f, 0, s);
 	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
 	assert_int_equal(r.n_hc, 1);
@@ -1420,9 +1421,10 @@ static void test_forward_ranges(void **state)
 	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, SMCCC_VENDOR_HYP_BASE + 0x100, 0x100),
 			 0);
 
+	/* An x86 VM has no SMCCC: KVM forwards only its own hypercall numbers. */
 	assert_int_equal(vcpu_mock_open(VCPU_BACKEND_KVM, &cfg, &m2, &hv2), 0);
 	assert_int_equal(vcpu_vm_create(hv2, NULL, &vm2), 0);
-	assert_int_equal(vcpu_vm_forward_hypercalls(vm2, SMCCC_VENDOR_HYP_BASE, 1), -EINVAL);
+	assert_int_equal(vcpu_vm_forward_hypercalls(vm2, SMCCC_VENDOR_HYP_BASE, 1), -EOPNOTSUPP);
 	expect_detail(vcpu_vm_last_error(vm2));
 	assert_int_equal(vcpu_vm_destroy(&vm2), 0);
 	assert_int_equal(vcpu_hv_close(hv2), 0);
@@ -1444,15 +1446,61 @@ static void test_x86_hypercall(void **state)
 	rec_init(&r);
 	r.hc_set = 1;
 	r.hc_ret[0] = 0x5a5a;
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, X86_KVM_HC_MAP_GPA_RANGE, 1), 0);
 	SCRIPT(f, 0, s);
 	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
 	assert_int_equal(r.n_hc, 1);
 	assert_int_equal(r.hc[0].nr, X86_KVM_HC_MAP_GPA_RANGE);
-	assert_int_equal(r.hc[0].nargs, 6);
+	assert_int_equal(r.hc[0].nargs, 3);
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(r.hc[0].args[i], args[i]);
 	assert_int_equal(reg_of(cpu, VCPU_REG_X86_RAX), 0x5a5a);
 	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+/*
+ * x86 KVM answers a VMCALL itself unless its number was forwarded (only
+ * KVM_HC_MAP_GPA_RANGE can be): no exit, -KVM_ENOSYS (-1000) in RAX, 32
+ * bits outside long mode; a forwarded call with bad arguments gets
+ * -KVM_EINVAL without an exit.
+ */
+static void test_x86_hypercall_not_forwarded(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	struct rec r;
+	const uint64_t args[] = { 0x100000, 16, 0 }, bad[] = { 0x100800, 16, 0 };
+	const uint64_t enosys32[] = { 0xfffffc18u }, enosys64[] = { (uint64_t)-1000 };
+	const uint64_t einval[] = { (uint64_t)-22 };
+	struct vcpu_mock_step s[] = {
+		hypercall(0x100, 0, 2, args, 1, enosys32),
+		hypercall(X86_KVM_HC_MAP_GPA_RANGE, VCPU_HYPERCALL_LONGMODE, 3, args, 1, enosys64),
+		stop(),
+	};
+	struct vcpu_mock_step s2[] = {
+		hypercall(X86_KVM_HC_MAP_GPA_RANGE, VCPU_HYPERCALL_LONGMODE, 3, bad, 1, einval),
+		hypercall(0x100, VCPU_HYPERCALL_LONGMODE, 0, NULL, 1, enosys64),
+		stop(),
+	};
+
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	assert_int_equal(r.n_hc, 0);
+	expect_script(f, 0, ARRAY_SIZE(s));
+	assert_int_equal(vcpu_mock_failures(f->mock, NULL), 0);
+
+	/* Only numbers KVM can forward: MAP_GPA_RANGE, once. */
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, 0x100, 1), -EOPNOTSUPP);
+	expect_detail(vcpu_vm_last_error(f->vm));
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, 0, 13), -EOPNOTSUPP);
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, X86_KVM_HC_MAP_GPA_RANGE, 1), 0);
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, X86_KVM_HC_MAP_GPA_RANGE, 1), -EEXIST);
+	rec_init(&r);
+	SCRIPT(f, 0, s2);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	assert_int_equal(r.n_hc, 0);
+	assert_int_equal(vcpu_mock_failures(f->mock, NULL), 0);
 }
 
 /* ======================================================================== */
@@ -3295,6 +3343,7 @@ int main(void)
 		T(test_psci_forwarded),
 		T(test_forward_ranges),
 		T(test_x86_hypercall),
+		T(test_x86_hypercall_not_forwarded),
 		/* system events */
 		T(test_psci_system_off),
 		T(test_psci_system_reset),

@@ -315,6 +315,29 @@ VCPU_API int vcpu_vm_signal_msi(struct vcpu_vm *vm, uint64_t addr, uint64_t data
  */
 VCPU_API int vcpu_vm_set_irq_line(struct vcpu_vm *vm, uint32_t irq, int level);
 
+/**
+ * vcpu_vm_forward_hypercalls() - have the guest's hypercalls numbered
+ * [@base, @base + @count) exit to the VMM as VCPU_EXIT_HYPERCALL.
+ *
+ * arm64 (KVM: the SMCCC filter, action FWD_TO_USER, Linux 6.4+): SMCCC
+ * function ids, whether the guest uses HVC or SMC.  PSCI ids may be
+ * forwarded too; the Arm architecture call ranges (0x80000000-0x8000ffff,
+ * 0xc0000000-0xc000ffff) may not; only before any vCPU has run.
+ * x86_64 KVM answers a guest's VMCALL/VMMCALL itself (its own hypercalls;
+ * -KVM_ENOSYS, -1000, in RAX for a number it does not know) and forwards
+ * only what KVM_CAP_EXIT_HYPERCALL allows: KVM_HC_MAP_GPA_RANGE (12), the
+ * page-state changes of confidential guests (Linux 5.15+).  Without this
+ * call no hypercall ever exits on x86_64.
+ * GenieZone exits on every hypercall its driver does not handle; Gunyah
+ * and ACRN have no hypercall exits.
+ * Return: 0; -EINVAL for an empty or wrapping range; -EEXIST for a range that
+ * overlaps one already set or a reserved one; -EBUSY (arm64) once a vCPU has
+ * run; -EOPNOTSUPP when the driver cannot forward these numbers (arm64 before
+ * Linux 6.4; on x86 every number but the ones KVM_CAP_EXIT_HYPERCALL names;
+ * other backends).
+ */
+VCPU_API int vcpu_vm_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count);
+
 /* ------------------------------------------------------------------------ */
 /* vCPUs and registers                                                        */
 
@@ -522,7 +545,9 @@ struct vcpu_memory_fault {
  * A hypercall.  arm64 (SMCCC): nr = function id (w0), args[0..6] = x1..x7,
  * ret[0..3] are written to x0..x3 (ret[1..3] start as x1..x3, ret[0] as
  * SMCCC NOT_SUPPORTED (-1), so a handler only sets what it returns).
- * x86_64 KVM: nr and args[0..5] from the exit, ret[0] goes to RAX.
+ * x86_64 KVM: only the numbers enabled with vcpu_vm_forward_hypercalls()
+ * exit (KVM_HC_MAP_GPA_RANGE: nr 12, args[0..2] = GPA, pages, attributes);
+ * ret[0] goes to RAX (32 bits of it outside long mode).
  */
 struct vcpu_hypercall {
 	uint64_t nr;

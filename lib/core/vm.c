@@ -313,10 +313,9 @@ VCPU_API int vcpu_vm_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint3
 {
 	if (!vm)
 		return -EINVAL;
-	if (vm->hv->arch != VCPU_ARCH_ARM64)
-		return vm_fail(vm, -EINVAL, "SMCCC forwarding needs an arm64 VM");
 	if (count == 0 || (uint64_t)base + count > 0x100000000ull)
-		return vm_fail(vm, -EINVAL, "SMCCC range 0x%x+0x%x is empty or wraps", base, count);
+		return vm_fail(vm, -EINVAL, "hypercall range 0x%x+0x%x is empty or wraps", base,
+			       count);
 	if (!vm->hv->ops->vm_forward_hypercalls)
 		return vm_fail(vm, -EOPNOTSUPP, "the %s backend cannot forward hypercalls",
 			       vm->hv->ops->name);

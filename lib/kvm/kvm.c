@@ -376,6 +376,11 @@ static int kvm_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
 	return kvm_arch(cpu->vm->hv)->set_reg(cpu, reg, value);
 }
 
+static int kvm_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count)
+{
+	return kvm_arch(vm->hv)->forward_hypercalls(vm, base, count);
+}
+
 static int kvm_get_regs(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n)
 {
 	const struct kvm_arch_ops *a = kvm_arch(cpu->vm->hv);
@@ -690,7 +695,7 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.vm_irq_line = kvm_vm_irq_line,
 	.vm_gic_v3 = kvm_arm64_gic_v3,
 	.vm_x86_irqchip = kvm_x86_create_irqchip,
-	.vm_forward_hypercalls = kvm_arm64_forward_hypercalls,
+	.vm_forward_hypercalls = kvm_forward_hypercalls,
 	.vm_irqfd = kvm_vm_irqfd,
 	.vm_ioeventfd = kvm_vm_ioeventfd,
 	.vm_signal_msi = kvm_vm_signal_msi,

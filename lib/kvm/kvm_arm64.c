@@ -235,7 +235,7 @@ out:
 	return r;
 }
 
-int kvm_arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count)
+static int arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count)
 {
 	struct kvm_smccc_filter f = { .base = base, .nr_functions = count,
 				      .action = KVM_SMCCC_FILTER_FWD_TO_USER };
@@ -269,5 +269,6 @@ const struct kvm_arch_ops kvm_arm64_ops = {
 	.hypercall_decode = arm64_hypercall_decode,
 	.hypercall_complete = arm64_hypercall_complete,
 	.irq_encode = arm64_irq_encode,
+	.forward_hypercalls = arm64_forward_hypercalls,
 	.has_pio = false,
 };

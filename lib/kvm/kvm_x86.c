@@ -320,13 +320,61 @@ static int x86_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t 
 			b.need_sregs ? " (the control and segment registers were restored)" : "");
 }
 
+/*
+ * A guest's VMCALL/VMMCALL exits only for the numbers enabled here; KVM
+ * answers every other one itself (kvm_emulate_hypercall(): -KVM_ENOSYS in
+ * RAX for a number it does not know).  KVM_CHECK_EXTENSION says which
+ * numbers it can forward: today only KVM_HC_MAP_GPA_RANGE, the page-state
+ * changes of confidential guests.
+ */
+static int x86_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count)
+{
+	struct kvm_vm_priv *p = vm->priv;
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_EXIT_HYPERCALL };
+	uint64_t can, want;
+	int r = sys_ioctl(vm->hv, vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_EXIT_HYPERCALL);
+
+	if (r <= 0)
+		return vm_fail(vm, -EOPNOTSUPP, "this KVM forwards no x86 hypercall to userspace "
+			       "(no KVM_CAP_EXIT_HYPERCALL: Linux 5.15+)%s",
+			       r < 0 ? ": asking failed" : "");
+	can = (uint64_t)(uint32_t)r;
+	if ((uint64_t)base + count > 64)
+		return vm_fail(vm, -EOPNOTSUPP, "x86 KVM forwards only hypercalls in its mask "
+			       "0x%llx, not 0x%x+0x%x (it answers the others itself)",
+			       (unsigned long long)can, base, count);
+	want = (count == 64 ? ~0ull : ((1ull << count) - 1)) << base;
+	if (want & ~can)
+		return vm_fail(vm, -EOPNOTSUPP, "x86 KVM forwards only hypercalls in its mask "
+			       "0x%llx (KVM_HC_MAP_GPA_RANGE = 12), not 0x%x+0x%x",
+			       (unsigned long long)can, base, count);
+	pthread_mutex_lock(&vm->lock);
+	if (want & p->x86_hc_exit) {
+		r = vm_fail(vm, -EEXIST, "hypercalls 0x%x+0x%x overlap ones already forwarded",
+			    base, count);
+		goto out;
+	}
+	cap.args[0] = p->x86_hc_exit | want;
+	r = sys_ioctl(vm->hv, vm->fd, KVM_ENABLE_CAP, (unsigned long)&cap);
+	if (r < 0) {
+		r = vm_fail(vm, r, "KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, 0x%llx) failed",
+			    (unsigned long long)cap.args[0]);
+		goto out;
+	}
+	p->x86_hc_exit = cap.args[0];
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
 static int x86_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run)
 {
 	struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
 
 	hc->nr = run->u.hypercall.nr;
 	memcpy(hc->args, run->u.hypercall.args, sizeof(run->u.hypercall.args));
-	hc->nargs = 6;
+	/* KVM fills the arguments of the call it forwards: MAP_GPA_RANGE has three. */
+	hc->nargs = hc->nr == KVM_HC_MAP_GPA_RANGE ? 3 : 6;
 	hc->flags = run->u.hypercall.flags & KVM_HYPERCALL_LONGMODE ? VCPU_HYPERCALL_LONGMODE : 0;
 	hc->ret[0] = run->u.hypercall.ret;
 	cpu->exit.kind = VCPU_EXIT_HYPERCALL;
@@ -406,5 +454,6 @@ const struct kvm_arch_ops kvm_x86_ops = {
 	.hypercall_decode = x86_hypercall_decode,
 	.hypercall_complete = x86_hypercall_complete,
 	.irq_encode = x86_irq_encode,
+	.forward_hypercalls = x86_forward_hypercalls,
 	.has_pio = true,
 };
