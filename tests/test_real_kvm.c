@@ -379,8 +379,9 @@ static const uint8_t x86_cpuid[] = {
 	0x66, 0xb8, 0x01, 0x00, 0x00, 0x00, /* 0000: mov eax, 1                   CPUID leaf 1 */
 	0x0f, 0xa2,                         /* 0006: cpuid                        ebx[31:24] = initial APIC id */
 	0x66, 0x89, 0x1e, 0x00, 0x80,       /* 0008: mov [0x8000], ebx            MMIO write 4 bytes at 0x8000 */
-	0xa2, 0xf0, 0x80,                   /* 000d: mov [0x80f0], al             done */
-	0xf4,                               /* 0010: hlt                          halt (never reached) */
+	0x66, 0x89, 0x0e, 0x04, 0x80,       /* 000d: mov [0x8004], ecx            MMIO write 4 bytes at 0x8004 */
+	0xa2, 0xf0, 0x80,                   /* 0012: mov [0x80f0], al             done */
+	0xf4,                               /* 0015: hlt                          halt (never reached) */
 };
 
 #define RK_CODE(name) x86_##name, sizeof(x86_##name)
@@ -2178,7 +2179,8 @@ static void test_regs_batch(void **state)
 
 /*
  * x86: each vCPU's CPUID says its own initial APIC id (leaf 1 EBX[31:24]),
- * the id KVM gives its local APIC, as a guest's SMP bring-up expects.
+ * the id KVM gives its local APIC, as a guest's SMP bring-up expects, and
+ * that a hypervisor is present (leaf 1 ECX bit 31).
  * (arm64's MPIDR_EL1 per vCPU is checked by test_two_vcpus.)
  */
 static void test_cpuid_apic_id(void **state)
@@ -2189,20 +2191,25 @@ static void test_cpuid_apic_id(void **state)
 	for (uint32_t id = 0; id < RK_MAX_VCPUS; id++) {
 		struct rk_ctx *c = calloc(1, sizeof(*c));
 		/* The mock's CPUID leaf 1 EBX: CLFLUSH 64 bytes, 1 logical CPU, the APIC id. */
-		const uint32_t ebx = id << 24 | 0x00010800u;
+		const uint32_t ebx = id << 24 | 0x00010800u, ecx = 0x80b82201u;
 		const struct vcpu_mock_step steps[] = {
 			{ .op = VCPU_MOCK_X86_CPUID, .value = 1 },
 			RKS_REG_IS(VCPU_REG_X86_RBX, ebx),
+			RKS_REG_IS(VCPU_REG_X86_RCX, ecx),
 			RKS_WRITE(0x0, 4, ebx),
+			RKS_WRITE(0x4, 4, ecx),
 			RKS_DONE(0xa9), /* al: leaf 1 EAX, the family/model/stepping 0x000306a9 */
 		};
 
 		assert_non_null(c);
 		struct vcpu *cpu = rk_guest(t, id, RK_CODE(cpuid), steps, RK_NSTEPS(steps));
 		rk_run_to_done(cpu, c);
-		rk_expect_count(c, 1, 1);
+		rk_expect_count(c, 2, 1);
 		assert_int_equal(c->ev[0].addr, RK_MMIO);
 		assert_int_equal(c->ev[0].data >> 24, id);
+		/* ECX bit 31: a hypervisor is present (KVM's leaves at 0x40000000). */
+		assert_int_equal(c->ev[1].addr, RK_MMIO + 4);
+		assert_int_equal(c->ev[1].data >> 31, 1);
 		free(c);
 	}
 #else

@@ -38,13 +38,21 @@ static int x86_vm_setup(struct vcpu_vm *vm)
  * leaves say its own id, as QEMU's do: leaf 1 EBX[31:24] (initial APIC id)
  * and EDX of the topology leaves 0xB and 0x1F (x2APIC id).
  */
-static void cpuid_set_apic_id(struct kvm_cpuid2 *c, uint32_t id)
+static void cpuid_for_vcpu(struct kvm_cpuid2 *c, uint32_t id)
 {
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 
-		if (e->function == 1)
+		if (e->function == 1) {
 			e->ebx = (e->ebx & 0x00ffffffu) | (id & 0xffu) << 24;
+			/*
+			 * The "hypervisor present" bit, which KVM leaves to the
+			 * VMM: a guest looks for KVM's leaves at 0x40000000 only
+			 * when it is set (Documentation/virt/kvm/x86/cpuid.rst),
+			 * and without them runs without kvmclock.
+			 */
+			e->ecx |= 1u << 31;
+		}
 		else if (e->function == 0xb || e->function == 0x1f)
 			e->edx = id;
 	}
@@ -80,7 +88,7 @@ static int setup_cpuid(struct vcpu *cpu)
 		return cpu_fail(cpu, -EPROTO, "KVM_GET_SUPPORTED_CPUID reported %u entries in %u",
 				nent, n);
 	}
-	cpuid_set_apic_id(c, cpu->id);
+	cpuid_for_vcpu(c, cpu->id);
 	r = sys_ioctl(hv, cpu->fd, KVM_SET_CPUID2, (unsigned long)c);
 	free(c);
 	return r < 0 ? cpu_fail(cpu, r, "KVM_SET_CPUID2 on vCPU %u failed", cpu->id) : 0;

@@ -209,8 +209,12 @@ static int create_vm(struct vcpu_mock *m, unsigned long type)
 /* A small, plausible CPUID table (Intel-like, long mode, hypervisor bit). */
 static const struct kvm_cpuid_entry2 supported_cpuid_table[] = {
 	{ .function = 0, .eax = 7, .ebx = 0x756e6547, .ecx = 0x6c65746e, .edx = 0x49656e69 },
-	/* EBX: CLFLUSH line 8 quadwords, 1 logical CPU, APIC id 0 (the host's table says 0). */
-	{ .function = 1, .eax = 0x000306a9, .ebx = 0x00010800, .ecx = 0x80b82201,
+	/*
+	 * EBX: CLFLUSH line 8 quadwords, 1 logical CPU, APIC id 0 (the host's
+	 * table says 0); ECX without the hypervisor bit 31, which KVM leaves
+	 * to the VMM.
+	 */
+	{ .function = 1, .eax = 0x000306a9, .ebx = 0x00010800, .ecx = 0x00b82201,
 	  .edx = 0x078bfbff },
 	{ .function = 7, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 0x9 },
 	{ .function = 0x80000000u, .eax = 0x80000001u },
