@@ -1324,6 +1324,46 @@ static void test_pio_in_rep(void **state)
 	expect_script(f, 0, ARRAY_SIZE(s));
 }
 
+/*
+ * A handler that rewrites the access it was given (length, direction,
+ * address): the write-back goes by the access the guest made, never past
+ * the data (the rep items, kvm_run's 8 data bytes).
+ */
+static int scribble(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	unsigned *n = ctx;
+
+	(void)cpu;
+	if (io->is_write) /* the script's stop() */
+		return VCPU_STOP;
+	memset(io->data, 0, sizeof(io->data));
+	io->data[0] = (uint8_t)(0x41 + (*n)++);
+	io->data[1] = 0x12;
+	io->len = 200;
+	io->is_write = 1;
+	io->addr = 0xdead;
+	return VCPU_CONTINUE;
+}
+
+static void test_handler_cannot_change_access(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	const struct vcpu_handlers h = { .mmio = scribble, .pio = scribble };
+	struct vcpu_mock_step s[] = {
+		pio(VCPU_MOCK_PIO_IN, 0x60, 1, 3, 0x41),
+		mmio_read(MMIO_BASE, 1, 0x44, 0),
+		stop(),
+	};
+	unsigned n = 0;
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, &n), VCPU_STOP);
+	assert_int_equal(n, 4);
+	assert_int_equal(vcpu_mock_failures(f->mock, NULL), 0);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
 /* A port read nobody handles completes as zeros, like an MMIO read. */
 static void test_pio_unhandled_in_zero(void **state)
 {
@@ -3384,6 +3424,7 @@ int main(void)
 		T(test_run_eagain_reenters),
 		T(test_io_response_checked),
 		T(test_stop_keeps_writeback_error),
+		T(test_handler_cannot_change_access),
 		T(test_stop_with_answer),
 		T(test_psci_check_failure_fails_vcpu),
 		T(test_leak_accounting_sees_objects),

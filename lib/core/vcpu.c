@@ -309,27 +309,47 @@ typedef int (*io_handler)(void *ctx, struct vcpu *cpu, struct vcpu_io *io);
 /*
  * Repeated port I/O: one handler call per item, reads stored in place.  Out
  * of line so that the single access, every other exit, inlines to one call.
+ * @len and @is_write are the decoded ones: a handler may have changed io's.
  */
-static __attribute__((noinline)) int call_io_rep(io_handler fn, void *ctx, struct vcpu *cpu)
+static __attribute__((noinline)) int call_io_rep(io_handler fn, void *ctx, struct vcpu *cpu,
+						 uint32_t len, uint8_t is_write)
 {
 	struct vcpu_io *io = &cpu->exit.u.io;
+	const uint64_t addr = io->addr;
 	int r = 0;
 
 	for (uint32_t i = 0; i < cpu->io_count && r == 0; i++) {
-		uint8_t *item = cpu->io_buf + (size_t)i * io->len;
+		uint8_t *item = cpu->io_buf + (size_t)i * len;
 		memset(io->data, 0, sizeof(io->data));
-		if (io->is_write)
-			memcpy(io->data, item, io->len);
+		io->addr = addr;
+		io->len = len;
+		io->is_write = is_write;
+		if (is_write)
+			memcpy(io->data, item, len);
 		r = fn(ctx, cpu, io);
-		if (!io->is_write)
-			memcpy(item, io->data, io->len);
+		if (!is_write)
+			memcpy(item, io->data, len);
 	}
 	return r;
 }
 
+/*
+ * The handler gets io to fill in data and response; what the guest's
+ * access was (address, length, direction) is the backend's to write back
+ * by, so it is put back as decoded, whatever the handler left there.
+ */
 static inline int call_io(io_handler fn, void *ctx, struct vcpu *cpu)
 {
-	return cpu->io_buf ? call_io_rep(fn, ctx, cpu) : fn(ctx, cpu, &cpu->exit.u.io);
+	struct vcpu_io *io = &cpu->exit.u.io;
+	const uint64_t addr = io->addr;
+	const uint32_t len = io->len;
+	const uint8_t is_write = io->is_write;
+	int r = cpu->io_buf ? call_io_rep(fn, ctx, cpu, len, is_write) : fn(ctx, cpu, io);
+
+	io->addr = addr;
+	io->len = len;
+	io->is_write = is_write;
+	return r;
 }
 
 static int unhandled(struct vcpu *cpu)
