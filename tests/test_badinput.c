@@ -79,6 +79,8 @@ CASE(hv_check_bad_cap, vcpu_hv_check(b->hv, (enum vcpu_cap)999, &(uint64_t){ 0 }
 CASE(kick_signal_busy, vcpu_hv_set_kick_signal(b->hv, SIGRTMIN + 3))
 CASE(kick_signal_kill, vcpu_hv_set_kick_signal(b->hv, SIGKILL))
 CASE(kick_signal_range, vcpu_hv_set_kick_signal(b->hv, 1000))
+CASE(kick_signal_segv, vcpu_hv_set_kick_signal(b->hv, SIGSEGV))
+CASE(kick_signal_bus, vcpu_hv_set_kick_signal(b->hv, SIGBUS))
 CASE(kick_signal_null, vcpu_hv_set_kick_signal(NULL, SIGRTMIN + 3))
 CASE(kick_signal_get_null, vcpu_kick_signal(NULL))
 /* VMs */
@@ -201,6 +203,8 @@ static const struct row rows[] = {
 	{ "vcpu_hv_set_kick_signal(vCPUs exist)", kick_signal_busy, -EBUSY, HV },
 	{ "vcpu_hv_set_kick_signal(SIGKILL)", kick_signal_kill, -EINVAL, HV },
 	{ "vcpu_hv_set_kick_signal(1000)", kick_signal_range, -EINVAL, HV },
+	{ "vcpu_hv_set_kick_signal(SIGSEGV)", kick_signal_segv, -EINVAL, HV },
+	{ "vcpu_hv_set_kick_signal(SIGBUS)", kick_signal_bus, -EINVAL, HV },
 	{ "vcpu_hv_set_kick_signal(NULL)", kick_signal_null, -EINVAL, NONE },
 	{ "vcpu_kick_signal(NULL)", kick_signal_get_null, -EINVAL, NONE },
 	{ "vcpu_vm_create(NULL hv)", vm_create_null_hv, -EINVAL, NONE },

@@ -1541,6 +1541,11 @@ static void test_forward_ranges(void **state)
 	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, SMCCC_VENDOR_HYP_BASE + 0x100, 0x100),
 			 0);
 
+	/* The attribute question failing is an error, not "no filter". */
+	assert_int_equal(vcpu_mock_fail_call(f->mock, vcpu_mock_calls(f->mock) + 1, EIO), 0);
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, SMCCC_VENDOR_HYP_BASE + 0x200, 1), -EIO);
+	expect_detail(vcpu_vm_last_error(f->vm));
+
 	/* An x86 VM has no SMCCC: KVM forwards only its own hypercall numbers. */
 	assert_int_equal(vcpu_mock_open(VCPU_BACKEND_KVM, &cfg, &m2, &hv2), 0);
 	assert_int_equal(vcpu_vm_create(hv2, NULL, &vm2), 0);

@@ -194,7 +194,14 @@ VCPU_API int vcpu_hv_set_kick_signal(struct vcpu_hv *hv, int signo)
 
 	if (!hv)
 		return -EINVAL;
-	if (signo <= 0 || signo > SIGRTMAX || signo == SIGKILL || signo == SIGSTOP)
+	/*
+	 * Not the uncatchable ones, nor those the kernel sends synchronously
+	 * for a fault of the thread itself (a kick handler would swallow a
+	 * real SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGTRAP and loop on it).
+	 */
+	if (signo <= 0 || signo > SIGRTMAX || signo == SIGKILL || signo == SIGSTOP ||
+	    signo == SIGSEGV || signo == SIGBUS || signo == SIGFPE || signo == SIGILL ||
+	    signo == SIGTRAP)
 		return hv_fail(hv, -EINVAL, "signal %d cannot be used to kick vCPUs", signo);
 	pthread_mutex_lock(&hv->lock);
 	if (hv->nr_vcpus)

@@ -46,7 +46,15 @@ static int kvm_hv_init(struct vcpu_hv *hv)
 	if (!p)
 		return hv_fail(hv, -ENOMEM, "cannot allocate KVM state");
 	p->mmap_size = (size_t)r;
+	/*
+	 * Without immediate_exit a kick can be lost (vcpu_kick()); a failed
+	 * question must not quietly choose that path.
+	 */
 	r = sys_ioctl(hv, hv->fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT);
+	if (r < 0) {
+		free(p);
+		return hv_fail(hv, r, "KVM_CHECK_EXTENSION(KVM_CAP_IMMEDIATE_EXIT) failed");
+	}
 	p->immediate_exit = r > 0;
 	hv->priv = p;
 	return 0;

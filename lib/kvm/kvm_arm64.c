@@ -251,10 +251,13 @@ static int arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t 
 				     .addr = (uint64_t)(uintptr_t)&f };
 	int r;
 
+	/* ENXIO/ENOTTY/EINVAL: no such attribute; anything else is the call failing. */
 	r = sys_ioctl(vm->hv, vm->fd, KVM_HAS_DEVICE_ATTR, (unsigned long)&a);
-	if (r < 0)
+	if (r == -ENXIO || r == -ENOTTY || r == -EINVAL)
 		return vm_fail(vm, -EOPNOTSUPP,
 			       "the driver has no SMCCC filter (Linux 6.4+ needed): %d", r);
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_HAS_DEVICE_ATTR(SMCCC filter) failed");
 	r = sys_ioctl(vm->hv, vm->fd, KVM_SET_DEVICE_ATTR, (unsigned long)&a);
 	if (r == -EBUSY)
 		return vm_fail(vm, r, "SMCCC filter 0x%x+0x%x refused: a vCPU has already run",
