@@ -701,8 +701,9 @@ VCPU_API int vcpu_kick_signal(const struct vcpu_hv *hv);
 
 /**
  * vcpu_hv_set_kick_signal() - choose the kick signal; only while @hv has no
- * vCPU (-EBUSY otherwise).  -EINVAL for an invalid signal or one that cannot
- * be caught.
+ * vCPU (-EBUSY otherwise).  -EINVAL for an invalid signal, one that cannot
+ * be caught, or a synchronous fault signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGTRAP).
  */
 VCPU_API int vcpu_hv_set_kick_signal(struct vcpu_hv *hv, int signo);
 
