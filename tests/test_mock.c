@@ -953,6 +953,46 @@ static void test_stop_with_answer(void **state)
 }
 
 /*
+ * VM-level calls may come from any thread (vcpu.h), failures included: two
+ * threads failing on one VM at once each get a whole detail (under TSan,
+ * an unserialised write of the detail is a reported race).
+ */
+struct fail_maps {
+	struct vcpu_vm *vm;
+	atomic_int bad;
+};
+
+static void *fail_maps(void *arg)
+{
+	struct fail_maps *fm = arg;
+
+	for (int i = 0; i < 2000; i++) {
+		uint64_t v = 0;
+
+		if (vcpu_vm_map(fm->vm, 0x1001, NULL, 4096, 0) != -EINVAL ||
+		    vcpu_vm_check(fm->vm, (enum vcpu_cap)999, &v) != -EINVAL)
+			atomic_fetch_add(&fm->bad, 1);
+	}
+	return NULL;
+}
+
+static void test_vm_errors_from_threads(void **state)
+{
+	struct fx *f = *state;
+	struct fail_maps fm = { 0 };
+	struct thr a, b;
+
+	open_arch(f, X86);
+	fm.vm = f->vm;
+	thr_start(&a, fail_maps, &fm);
+	thr_start(&b, fail_maps, &fm);
+	thr_join(&a);
+	thr_join(&b);
+	assert_int_equal(atomic_load(&fm.bad), 0);
+	expect_detail(vcpu_vm_last_error(f->vm));
+}
+
+/*
  * arm64: KVM wants one feature set per VM, so a vCPU whose PSCI question
  * failed is not created (it would have no PSCI, and the next vCPU's
  * KVM_ARM_VCPU_INIT would be refused); the next attempt works.
@@ -3429,6 +3469,7 @@ int main(void)
 		T(test_run_eagain_reenters),
 		T(test_io_response_checked),
 		T(test_stop_keeps_writeback_error),
+		T(test_vm_errors_from_threads),
 		T(test_handler_cannot_change_access),
 		T(test_stop_with_answer),
 		T(test_psci_check_failure_fails_vcpu),

@@ -34,12 +34,13 @@
 #define CR4_PAE 0x20ull
 #define EFER_LONG 0x500ull
 
-static const struct vcpu_x86_segment cs64 = { .limit = 0xffffffff, .selector = 0x10,
-					       .type = 0xb, .present = 1, .s = 1, .l = 1,
-					       .g = 1 };
-static const struct vcpu_x86_segment ds32 = { .limit = 0xffffffff, .selector = 0x18,
-					      .type = 0x3, .present = 1, .db = 1, .s = 1,
-					      .g = 1 };
+/* Macros, so that static arrays can hold them (a const object is no constant expression). */
+#define CS64 { .limit = 0xffffffff, .selector = 0x10, .type = 0xb, .present = 1, .s = 1, \
+	       .l = 1, .g = 1 }
+#define DS32 { .limit = 0xffffffff, .selector = 0x18, .type = 0x3, .present = 1, .db = 1, \
+	       .s = 1, .g = 1 }
+static const struct vcpu_x86_segment cs64 = CS64;
+static const struct vcpu_x86_segment ds32 = DS32;
 
 struct fx {
 	long fds, maps;
@@ -124,8 +125,8 @@ static const struct vcpu_reg long_mode[] = {
 	{ .id = VCPU_REG_X86_CR0, .value = CR0_LONG },
 	{ .id = VCPU_REG_X86_EFER, .value = EFER_LONG },
 	{ .id = VCPU_REG_X86_CR3, .value = 0x9000 },
-	{ .id = VCPU_REG_X86_SEG(VCPU_X86_CS), .seg = cs64 },
-	{ .id = VCPU_REG_X86_SEG(VCPU_X86_DS), .seg = ds32 },
+	{ .id = VCPU_REG_X86_SEG(VCPU_X86_CS), .seg = CS64 },
+	{ .id = VCPU_REG_X86_SEG(VCPU_X86_DS), .seg = DS32 },
 	{ .id = VCPU_REG_X86_SEG(VCPU_X86_GDT), .seg = { .base = 0x500, .limit = 47 } },
 	{ .id = VCPU_REG_X86_RIP, .value = 0x100200 },
 	{ .id = VCPU_REG_X86_RSI, .value = 0x7000 },

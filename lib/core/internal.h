@@ -34,6 +34,7 @@ struct vcpu_hv {
 	unsigned nr_vcpus;      /* across VMs, guarded by lock: freezes kick_signal */
 	pthread_mutex_t lock;
 	void *priv;             /* backend state (KVM: run-mapping size) */
+	atomic_flag err_busy;   /* writers of err: hv_fail() from any thread */
 	char err[VCPU_ERRLEN];
 };
 
@@ -57,6 +58,7 @@ struct vcpu_vm {
 	unsigned nr_vcpus;
 	int irqchip_fd;         /* -1 until an in-kernel irqchip device exists */
 	void *priv;
+	atomic_flag err_busy;   /* writers of err: VM-level calls come from any thread */
 	char err[VCPU_ERRLEN];
 };
 
@@ -180,10 +182,19 @@ int vcpu_regs_entry_failed(struct vcpu *cpu, uint32_t i, int r);
 /* VCPU_REG_X86_SEG() ids. */
 bool vcpu_reg_is_segment(uint64_t id);
 
-/* Error recording: format into a handle's buffer and return -err. */
+/*
+ * Error recording: format into a handle's buffer and return -err.  The
+ * hypervisor and VM handles may fail in several threads at once, so their
+ * buffers have one writer at a time (err_busy); a vCPU's belongs to the
+ * thread that runs it.  Readers read in the failing thread (vcpu.h).
+ */
 int vcpu_fail(char *buf, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#define hv_fail(hv, e, ...) vcpu_fail((hv)->err, (e), __VA_ARGS__)
-#define vm_fail(vm, e, ...) vcpu_fail((vm)->err, (e), __VA_ARGS__)
+int vcpu_fail_shared(atomic_flag *busy, char *buf, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Copy a detail into a shared buffer (a child's failure kept on its parent). */
+void vcpu_err_set(atomic_flag *busy, char *buf, const char *detail);
+#define hv_fail(hv, e, ...) vcpu_fail_shared(&(hv)->err_busy, (hv)->err, (e), __VA_ARGS__)
+#define vm_fail(vm, e, ...) vcpu_fail_shared(&(vm)->err_busy, (vm)->err, (e), __VA_ARGS__)
 #define cpu_fail(cpu, e, ...) vcpu_fail((cpu)->err, (e), __VA_ARGS__)
 
 static inline int sys_ioctl(const struct vcpu_hv *hv, int fd, unsigned long req, unsigned long arg)

@@ -83,7 +83,7 @@ VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct
 		vm->nr_vcpus++;
 	pthread_mutex_unlock(&vm->lock);
 	if (r < 0) {
-		memcpy(vm->err, cpu->err, sizeof(vm->err));
+		vcpu_err_set(&vm->err_busy, vm->err, cpu->err);
 		free(cpu);
 		pthread_mutex_lock(&hv->lock);
 		hv->nr_vcpus--;
