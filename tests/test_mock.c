@@ -863,7 +863,8 @@ static void test_run_eagain_reenters(void **state)
 		mmio_write(MMIO_BASE, 4, 0x1234),
 		stop(),
 	};
-	uint64_t first = vcpu_mock_calls(f->mock) + 1;
+	/* vcpu_run()'s first call is KVM_SET_SIGNAL_MASK, its second KVM_RUN. */
+	uint64_t first = vcpu_mock_calls(f->mock) + 2;
 
 	rec_init(&r);
 	SCRIPT(f, 0, s);
@@ -2727,6 +2728,138 @@ static void test_gic_after_run_ebusy(void **state)
 	expect_detail(vcpu_vm_last_error(f->vm));
 }
 
+/*
+ * A handler's own system calls never fail with EINTR because of a kick:
+ * the kick signal is blocked outside the run call.  The handler sleeps
+ * while another thread kicks; its nanosleep() completes, and vcpu_run()
+ * returns -EINTR after it.  With and without immediate_exit (the signal
+ * alone, left pending until the next KVM_RUN), and on a backend with no
+ * signal mask of its own (GenieZone: unblocked around GZVM_RUN only).
+ */
+struct sleepy {
+	atomic_int armed;
+	int eintr, sleeps;
+};
+
+static int sleepy_mmio(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	struct sleepy *z = ctx;
+	struct timespec t = { 0, 40 * 1000 * 1000 };
+
+	(void)cpu;
+	if (io->is_write && io->addr == STOP_ADDR)
+		return VCPU_STOP;
+	atomic_store(&z->armed, 1);
+	while (nanosleep(&t, &t) < 0)
+		if (errno == EINTR)
+			z->eintr++;
+	z->sleeps++;
+	memset(io->data, 0, sizeof(io->data));
+	return VCPU_CONTINUE;
+}
+
+static void kick_during_handler(struct fx *f, enum vcpu_backend backend, uint32_t flags)
+{
+	const struct vcpu_mock_config cfg = { .arch = ARM64, .flags = flags };
+	const struct vcpu_handlers h = { .mmio = sleepy_mmio };
+	struct vcpu_mock_step s[] = { mmio_write(MMIO_BASE, 4, 1), stop() };
+	struct sleepy z = { 0 };
+	struct kicker k;
+	struct thr t;
+	int rc;
+
+	assert_int_equal(vcpu_mock_open(backend, &cfg, &f->mock, &f->hv), 0);
+	assert_int_equal(vcpu_vm_create(f->hv, NULL, &f->vm), 0);
+	if (backend == VCPU_BACKEND_GENIEZONE)
+		assert_int_equal(vcpu_vm_alloc(f->vm, 0x40000000, 0x10000, 0, &(void *){ 0 }), 0);
+	add_cpu(f, 0);
+	assert_int_equal(vcpu_vm_start(f->vm), 0);
+	SCRIPT(f, 0, s);
+	k = (struct kicker){ .cpu = f->cpu[0], .armed = &z.armed, .delay_us = 5000, .rc = 1 };
+	thr_start(&t, kicker_main, &k);
+	rc = vcpu_run(f->cpu[0], &h, &z);
+	thr_join(&t);
+	assert_int_equal(k.rc, 0);
+	assert_int_equal(z.sleeps, 1);
+	assert_int_equal(z.eintr, 0);
+	assert_int_equal(rc, -EINTR);
+	/* The kick is consumed (its signal too): the vCPU runs on to the stop. */
+	assert_int_equal(vcpu_run(f->cpu[0], &h, &z), VCPU_STOP);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+static void test_kick_during_handler(void **state)
+{
+	kick_during_handler(*state, VCPU_BACKEND_KVM, 0);
+}
+
+static void test_kick_during_handler_no_immediate_exit(void **state)
+{
+	kick_during_handler(*state, VCPU_BACKEND_KVM, VCPU_MOCK_NO_IMMEDIATE_EXIT);
+}
+
+static void test_kick_during_handler_geniezone(void **state)
+{
+	kick_during_handler(*state, VCPU_BACKEND_GENIEZONE, 0);
+}
+
+/*
+ * The signalfd pattern: the VMM's vCPU thread keeps the kick signal blocked.
+ * KVM_SET_SIGNAL_MASK lets it through during KVM_RUN, so a kick still stops
+ * a spinning guest, even without immediate_exit.
+ */
+static void test_kick_signal_blocked_by_thread(void **state)
+{
+	struct fx *f = *state;
+	const struct vcpu_mock_config cfg = { .arch = X86, .flags = VCPU_MOCK_NO_IMMEDIATE_EXIT };
+	struct vcpu_mock_step s[] = {
+		mmio_write(ARM_ADDR, 4, 1),
+		step(VCPU_MOCK_SPIN),
+		stop(),
+	};
+	sigset_t block, old, now;
+	struct kicker k;
+	struct rec r;
+	struct thr t;
+	int rc;
+
+	open_cfg(f, &cfg);
+	add_cpu(f, 0);
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	sigemptyset(&block);
+	sigaddset(&block, vcpu_kick_signal(f->hv));
+	assert_int_equal(pthread_sigmask(SIG_BLOCK, &block, &old), 0);
+	k = (struct kicker){ .cpu = f->cpu[0], .armed = &r.armed, .delay_us = 20000, .rc = 1 };
+	thr_start(&t, kicker_main, &k);
+	rc = vcpu_run(f->cpu[0], &H_ALL, &r);
+	thr_join(&t);
+	/* vcpu_run() gives the thread its own mask back. */
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &now), 0);
+	assert_int_equal(sigismember(&now, vcpu_kick_signal(f->hv)), 1);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+	assert_int_equal(rc, -EINTR);
+	assert_int_equal(vcpu_mock_steps_done(f->mock, 0), 2);
+}
+
+/* An ignored kick signal would lose every kick: vCPU creation says so. */
+static void test_kick_signal_ignored_refused(void **state)
+{
+	struct fx *f = *state;
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+	struct vcpu *cpu = NULL;
+
+	open_arch(f, X86);
+	assert_int_equal(vcpu_hv_set_kick_signal(f->hv, SIGRTMIN + 6), 0);
+	sigemptyset(&ign.sa_mask);
+	assert_int_equal(sigaction(SIGRTMIN + 6, &ign, &old), 0);
+	assert_int_equal(vcpu_create(f->vm, 0, 0, &cpu), -EINVAL);
+	assert_null(cpu);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "SIG_IGN"));
+	assert_int_equal(sigaction(SIGRTMIN + 6, &old, NULL), 0);
+	add_cpu(f, 0);
+}
+
 static void test_kick_signal_rules(void **state)
 {
 	struct fx *f = *state;
@@ -3577,6 +3710,11 @@ int main(void)
 		T(test_forward_after_run_ebusy),
 		T(test_gic_after_run_ebusy),
 		T(test_kick_signal_rules),
+		T(test_kick_during_handler),
+		T(test_kick_during_handler_no_immediate_exit),
+		T(test_kick_during_handler_geniezone),
+		T(test_kick_signal_blocked_by_thread),
+		T(test_kick_signal_ignored_refused),
 		/* vGICv3 */
 		T(test_gic_create_and_irq),
 		T(test_gic_irq_without_gic),

@@ -70,6 +70,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1744,6 +1745,84 @@ static void test_kick(void **state)
 }
 
 #if !defined(RK_UNSUPPORTED_ARCH)
+/* test_kick_during_handler: the recording context, and the handler's sleep. */
+struct rk_sleepy {
+	struct rk_ctx c; /* first: rk_io() takes the handler's context as an rk_ctx */
+	atomic_int armed;
+	int eintr, slept;
+};
+
+static int rk_sleepy_mmio(void *opaque, struct vcpu *cpu, struct vcpu_io *io)
+{
+	struct rk_sleepy *z = opaque;
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	if (io->addr != RK_DONE_GPA && !z->slept) {
+		atomic_store(&z->armed, 1);
+		while (nanosleep(&ts, &ts) < 0)
+			if (errno == EINTR)
+				z->eintr++;
+		z->slept = 1;
+	}
+	return rk_on_mmio(opaque, cpu, io);
+}
+
+struct rk_armed_kicker {
+	struct vcpu *cpu;
+	atomic_int *armed;
+	int rc;
+};
+
+static void *rk_armed_kicker_main(void *arg)
+{
+	struct rk_armed_kicker *k = arg;
+
+	for (int i = 0; i < 5000 && !atomic_load(k->armed); i++)
+		rk_sleep_ms(1);
+	rk_sleep_ms(10);
+	k->rc = vcpu_kick(k->cpu);
+	return NULL;
+}
+#endif
+
+/*
+ * A kick while a handler runs interrupts neither the handler's own system
+ * calls (the kick signal is blocked outside the run call) nor loses itself:
+ * the handler's 50 ms nanosleep() completes, then vcpu_run() returns
+ * -EINTR, and the guest goes on from where it was.
+ */
+static void test_kick_during_handler(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	struct rk_sleepy *z = calloc(1, sizeof(*z));
+	const struct vcpu_handlers h = { .mmio = rk_sleepy_mmio, .pio = rk_on_pio,
+					 .hypercall = rk_on_hypercall,
+					 .system_event = rk_on_system_event, .other = rk_on_other };
+	struct rk_thread th;
+
+	assert_non_null(z);
+	rk_vm(t);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(mmio_write));
+	struct rk_armed_kicker k = { .cpu = cpu, .armed = &z->armed, .rc = -1 };
+
+	assert_int_equal(rk_thread_start(&th, rk_armed_kicker_main, &k), 0);
+	int rc = rk_run(cpu, &h, z);
+	rk_thread_join(&th);
+	assert_int_equal(k.rc, 0);
+	assert_int_equal(z->slept, 1);
+	assert_int_equal(z->eintr, 0);
+	if (rc != -EINTR) {
+		rk_dump(&z->c);
+		fail_msg("vcpu_run() = %d, want -EINTR from the kick after the handler; detail "
+			 "\"%s\"", rc, vcpu_last_error(cpu));
+	}
+	rk_run_to_done(cpu, &z->c);
+	free(z);
+#endif
+}
+
+#if !defined(RK_UNSUPPORTED_ARCH)
 struct rk_vcpu_thread {
 	struct vcpu *cpu;
 	struct rk_ctx *ctx;
@@ -2233,6 +2312,7 @@ int main(void)
 		RK_TEST(test_hlt),
 		RK_TEST(test_unhandled_exit),
 		RK_TEST(test_kick),
+		RK_TEST(test_kick_during_handler),
 		RK_TEST(test_two_vcpus),
 		RK_TEST(test_memory_region),
 		RK_TEST(test_regs),

@@ -695,7 +695,11 @@ VCPU_API int vcpu_kick(struct vcpu *cpu);
  * vcpu_run() (SIGRTMIN + 2 unless changed by vcpu_hv_set_kick_signal()).
  * libvcpu installs an empty handler without SA_RESTART for it when the
  * signal is at its default disposition; a VMM with its own handler for that
- * signal must not use SA_RESTART.
+ * signal must not use SA_RESTART, and vcpu_create() refuses (-EINVAL) a
+ * kick signal set to SIG_IGN.  vcpu_run() keeps the signal blocked in its
+ * thread except while the guest runs (KVM: KVM_SET_SIGNAL_MASK), so
+ * handlers never see EINTR because of a kick, and a thread may keep it
+ * blocked itself; the thread's mask is restored when vcpu_run() returns.
  */
 VCPU_API int vcpu_kick_signal(const struct vcpu_hv *hv);
 

@@ -10,6 +10,7 @@
 #include <vcpu/arm64.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -133,6 +134,13 @@ struct vcpu_backend_ops {
 	 */
 	int (*get_regs)(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n);
 	int (*set_regs)(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n);
+	/*
+	 * Optional: the mask the driver's run call runs with (KVM_SET_SIGNAL_MASK),
+	 * asked once per vcpu_run(): the thread's mask without the kick signal,
+	 * which vcpu_run() keeps blocked otherwise.  NULL: the core unblocks the
+	 * kick signal around each run call itself.
+	 */
+	int (*run_signal_mask)(struct vcpu *cpu, const sigset_t *mask);
 	/* Exit path: one entry into the guest, then decode. */
 	int (*run_once)(struct vcpu *cpu);
 	/*

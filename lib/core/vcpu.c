@@ -33,6 +33,9 @@ static int ensure_kick_handler(int signo)
 
 	if (sigaction(signo, NULL, &old) < 0)
 		return -errno;
+	/* An ignored signal is discarded when sent: every kick would be lost. */
+	if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN)
+		return -EINVAL;
 	if (old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
 		return 0;
 	memset(&sa, 0, sizeof(sa));
@@ -74,6 +77,10 @@ VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct
 	pthread_mutex_unlock(&hv->lock);
 	if (r < 0) {
 		free(cpu);
+		if (r == -EINVAL)
+			return vm_fail(vm, r, "the kick signal %d is ignored (SIG_IGN): kicks would "
+				       "be lost; give it a handler or choose another with "
+				       "vcpu_hv_set_kick_signal()", hv->kick_signal);
 		return vm_fail(vm, r, "cannot install the kick signal %d handler", hv->kick_signal);
 	}
 
@@ -454,11 +461,41 @@ static bool needs_finish(enum vcpu_exit_kind kind)
 	       kind == VCPU_EXIT_PCI_CONFIG;
 }
 
+/*
+ * Where the driver has no signal mask of its own, the kick signal is let
+ * through around the run call only; a kick landing just before the call is
+ * taken by the handler in user space and caught by the immediate-exit flag.
+ */
+static int run_unblocked(const struct vcpu_backend_ops *ops, struct vcpu *cpu,
+			 const sigset_t *kick)
+{
+	int r;
+
+	pthread_sigmask(SIG_UNBLOCK, kick, NULL);
+	r = ops->run_once(cpu);
+	pthread_sigmask(SIG_BLOCK, kick, NULL);
+	return r;
+}
+
+/*
+ * KVM leaves a kick signal that came while the thread was in user space
+ * pending (blocked there), and would fail every KVM_RUN with EINTR until it
+ * is taken: take it.
+ */
+static void drop_pending_kick(const sigset_t *kick)
+{
+	static const struct timespec now = { 0, 0 };
+
+	while (sigtimedwait(kick, NULL, &now) > 0)
+		;
+}
+
 VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 {
 	const struct vcpu_backend_ops *ops;
 	bool unfinished = false;
 	int expected = 0;
+	sigset_t kick, thread_mask;
 	int r;
 
 	if (!cpu)
@@ -476,6 +513,22 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		return cpu_fail(cpu, -EBUSY, "vCPU %u is already in vcpu_run()", cpu->id);
 	atomic_store(&cpu->tid, gettid());
 	atomic_store(&cpu->in_run, 1);
+	/*
+	 * The kick signal stays blocked while the handlers run, so their
+	 * read(), write(), poll() or nanosleep() never fail with EINTR because
+	 * of a kick; only the run call lets it through.
+	 */
+	sigemptyset(&kick);
+	sigaddset(&kick, cpu->vm->hv->kick_signal);
+	pthread_sigmask(SIG_BLOCK, &kick, &thread_mask);
+	if (ops->run_signal_mask) {
+		sigset_t run_mask = thread_mask;
+
+		sigdelset(&run_mask, cpu->vm->hv->kick_signal);
+		r = ops->run_signal_mask(cpu, &run_mask);
+		if (r < 0)
+			goto out;
+	}
 
 	for (;;) {
 		/*
@@ -489,8 +542,10 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		}
 		cpu->io_buf = NULL;
 		unfinished = false; /* entering the driver completes the last exit */
-		r = ops->run_once(cpu);
+		r = ops->run_signal_mask ? ops->run_once(cpu) : run_unblocked(ops, cpu, &kick);
 		if (r == -EINTR) {
+			if (ops->run_signal_mask)
+				drop_pending_kick(&kick);
 			/*
 			 * A kick (seen above) or another signal: re-enter.  A
 			 * kicker whose flag store landed after take_kick()
@@ -533,6 +588,8 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		if (c < 0 && r >= 0)
 			r = c;
 	}
+out:
+	pthread_sigmask(SIG_SETMASK, &thread_mask, NULL);
 	atomic_store(&cpu->in_run, 0);
 	return r;
 }

@@ -628,6 +628,39 @@ static int kvm_run_once(struct vcpu *cpu)
 	return decode_exit(cpu, run);
 }
 
+/*
+ * KVM_SET_SIGNAL_MASK (api.rst 4.4): KVM_RUN swaps this mask in for the
+ * thread's while it runs, so the kick signal, blocked everywhere else,
+ * interrupts only the guest (a kick that came meanwhile makes the next
+ * KVM_RUN fail with EINTR at once).  Asked again only when the thread's
+ * mask changed since the last call.
+ */
+static int kvm_run_signal_mask(struct vcpu *cpu, const sigset_t *mask)
+{
+	struct kvm_vcpu_priv *p = cpu->priv;
+	/* struct kvm_signal_mask and the kernel's 8-byte set after it. */
+	_Alignas(struct kvm_signal_mask) uint8_t m[sizeof(struct kvm_signal_mask) + KVM_SIGSET_SIZE];
+	const uint32_t len = KVM_SIGSET_SIZE;
+	uint64_t bits = 0;
+	int r;
+
+	/* The kernel's 64-bit set: bit n-1 is signal n. */
+	for (int n = 1; n <= 64; n++)
+		if (sigismember(mask, n) == 1)
+			bits |= 1ull << (n - 1);
+	if (p->sigmask_set && p->sigmask == bits)
+		return 0;
+	memcpy(m, &len, sizeof(len));
+	/* little-endian hosts (x86_64, arm64): the u64 is the kernel's byte order */
+	memcpy(m + sizeof(struct kvm_signal_mask), &bits, KVM_SIGSET_SIZE);
+	r = sys_ioctl(cpu->vm->hv, cpu->fd, KVM_SET_SIGNAL_MASK, (unsigned long)m);
+	if (r < 0)
+		return cpu_fail(cpu, r, "KVM_SET_SIGNAL_MASK on vCPU %u failed", cpu->id);
+	p->sigmask = bits;
+	p->sigmask_set = true;
+	return 0;
+}
+
 static int kvm_complete(struct vcpu *cpu, bool resume)
 {
 	(void)resume;
@@ -716,6 +749,7 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.set_regs = kvm_set_regs,
 	.get_segment = kvm_x86_get_segment,
 	.set_segment = kvm_x86_set_segment,
+	.run_signal_mask = kvm_run_signal_mask,
 	.run_once = kvm_run_once,
 	.complete = kvm_complete,
 	.finish = kvm_finish,

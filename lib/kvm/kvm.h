@@ -13,6 +13,8 @@
 /* Per-vCPU state of the KVM backend, allocated at creation (never on exits). */
 struct kvm_vcpu_priv {
 	uint64_t hc_regs[4]; /* arm64: x0..x3 as the guest left them at a hypercall */
+	uint64_t sigmask;    /* the KVM_SET_SIGNAL_MASK set last, if sigmask_set */
+	bool sigmask_set;
 };
 
 /* Per-VM state of the KVM backend (vm->priv); guarded by vm->lock. */

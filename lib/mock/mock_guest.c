@@ -208,6 +208,21 @@ static void to_sigset(uint64_t kset, sigset_t *set)
 			sigaddset(set, n); /* glibc refuses its reserved 32/33: leave them out */
 }
 
+/* A signal is pending for this thread that the vCPU's KVM_SET_SIGNAL_MASK mask does not block. */
+static bool unblocked_pending(const struct mock_vcpu *v)
+{
+	sigset_t pending, mask;
+
+	if (sigpending(&pending) < 0)
+		return false;
+	to_sigset(v->sigmask, &mask);
+	for (int n = 1; n <= 64; n++)
+		if (n != 32 && n != 33 && /* glibc's own: never the VMM's */
+		    sigismember(&pending, n) == 1 && sigismember(&mask, n) == 0)
+			return true;
+	return false;
+}
+
 static bool runnable(const struct mock_vcpu *v)
 {
 	return mock_mp_state(v) != KVM_MP_STATE_STOPPED;
@@ -716,6 +731,16 @@ int mock_vcpu_run(struct vcpu_mock *m, struct mock_vcpu *v)
 	}
 	/* §4.1: pending I/O is completed first, then immediate_exit is honoured. */
 	if (ie_cap && __atomic_load_n(&run->immediate_exit, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&run->exit_reason, KVM_EXIT_INTR, __ATOMIC_RELAXED);
+		return -EINTR;
+	}
+	/*
+	 * kvm_sigset_activate(): KVM_RUN runs with the KVM_SET_SIGNAL_MASK mask,
+	 * so a signal the thread keeps blocked but that mask lets through is
+	 * "pending" in the kernel's eyes: the run fails with EINTR at once, and
+	 * the signal stays pending when the thread's own mask is put back.
+	 */
+	if (v->sigmask_set && unblocked_pending(v)) {
 		__atomic_store_n(&run->exit_reason, KVM_EXIT_INTR, __ATOMIC_RELAXED);
 		return -EINTR;
 	}
