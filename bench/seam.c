@@ -268,6 +268,9 @@ int bseam_ioctl(void *ctx, int fd, unsigned long req, unsigned long arg)
 	v = vcpu_of(s, fd);
 	if (!v)
 		return -EBADF;
+	/* vcpu_run() gives KVM_RUN its signal mask (once per mask). */
+	if (req == KVM_SET_SIGNAL_MASK)
+		return ((const struct kvm_signal_mask *)arg)->len == KVM_SIGSET_SIZE ? 0 : -EINVAL;
 	if (s->arch == VCPU_ARCH_ARM64)
 		return req == KVM_ARM_VCPU_INIT ? 0 : -ENOTTY;
 	switch (req) {
