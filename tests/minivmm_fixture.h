@@ -28,11 +28,12 @@ struct fx {
 	struct vcpu_hv *hv;
 };
 
-/* Open a mock driver of @backend with @arch guests for mv_config.hv (the
- * previous one, if any, is closed: a case may switch backends). */
-static inline struct vcpu_hv *fx_mock(struct fx *f, enum vcpu_backend backend, enum vcpu_arch arch)
+/* Open a mock driver of @backend with @arch guests and VCPU_MOCK_* @flags for
+ * mv_config.hv (the previous one, if any, is closed: a case may switch backends). */
+static inline struct vcpu_hv *fx_mock_flags(struct fx *f, enum vcpu_backend backend,
+					    enum vcpu_arch arch, uint32_t flags)
 {
-	struct vcpu_mock_config mc = { .arch = arch };
+	struct vcpu_mock_config mc = { .arch = arch, .flags = flags };
 
 	/* GenieZone's vCPU limit is the kernel's constant: keep its default. */
 	if (backend == VCPU_BACKEND_KVM)
@@ -44,6 +45,11 @@ static inline struct vcpu_hv *fx_mock(struct fx *f, enum vcpu_backend backend, e
 	}
 	assert_int_equal(vcpu_mock_open(backend, &mc, &f->mock, &f->hv), 0);
 	return f->hv;
+}
+
+static inline struct vcpu_hv *fx_mock(struct fx *f, enum vcpu_backend backend, enum vcpu_arch arch)
+{
+	return fx_mock_flags(f, backend, arch, 0);
 }
 
 /* @kernel_name: the kernel file's name in the directory (Image, bzImage). */

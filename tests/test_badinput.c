@@ -79,6 +79,8 @@ CASE(hv_check_bad_cap, vcpu_hv_check(b->hv, (enum vcpu_cap)999, &(uint64_t){ 0 }
 CASE(kick_signal_busy, vcpu_hv_set_kick_signal(b->hv, SIGRTMIN + 3))
 CASE(kick_signal_kill, vcpu_hv_set_kick_signal(b->hv, SIGKILL))
 CASE(kick_signal_range, vcpu_hv_set_kick_signal(b->hv, 1000))
+CASE(kick_signal_segv, vcpu_hv_set_kick_signal(b->hv, SIGSEGV))
+CASE(kick_signal_bus, vcpu_hv_set_kick_signal(b->hv, SIGBUS))
 CASE(kick_signal_null, vcpu_hv_set_kick_signal(NULL, SIGRTMIN + 3))
 CASE(kick_signal_get_null, vcpu_kick_signal(NULL))
 /* VMs */
@@ -160,6 +162,11 @@ CASE(set_reg_x31, vcpu_set_reg(b->cpu, VCPU_REG_ARM64_X(31), 0))
 CASE(get_seg_null, vcpu_x86_get_segment(NULL, VCPU_X86_CS, &(struct vcpu_x86_segment){ 0 }))
 CASE(get_seg_arm64, vcpu_x86_get_segment(b->cpu, VCPU_X86_CS, &(struct vcpu_x86_segment){ 0 }))
 CASE(set_seg_null_arg, vcpu_x86_set_segment(b->cpu, VCPU_X86_CS, NULL))
+CASE(get_regs_null, vcpu_get_regs(NULL, &(struct vcpu_reg){ .id = VCPU_REG_ARM64_PC }, 1))
+CASE(get_regs_null_array, vcpu_get_regs(b->cpu, NULL, 1))
+CASE(set_regs_other_arch, vcpu_set_regs(b->cpu, &(struct vcpu_reg){ .id = VCPU_REG_X86_RIP }, 1))
+CASE(set_regs_too_many, vcpu_set_regs(b->cpu, &(struct vcpu_reg){ .id = VCPU_REG_ARM64_PC },
+				      VCPU_REGS_MAX + 1))
 CASE(run_null, vcpu_run(NULL, &no_handlers, NULL))
 CASE(run_null_handlers, vcpu_run(b->cpu, NULL, NULL))
 static void later_handler(void) {}
@@ -196,6 +203,8 @@ static const struct row rows[] = {
 	{ "vcpu_hv_set_kick_signal(vCPUs exist)", kick_signal_busy, -EBUSY, HV },
 	{ "vcpu_hv_set_kick_signal(SIGKILL)", kick_signal_kill, -EINVAL, HV },
 	{ "vcpu_hv_set_kick_signal(1000)", kick_signal_range, -EINVAL, HV },
+	{ "vcpu_hv_set_kick_signal(SIGSEGV)", kick_signal_segv, -EINVAL, HV },
+	{ "vcpu_hv_set_kick_signal(SIGBUS)", kick_signal_bus, -EINVAL, HV },
 	{ "vcpu_hv_set_kick_signal(NULL)", kick_signal_null, -EINVAL, NONE },
 	{ "vcpu_kick_signal(NULL)", kick_signal_get_null, -EINVAL, NONE },
 	{ "vcpu_vm_create(NULL hv)", vm_create_null_hv, -EINVAL, NONE },
@@ -270,6 +279,10 @@ static const struct row rows[] = {
 	{ "vcpu_x86_get_segment(NULL)", get_seg_null, -EINVAL, NONE },
 	{ "vcpu_x86_get_segment(arm64 vCPU)", get_seg_arm64, -EINVAL, CPU },
 	{ "vcpu_x86_set_segment(NULL segment)", set_seg_null_arg, -EINVAL, CPU },
+	{ "vcpu_get_regs(NULL)", get_regs_null, -EINVAL, NONE },
+	{ "vcpu_get_regs(NULL array)", get_regs_null_array, -EINVAL, CPU },
+	{ "vcpu_set_regs(x86 id on arm64)", set_regs_other_arch, -EINVAL, CPU },
+	{ "vcpu_set_regs(VCPU_REGS_MAX + 1)", set_regs_too_many, -EINVAL, CPU },
 	{ "vcpu_run(NULL)", run_null, -EINVAL, NONE },
 	{ "vcpu_run(NULL handlers)", run_null_handlers, -EINVAL, CPU },
 	{ "vcpu_run(reserved handler set)", run_reserved_handler, -EINVAL, CPU },

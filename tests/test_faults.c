@@ -207,12 +207,24 @@ static int st_x86_regs(struct sc *s, const char **d)
 {
 	struct vcpu_x86_segment cs = { .base = 0, .limit = 0xffffffff, .selector = 8, .type = 11,
 				       .present = 1, .s = 1, .l = 1, .g = 1 };
-	int r = vcpu_set_reg(s->cpu[0], VCPU_REG_X86_RIP, 0x1000);
+	/* Long mode in one batch: GET_REGS, GET_SREGS, SET_SREGS, SET_REGS (+ restore). */
+	const struct vcpu_reg regs[] = {
+		{ .id = VCPU_REG_X86_CR4, .value = 0x20 },
+		{ .id = VCPU_REG_X86_CR0, .value = 0x80050033 },
+		{ .id = VCPU_REG_X86_EFER, .value = 0x500 },
+		{ .id = VCPU_REG_X86_SEG(VCPU_X86_CS), .seg = cs },
+		{ .id = VCPU_REG_X86_RIP, .value = 0x1000 },
+	};
+	int r = vcpu_set_regs(s->cpu[0], regs, ARRAY_SIZE(regs));
+	uint64_t v = 0;
 
 	if (r == 0)
-		r = vcpu_x86_set_segment(s->cpu[0], VCPU_X86_CS, &cs);
-	if (r == 0)
-		r = vcpu_set_reg(s->cpu[0], VCPU_REG_X86_CR0, 0x80050033);
+		r = vcpu_set_reg(s->cpu[0], VCPU_REG_X86_RAX, 0x1234);
+	/* ACRN cannot read registers back. */
+	if (r == 0 && vcpu_hv_backend(s->hv) == VCPU_BACKEND_KVM)
+		r = vcpu_get_reg(s->cpu[0], VCPU_REG_X86_CR0, &v);
+	if (r == 0 && vcpu_hv_backend(s->hv) == VCPU_BACKEND_KVM && v != 0x80050033)
+		r = -EPROTO;
 	*d = vcpu_last_error(s->cpu[0]);
 	return r;
 }

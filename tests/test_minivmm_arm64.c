@@ -29,6 +29,7 @@
 #define RAM_GPA 0x80000000ull
 #define UART 0x09000000ull
 #define MIB (1ull << 20)
+#define PSCI_SYSTEM_RESET2_64 0xc4000012u /* PSCI 1.1: what Linux calls for a warm restart */
 
 static int setup(void **state)
 {
@@ -156,7 +157,9 @@ static void test_layout_and_device_tree(void **state)
 	assert_int_equal(fdt_check_header(fdt), 0);
 	node = fdt_path_offset(fdt, "/chosen");
 	assert_true(node >= 0);
-	assert_string_equal(fdt_getprop(fdt, node, "bootargs", NULL), "console=ttyAMA0 test=1");
+	/* minivmm's panic options first (a panic restarts warm), then the user's. */
+	assert_string_equal(fdt_getprop(fdt, node, "bootargs", NULL),
+			    "panic=-1 reboot=panic_warm console=ttyAMA0 test=1");
 	assert_string_equal(fdt_getprop(fdt, node, "stdout-path", NULL), "/pl011@9000000");
 	/* Properties are only 4-byte aligned: fdt64_ld() reads them. */
 	p64 = fdt_getprop(fdt, node, "linux,initrd-start", &len);
@@ -221,15 +224,20 @@ static void test_run_console_and_power_off(void **state)
 	assert_int_equal(vcpu_mock_script(f->mock, 0, s, sizeof(s) / sizeof(s[0])), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
 	assert_string_equal(out, "ok\n");
+	assert_string_equal(f->v.end, "powered off");
 	assert_int_equal(vcpu_mock_failures(f->mock, &msg), 0);
 	assert_int_equal(vcpu_mock_steps_done(f->mock, 0), sizeof(s) / sizeof(s[0]));
 }
 
+/* PSCI SYSTEM_RESET is a reset (3); SYSTEM_RESET2 a panic (4); an internal error 4. */
 static void test_run_reset_and_crash(void **state)
 {
 	struct fx *f = *state;
 	struct mv_config cfg = config(f, 1, 64);
 	struct vcpu_mock_step reset[] = { { .op = VCPU_MOCK_HYPERCALL, .value = VCPU_PSCI_SYSTEM_RESET } };
+	/* A panic with reboot=panic_warm: psci_sys_reset() calls SYSTEM_RESET2, reset type 0 (warm). */
+	struct vcpu_mock_step panic[] = { { .op = VCPU_MOCK_HYPERCALL, .value = PSCI_SYSTEM_RESET2_64,
+					    .args = { 0, 0 } } };
 	struct vcpu_mock_step crash[] = { { .op = VCPU_MOCK_INTERNAL_ERROR, .value = 1 } };
 	char out[16];
 
@@ -237,11 +245,19 @@ static void test_run_reset_and_crash(void **state)
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
 	assert_int_equal(vcpu_mock_script(f->mock, 0, reset, 1), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_RESET);
+	assert_string_equal(f->v.end, "reset");
+	mv_teardown(&f->v);
+
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, panic, 1), 0);
+	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_CRASH);
+	assert_string_equal(f->v.end, "the guest panicked");
 	mv_teardown(&f->v);
 
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
 	assert_int_equal(vcpu_mock_script(f->mock, 0, crash, 1), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_CRASH);
+	assert_string_equal(f->v.end, "the hypervisor failed to run the guest");
 }
 
 /*

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * minivmm's x86_64 machine on the mock driver: the bzImage setup header
- * checks, the zero page (setup header copy, command line, e820, initrd),
- * the identity page tables and long-mode registers of the 64-bit boot
- * protocol, the in-kernel interrupt controllers and PIT made before the
- * vCPU, and the run loop: the COM1 16550 on the pio handler with its
- * interrupt on IRQ 4, the accesses KVM keeps (HLT, LAPIC), MMIO, and the
- * guest's end.  No real x86 boot runs here (no /dev/kvm).
+ * checks, the zero page (setup header copy, command line, e820, initrd,
+ * RSDP address), the ACPI tables (RSDP, XSDT, FADT, FACS, MADT, DSDT with
+ * \_S5), the identity page tables and long-mode registers of the 64-bit
+ * boot protocol, the in-kernel interrupt controllers and PIT made before
+ * the vCPUs, and the run loop: the COM1 16550 on the pio handler with its
+ * interrupt on IRQ 4, the accesses KVM keeps (HLT, LAPIC), MMIO, secondary
+ * vCPUs left to the guest, and the guest's end (ACPI S5, 0xcf9 and i8042
+ * resets, a panic's warm reset, a triple fault, an internal error).  No
+ * real x86 boot runs here (no /dev/kvm).
  */
 #define _GNU_SOURCE
 #include "minivmm.h"
@@ -42,6 +45,7 @@
 #define KVM_CREATE_PIT2 0x4040ae77ul
 #define KVM_RUN 0xae80ul
 #define COM1_GSI 4
+#define PREFIX "panic=-1 reboot=pci,panic_warm" /* minivmm's, before every command line */
 
 /* Not exported from libvcpu.so (lib/mock/mock.h): the level of a VM's line. */
 int vcpu_mock_irq_line_level(const struct vcpu_mock *mock, int vm_fd, uint32_t irq);
@@ -187,12 +191,6 @@ static void test_header_checks(void **state)
 	b.file_size = setup_bytes(&b); /* nothing after the setup code */
 	make_bzimage(f, &b);
 	expect_failure(f, &cfg, -ENOEXEC, "truncated");
-
-	/* No MP table or ACPI would tell Linux about a second vCPU. */
-	b = bz_default();
-	make_bzimage(f, &b);
-	cfg.cpus = 2;
-	expect_failure(f, &cfg, -EINVAL, "one vCPU");
 }
 
 static void test_too_little_memory(void **state)
@@ -228,13 +226,14 @@ static void test_cmdline_size(void **state)
 	struct mv_config cfg = config(f, "console=ttyS0 0123456789", 64);
 	struct bz b = bz_default();
 
-	b.cmdline_size = 16;
+	/* minivmm's own options count too. */
+	b.cmdline_size = sizeof(PREFIX " console=ttyS0 12") - 1;
 	make_bzimage(f, &b);
-	expect_failure(f, &cfg, -EINVAL, "at most 16");
+	expect_failure(f, &cfg, -EINVAL, "this kernel takes at most");
 	cfg.cmdline = "console=ttyS0 12"; /* exactly cmdline_size, without the NUL */
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
 	assert_string_equal((const char *)ram(f, get(ram(f, reg(f, VCPU_REG_X86_RSI)) + 0x228, 4)),
-			    "console=ttyS0 12");
+			    PREFIX " console=ttyS0 12");
 }
 
 /* The zero page: the image's header, the loader's fields, the command line and e820. */
@@ -268,7 +267,10 @@ static void test_zero_page(void **state)
 	assert_int_equal(bp[0x211], 0x81);              /* LOADED_HIGH | CAN_USE_HEAP */
 	assert_int_equal(get(bp + 0x224, 2), 0xfe00);   /* heap_end_ptr */
 	assert_string_equal((const char *)ram(f, get(bp + 0x228, 4)),
-			    "console=ttyS0 earlyprintk=serial noapic nolapic");
+			    PREFIX " console=ttyS0 earlyprintk=serial");
+	/* acpi_rsdp_addr (zero-page.rst): the RSDP, in the reserved range e820 reports. */
+	assert_int_equal(get(bp + 0x070, 8), 0xe0000);
+	assert_memory_equal(ram(f, 0xe0000), "RSD PTR ", 8);
 	/* The initrd: page aligned at the top of RAM, as given. */
 	assert_int_equal(get(bp + 0x21c, 4), sizeof(initrd));
 	assert_int_equal(get(bp + 0x218, 4), (64 * MIB - sizeof(initrd)) & ~0xfffull);
@@ -332,6 +334,11 @@ static uint64_t translate(struct fx *f, uint64_t cr3, uint64_t va)
 	return (e & addr & ~(2 * MIB - 1)) | (va & (2 * MIB - 1));
 }
 
+/*
+ * The long-mode registers, set in one batch: the paravirtual kvm_pvm driver
+ * refuses a KVM_SET_SREGS with paging outside long mode, which setting them
+ * one at a time would pass through.
+ */
 static void test_page_tables_and_registers(void **state)
 {
 	struct fx *f = *state;
@@ -343,7 +350,9 @@ static void test_page_tables_and_registers(void **state)
 	uint64_t cr3, gdt;
 
 	make_bzimage(f, &b);
-	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	cfg.hv = fx_mock_flags(f, VCPU_BACKEND_KVM, VCPU_ARCH_X86_64, VCPU_MOCK_KVM_PVM);
+	if (mv_setup(&f->v, &cfg) != 0)
+		fail_msg("setup: %s", f->v.err);
 
 	/* Long mode: CR0.PE|PG, CR4.PAE, EFER.LME|LMA, interrupts off. */
 	assert_int_equal(reg(f, VCPU_REG_X86_CR0) & 0x80000001ull, 0x80000001ull);
@@ -622,6 +631,245 @@ static void test_run_console_and_power_off(void **state)
 	assert_int_equal(com1_line(f), 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* ACPI                                                                       */
+
+/* The bytes from @p sum to zero (ACPI 6.4, 5.2.5.3 and 5.2.6). */
+static void assert_checksum(const uint8_t *p, size_t len)
+{
+	uint8_t sum = 0;
+
+	for (size_t i = 0; i < len; i++)
+		sum = (uint8_t)(sum + p[i]);
+	assert_int_equal(sum, 0);
+}
+
+/* A system description table at @gpa with signature @sig: its length, checksum checked. */
+static const uint8_t *table(struct fx *f, uint64_t gpa, const char *sig)
+{
+	const uint8_t *t = ram(f, gpa);
+	uint32_t len = (uint32_t)get(t + 4, 4);
+
+	assert_memory_equal(t, sig, 4);
+	assert_true(len >= 36 && gpa + len <= 0x100000);
+	assert_checksum(t, len);
+	return t;
+}
+
+/* Walk the tables from the RSDP the way Linux does for @cpus vCPUs; return the FADT. */
+static const uint8_t *check_acpi(struct fx *f, unsigned cpus)
+{
+	const uint8_t *bp = ram(f, reg(f, VCPU_REG_X86_RSI));
+	const uint8_t *rsdp, *xsdt, *fadt = NULL, *madt = NULL, *dsdt, *facs, *e, *end;
+	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04,
+				      0x0a, 0x05, 0x00, 0x00, 0x00 };
+	unsigned lapics = 0, ioapics = 0, overrides = 0;
+	uint32_t n;
+
+	/* The RSDP: where boot_params says, 16-byte aligned in the BIOS area Linux scans. */
+	rsdp = ram(f, get(bp + 0x070, 8));
+	assert_int_equal(get(bp + 0x070, 8) % 16, 0);
+	assert_true(get(bp + 0x070, 8) >= 0xe0000 && get(bp + 0x070, 8) < 0x100000);
+	assert_memory_equal(rsdp, "RSD PTR ", 8);
+	assert_checksum(rsdp, 20);
+	assert_int_equal(rsdp[15], 2);
+	assert_int_equal(get(rsdp + 20, 4), 36);
+	assert_checksum(rsdp, 36);
+
+	xsdt = table(f, get(rsdp + 24, 8), "XSDT");
+	n = ((uint32_t)get(xsdt + 4, 4) - 36) / 8;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t at = get(xsdt + 36 + 8 * i, 8);
+
+		if (memcmp(ram(f, at), "FACP", 4) == 0)
+			fadt = table(f, at, "FACP");
+		else
+			madt = table(f, at, "APIC");
+	}
+	assert_non_null(fadt);
+	assert_non_null(madt);
+
+	/* FADT: ACPI 6 layout, PM1a at 0x600/0x604, SCI 9, reset register 0xcf9 <- 0x0e, DSDT. */
+	assert_int_equal(get(fadt + 4, 4), 276);
+	assert_int_equal(fadt[8], 6);
+	assert_int_equal(get(fadt + 46, 2), 9);
+	assert_int_equal(get(fadt + 48, 4), 0);       /* no SMI_CMD: already in ACPI mode */
+	assert_int_equal(get(fadt + 56, 4), 0x600);   /* PM1a_EVT_BLK */
+	assert_int_equal(get(fadt + 64, 4), 0x604);   /* PM1a_CNT_BLK */
+	assert_int_equal(fadt[88], 4);
+	assert_int_equal(fadt[89], 2);
+	assert_int_equal(get(fadt + 109, 2) & 0x2, 0); /* no 8042 */
+	assert_true(get(fadt + 112, 4) & (1u << 10)); /* RESET_REG_SUP */
+	assert_int_equal(get(fadt + 112, 4) & (1u << 20), 0); /* not hardware-reduced */
+	assert_int_equal(fadt[116], 1);               /* system I/O */
+	assert_int_equal(fadt[117], 8);
+	assert_int_equal(get(fadt + 120, 8), 0xcf9);
+	assert_int_equal(fadt[128], 0x0e);
+	assert_int_equal(get(fadt + 140, 8), get(fadt + 40, 4)); /* X_DSDT = DSDT */
+	facs = ram(f, get(fadt + 36, 4));
+	assert_int_equal(get(fadt + 36, 4) % 64, 0);
+	assert_memory_equal(facs, "FACS", 4);
+	assert_int_equal(get(facs + 4, 4), 64);
+
+	/* DSDT: Name (_S5, Package () {5, 0, 0, 0}). */
+	dsdt = table(f, get(fadt + 140, 8), "DSDT");
+	assert_int_equal(get(dsdt + 4, 4), 36 + sizeof(s5));
+	assert_memory_equal(dsdt + 36, s5, sizeof(s5));
+
+	/* MADT: the LAPIC address, PCAT_COMPAT, a LAPIC per vCPU, the IOAPIC, IRQ 9 level-high. */
+	assert_int_equal(get(madt + 36, 4), 0xfee00000);
+	assert_int_equal(get(madt + 40, 4), 1);
+	end = madt + get(madt + 4, 4);
+	for (e = madt + 44; e < end; e += e[1]) {
+		assert_true(e[1] >= 2 && e + e[1] <= end);
+		switch (e[0]) {
+		case 0:
+			assert_int_equal(e[1], 8);
+			assert_int_equal(e[2], lapics);     /* UID */
+			assert_int_equal(e[3], lapics);     /* APIC ID = vCPU id */
+			assert_int_equal(get(e + 4, 4), 1); /* enabled */
+			lapics++;
+			break;
+		case 1:
+			assert_int_equal(e[1], 12);
+			assert_true(e[2] >= cpus); /* an ID no LAPIC has */
+			assert_int_equal(get(e + 4, 4), 0xfec00000);
+			assert_int_equal(get(e + 8, 4), 0);
+			ioapics++;
+			break;
+		case 2:
+			assert_int_equal(e[1], 10);
+			/* Only the SCI: KVM's default routing has the PIT's IRQ 0 on pin 0. */
+			assert_int_equal(e[3], 9);
+			assert_int_equal(get(e + 4, 4), 9);
+			assert_int_equal(get(e + 8, 2), 0x000d);
+			overrides++;
+			break;
+		default:
+			fail_msg("MADT entry type %u", e[0]);
+		}
+	}
+	assert_true(e == end);
+	assert_int_equal(lapics, cpus);
+	assert_int_equal(ioapics, 1);
+	assert_int_equal(overrides, 1);
+	return fadt;
+}
+
+static void test_acpi_tables(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = config(f, NULL, 64);
+	struct bz b = bz_default();
+	static const unsigned counts[] = { 1, 2, MV_MAX_CPUS };
+
+	make_bzimage(f, &b);
+	for (size_t i = 0; i < ARRAY_SIZE(counts); i++) {
+		cfg.cpus = counts[i];
+		assert_int_equal(mv_setup(&f->v, &cfg), 0);
+		check_acpi(f, counts[i]);
+		mv_teardown(&f->v);
+	}
+	cfg.cpus = 2;
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+}
+
+/*
+ * Two vCPUs: vCPU 0 boots; minivmm leaves vCPU 1 as KVM made it (the guest's
+ * INIT/SIPI starts it) and runs it on its own thread until the end, here
+ * ACPI S5 the way ACPICA writes it: SLP_TYP, then SLP_TYP | SLP_EN.
+ */
+static void test_smp_and_acpi_power_off(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = config(f, NULL, 64);
+	struct bz b = bz_default();
+	const struct vcpu_mock_step s[] = {
+		{ .op = VCPU_MOCK_PIO_IN, .addr = 0x604, .len = 2, .value = 0x0001 }, /* SCI_EN */
+		{ .op = VCPU_MOCK_PIO_OUT, .addr = 0x602, .len = 2, .value = 0x0120 }, /* PM1_EN */
+		{ .op = VCPU_MOCK_PIO_IN, .addr = 0x602, .len = 2, .value = 0x0120 },
+		{ .op = VCPU_MOCK_PIO_OUT, .addr = 0x600, .len = 2, .value = 0xffff }, /* clear status */
+		{ .op = VCPU_MOCK_PIO_IN, .addr = 0x600, .len = 4, .value = 0x01200000 },
+		/* SLP_EN with another SLP_TYP (S1, never offered): ignored. */
+		{ .op = VCPU_MOCK_PIO_OUT, .addr = 0x604, .len = 2, .value = 1 << 10 | 0x2001 },
+		{ .op = VCPU_MOCK_PIO_IN, .addr = 0x604, .len = 2, .value = 1 << 10 | 0x0001 },
+		{ .op = VCPU_MOCK_PIO_OUT, .addr = 0x604, .len = 2, .value = 5 << 10 | 0x0001 },
+		{ .op = VCPU_MOCK_PIO_OUT, .addr = 0x604, .len = 2, .value = 5 << 10 | 0x2001 },
+	};
+	const struct vcpu_mock_step spin = { .op = VCPU_MOCK_SPIN };
+	struct vcpu_x86_segment cs;
+	uint64_t rip = 0;
+	char out[16];
+	const char *msg = NULL;
+
+	make_bzimage(f, &b);
+	cfg.cpus = 2;
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	/* vCPU 1 still at the reset vector: only vCPU 0 gets boot registers. */
+	assert_int_equal(vcpu_get_reg(f->v.cpu[1], VCPU_REG_X86_RIP, &rip), 0);
+	assert_int_equal(rip, 0xfff0);
+	assert_int_equal(vcpu_x86_get_segment(f->v.cpu[1], VCPU_X86_CS, &cs), 0);
+	assert_int_equal(cs.selector, 0xf000);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, s, ARRAY_SIZE(s)), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 1, &spin, 1), 0);
+	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
+	assert_string_equal(f->v.end, "powered off");
+	if (vcpu_mock_failures(f->mock, &msg))
+		fail_msg("%s", msg);
+	assert_int_equal(vcpu_mock_steps_done(f->mock, 0), ARRAY_SIZE(s));
+}
+
+/* One run of minivmm on the script @s: the status, and what it said ended the guest. */
+static int run_script(struct fx *f, const struct vcpu_mock_step *s, size_t n, const char *end)
+{
+	struct mv_config cfg = config(f, NULL, 64);
+	struct bz b = bz_default();
+	char out[16];
+	const char *msg = NULL;
+	int status;
+
+	make_bzimage(f, &b);
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, s, n), 0);
+	status = run_captured(f, out, sizeof(out));
+	if (vcpu_mock_failures(f->mock, &msg))
+		fail_msg("%s", msg);
+	assert_int_equal(vcpu_mock_steps_done(f->mock, 0), n);
+	assert_non_null(f->v.end);
+	assert_string_equal(f->v.end, end);
+	mv_teardown(&f->v);
+	return status;
+}
+
+/*
+ * Linux's resets (arch/x86/kernel/reboot.c): reboot=pci reads 0xcf9, writes
+ * it back with 0x02, then 0x0e (cold: a reboot) or 0x06 (warm: with
+ * minivmm's reboot=panic_warm, a panic); the FADT's reset register; the
+ * i8042's 0xfe.  A 32-bit access at 0xcf8, PCI's CONFIG_ADDRESS, spans 0xcf9
+ * without being it.
+ */
+static void test_resets_and_panic(void **state)
+{
+	struct fx *f = *state;
+	const struct vcpu_mock_step cold[] = {
+		/* pci_check_type1(): outl(0x80000000), inl, then outl of what it first read. */
+		{ .op = VCPU_MOCK_PIO_OUT, .addr = 0xcf8, .len = 4, .value = 0x80000000 },
+		{ .op = VCPU_MOCK_PIO_IN, .addr = 0xcf8, .len = 4, .value = 0xffffffff },
+		{ .op = VCPU_MOCK_PIO_OUT, .addr = 0xcf8, .len = 4, .value = 0xffffffff },
+		IN(0xcf9, 0x00), OUT(0xcf9, 0x02), IN(0xcf9, 0x02), OUT(0xcf9, 0x0e),
+	};
+	const struct vcpu_mock_step warm[] = {
+		IN(0xcf9, 0x00), OUT(0xcf9, 0x02), OUT(0xcf9, 0x06),
+	};
+	const struct vcpu_mock_step acpi[] = { OUT(0xcf9, 0x0e) }; /* the FADT's RESET_VALUE */
+	const struct vcpu_mock_step kbd[] = { IN(0x64, 0xff), OUT(0x64, 0xfe) };
+
+	assert_int_equal(run_script(f, cold, ARRAY_SIZE(cold), "reset"), MV_EXIT_RESET);
+	assert_int_equal(run_script(f, warm, ARRAY_SIZE(warm), "the guest panicked"), MV_EXIT_CRASH);
+	assert_int_equal(run_script(f, acpi, ARRAY_SIZE(acpi), "reset"), MV_EXIT_RESET);
+	assert_int_equal(run_script(f, kbd, ARRAY_SIZE(kbd), "reset"), MV_EXIT_RESET);
+}
+
 /* A triple fault is x86's reset; an internal error a crash. */
 static void test_run_reset_and_crash(void **state)
 {
@@ -636,11 +884,13 @@ static void test_run_reset_and_crash(void **state)
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
 	assert_int_equal(vcpu_mock_script(f->mock, 0, reset, 1), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_RESET);
+	assert_string_equal(f->v.end, "reset");
 	mv_teardown(&f->v);
 
 	assert_int_equal(mv_setup(&f->v, &cfg), 0);
 	assert_int_equal(vcpu_mock_script(f->mock, 0, crash, 1), 0);
 	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_CRASH);
+	assert_string_equal(f->v.end, "the hypervisor failed to run the guest");
 }
 
 int main(void)
@@ -655,6 +905,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_irqchip_and_pit_before_vcpu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uart_irq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_console_and_power_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acpi_tables, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_smp_and_acpi_power_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resets_and_panic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_reset_and_crash, setup, teardown),
 	};
 

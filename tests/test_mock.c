@@ -671,11 +671,16 @@ static void test_regs_x86_control(void **state)
 	struct fx *f = *state;
 	struct vcpu *cpu = open_one(f, X86);
 
-	/* A consistent long-mode set: PG|WP|NE|ET|MP|PE, PAE, LME|LMA. */
+	/*
+	 * A consistent long-mode set: PG|WP|NE|ET|MP|PE, PAE, LME|LMA, one
+	 * register at a time in an order whose every step KVM accepts (PAE
+	 * paging, then long mode); EFER.LMA before CR0.PG is refused.
+	 */
 	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_CR3, 0x9000), 0);
 	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_CR4, 0x20), 0);
-	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_EFER, 0x500), 0);
+	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_EFER, 0x500), -EINVAL);
 	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_CR0, 0x80050033), 0);
+	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_EFER, 0x500), 0);
 	assert_int_equal(reg_of(cpu, VCPU_REG_X86_CR0), 0x80050033);
 	assert_int_equal(reg_of(cpu, VCPU_REG_X86_CR3), 0x9000);
 	assert_int_equal(reg_of(cpu, VCPU_REG_X86_CR4), 0x20);
@@ -696,6 +701,11 @@ static void test_regs_x86_segments(void **state)
 	const struct vcpu_x86_segment idt = { .base = 0x6000, .limit = 0xfff };
 	struct vcpu_x86_segment s;
 
+	/* A 64-bit CS only in long mode (kvm_is_valid_sregs()). */
+	assert_int_equal(vcpu_x86_set_segment(cpu, VCPU_X86_CS, &cs), -EINVAL);
+	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_CR4, 0x20), 0);
+	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_CR0, 0x80000011), 0);
+	assert_int_equal(vcpu_set_reg(cpu, VCPU_REG_X86_EFER, 0x500), 0);
 	assert_int_equal(vcpu_x86_set_segment(cpu, VCPU_X86_CS, &cs), 0);
 	assert_int_equal(vcpu_x86_set_segment(cpu, VCPU_X86_DS, &ds), 0);
 	assert_int_equal(vcpu_x86_set_segment(cpu, VCPU_X86_SS, &ds), 0);
@@ -891,6 +901,126 @@ static void test_io_response_checked(void **state)
 	response = VCPU_IO_RETRY + 1;
 	assert_int_equal(vcpu_run(cpu, &h, &response), -EINVAL);
 	assert_non_null(strstr(vcpu_last_error(cpu), "not HANDLED, FAULT or RETRY"));
+}
+
+/*
+ * A handler that stops the loop and leaves a bad response: the write-back
+ * error, not the stop code, is what vcpu_run() returns (a resumed guest
+ * would not read what the handler meant).
+ */
+static int on_other_stop(void *ctx, struct vcpu *cpu, const struct vcpu_exit *e)
+{
+	(void)ctx, (void)cpu, (void)e;
+	return VCPU_STOP;
+}
+
+static int answer_and_stop(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	(void)cpu;
+	io->data[0] = 0x34;
+	io->data[1] = 0x12;
+	io->response = *(const uint32_t *)ctx;
+	return VCPU_STOP;
+}
+
+static void test_stop_keeps_writeback_error(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	const struct vcpu_handlers h = { .mmio = answer_and_stop };
+	struct vcpu_mock_step s[] = { mmio_read(MMIO_BASE, 2, 0x1234, 0), stop() };
+	uint32_t response = VCPU_IO_RETRY + 5;
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, &response), -EINVAL);
+	assert_non_null(strstr(vcpu_last_error(cpu), "not HANDLED, FAULT or RETRY"));
+}
+
+/* A stop with a good answer stays a stop, and the resumed guest reads the value. */
+static void test_stop_with_answer(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	const struct vcpu_handlers h = { .mmio = answer_and_stop, .other = on_other_stop };
+	struct vcpu_mock_step s[] = { mmio_read(MMIO_BASE, 2, 0x1234, 0), stop() };
+	uint32_t response = VCPU_IO_HANDLED;
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, &response), VCPU_STOP);
+	assert_int_equal(vcpu_run(cpu, &h, &response), VCPU_STOP);
+	assert_int_equal(vcpu_mock_failures(f->mock, NULL), 0);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+/*
+ * VM-level calls may come from any thread (vcpu.h), failures included: two
+ * threads failing on one VM at once each get a whole detail (under TSan,
+ * an unserialised write of the detail is a reported race).
+ */
+struct fail_maps {
+	struct vcpu_vm *vm;
+	atomic_int bad;
+};
+
+static void *fail_maps(void *arg)
+{
+	struct fail_maps *fm = arg;
+
+	for (int i = 0; i < 2000; i++) {
+		uint64_t v = 0;
+
+		if (vcpu_vm_map(fm->vm, 0x1001, NULL, 4096, 0) != -EINVAL ||
+		    vcpu_vm_check(fm->vm, (enum vcpu_cap)999, &v) != -EINVAL)
+			atomic_fetch_add(&fm->bad, 1);
+	}
+	return NULL;
+}
+
+static void test_vm_errors_from_threads(void **state)
+{
+	struct fx *f = *state;
+	struct fail_maps fm = { 0 };
+	struct thr a, b;
+
+	open_arch(f, X86);
+	fm.vm = f->vm;
+	thr_start(&a, fail_maps, &fm);
+	thr_start(&b, fail_maps, &fm);
+	thr_join(&a);
+	thr_join(&b);
+	assert_int_equal(atomic_load(&fm.bad), 0);
+	expect_detail(vcpu_vm_last_error(f->vm));
+}
+
+/*
+ * arm64: KVM wants one feature set per VM, so a vCPU whose PSCI question
+ * failed is not created (it would have no PSCI, and the next vCPU's
+ * KVM_ARM_VCPU_INIT would be refused); the next attempt works.
+ */
+static void test_psci_check_failure_fails_vcpu(void **state)
+{
+	struct fx *f = *state;
+	uint64_t t0, check = 0;
+
+	open_arch(f, ARM64);
+	/* Find the CHECK_EXTENSION of a vCPU creation, then fail it on the next one. */
+	t0 = vcpu_mock_calls(f->mock);
+	add_cpu(f, 0);
+	for (uint64_t i = t0 + 1; i <= vcpu_mock_calls(f->mock) && !check; i++) {
+		struct vcpu_mock_call_info c;
+
+		assert_int_equal(vcpu_mock_call_info(f->mock, i, &c), 0);
+		if (c.call == VCPU_MOCK_CALL_IOCTL && c.req == 0xae03 /* KVM_CHECK_EXTENSION */)
+			check = i - t0;
+	}
+	assert_true(check > 0);
+	assert_int_equal(vcpu_destroy(&f->cpu[0]), 0);
+	assert_int_equal(vcpu_mock_fail_call(f->mock, vcpu_mock_calls(f->mock) + check, EIO), 0);
+	assert_int_equal(vcpu_create(f->vm, 1, 0, &f->cpu[1]), -EIO);
+	assert_null(f->cpu[1]);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "PSCI"));
+	/* KVM keeps vCPU 1 (created before the failure) until the VM dies: use 2. */
+	add_cpu(f, 2);
 }
 
 static void test_mmio_write_arm64(void **state)
@@ -1120,7 +1250,7 @@ static void test_mock_catches_wrong_hypercall_ret(void **state)
 	struct fx *f = *state;
 	struct vcpu *cpu = open_one(f, X86);
 	struct rec r;
-	const uint64_t args[] = { 1, 2, 3 }, expect[] = { 0x77 };
+	const uint64_t args[] = { 0x1000, 2, 3 }, expect[] = { 0x77 };
 	struct vcpu_mock_step s[] = {
 		hypercall(X86_KVM_HC_MAP_GPA_RANGE, 0, 3, args, 1, expect),
 		stop(),
@@ -1130,6 +1260,7 @@ static void test_mock_catches_wrong_hypercall_ret(void **state)
 	rec_init(&r);
 	r.hc_set = 1;
 	r.hc_ret[0] = 0x78;
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, X86_KVM_HC_MAP_GPA_RANGE, 1), 0);
 	SCRIPT(f, 0, s);
 	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
 	assert_int_equal(r.n_hc, 1);
@@ -1230,6 +1361,46 @@ static void test_pio_in_rep(void **state)
 		assert_int_equal(r.io[i].len, 1);
 		assert_int_equal(r.io[i].is_write, 0);
 	}
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+/*
+ * A handler that rewrites the access it was given (length, direction,
+ * address): the write-back goes by the access the guest made, never past
+ * the data (the rep items, kvm_run's 8 data bytes).
+ */
+static int scribble(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	unsigned *n = ctx;
+
+	(void)cpu;
+	if (io->is_write) /* the script's stop() */
+		return VCPU_STOP;
+	memset(io->data, 0, sizeof(io->data));
+	io->data[0] = (uint8_t)(0x41 + (*n)++);
+	io->data[1] = 0x12;
+	io->len = 200;
+	io->is_write = 1;
+	io->addr = 0xdead;
+	return VCPU_CONTINUE;
+}
+
+static void test_handler_cannot_change_access(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	const struct vcpu_handlers h = { .mmio = scribble, .pio = scribble };
+	struct vcpu_mock_step s[] = {
+		pio(VCPU_MOCK_PIO_IN, 0x60, 1, 3, 0x41),
+		mmio_read(MMIO_BASE, 1, 0x44, 0),
+		stop(),
+	};
+	unsigned n = 0;
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, &n), VCPU_STOP);
+	assert_int_equal(n, 4);
+	assert_int_equal(vcpu_mock_failures(f->mock, NULL), 0);
 	expect_script(f, 0, ARRAY_SIZE(s));
 }
 
@@ -1410,9 +1581,15 @@ static void test_forward_ranges(void **state)
 	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, SMCCC_VENDOR_HYP_BASE + 0x100, 0x100),
 			 0);
 
+	/* The attribute question failing is an error, not "no filter". */
+	assert_int_equal(vcpu_mock_fail_call(f->mock, vcpu_mock_calls(f->mock) + 1, EIO), 0);
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, SMCCC_VENDOR_HYP_BASE + 0x200, 1), -EIO);
+	expect_detail(vcpu_vm_last_error(f->vm));
+
+	/* An x86 VM has no SMCCC: KVM forwards only its own hypercall numbers. */
 	assert_int_equal(vcpu_mock_open(VCPU_BACKEND_KVM, &cfg, &m2, &hv2), 0);
 	assert_int_equal(vcpu_vm_create(hv2, NULL, &vm2), 0);
-	assert_int_equal(vcpu_vm_forward_hypercalls(vm2, SMCCC_VENDOR_HYP_BASE, 1), -EINVAL);
+	assert_int_equal(vcpu_vm_forward_hypercalls(vm2, SMCCC_VENDOR_HYP_BASE, 1), -EOPNOTSUPP);
 	expect_detail(vcpu_vm_last_error(vm2));
 	assert_int_equal(vcpu_vm_destroy(&vm2), 0);
 	assert_int_equal(vcpu_hv_close(hv2), 0);
@@ -1434,15 +1611,61 @@ static void test_x86_hypercall(void **state)
 	rec_init(&r);
 	r.hc_set = 1;
 	r.hc_ret[0] = 0x5a5a;
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, X86_KVM_HC_MAP_GPA_RANGE, 1), 0);
 	SCRIPT(f, 0, s);
 	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
 	assert_int_equal(r.n_hc, 1);
 	assert_int_equal(r.hc[0].nr, X86_KVM_HC_MAP_GPA_RANGE);
-	assert_int_equal(r.hc[0].nargs, 6);
+	assert_int_equal(r.hc[0].nargs, 3);
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(r.hc[0].args[i], args[i]);
 	assert_int_equal(reg_of(cpu, VCPU_REG_X86_RAX), 0x5a5a);
 	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+/*
+ * x86 KVM answers a VMCALL itself unless its number was forwarded (only
+ * KVM_HC_MAP_GPA_RANGE can be): no exit, -KVM_ENOSYS (-1000) in RAX, 32
+ * bits outside long mode; a forwarded call with bad arguments gets
+ * -KVM_EINVAL without an exit.
+ */
+static void test_x86_hypercall_not_forwarded(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	struct rec r;
+	const uint64_t args[] = { 0x100000, 16, 0 }, bad[] = { 0x100800, 16, 0 };
+	const uint64_t enosys32[] = { 0xfffffc18u }, enosys64[] = { (uint64_t)-1000 };
+	const uint64_t einval[] = { (uint64_t)-22 };
+	struct vcpu_mock_step s[] = {
+		hypercall(0x100, 0, 2, args, 1, enosys32),
+		hypercall(X86_KVM_HC_MAP_GPA_RANGE, VCPU_HYPERCALL_LONGMODE, 3, args, 1, enosys64),
+		stop(),
+	};
+	struct vcpu_mock_step s2[] = {
+		hypercall(X86_KVM_HC_MAP_GPA_RANGE, VCPU_HYPERCALL_LONGMODE, 3, bad, 1, einval),
+		hypercall(0x100, VCPU_HYPERCALL_LONGMODE, 0, NULL, 1, enosys64),
+		stop(),
+	};
+
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	assert_int_equal(r.n_hc, 0);
+	expect_script(f, 0, ARRAY_SIZE(s));
+	assert_int_equal(vcpu_mock_failures(f->mock, NULL), 0);
+
+	/* Only numbers KVM can forward: MAP_GPA_RANGE, once. */
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, 0x100, 1), -EOPNOTSUPP);
+	expect_detail(vcpu_vm_last_error(f->vm));
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, 0, 13), -EOPNOTSUPP);
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, X86_KVM_HC_MAP_GPA_RANGE, 1), 0);
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, X86_KVM_HC_MAP_GPA_RANGE, 1), -EEXIST);
+	rec_init(&r);
+	SCRIPT(f, 0, s2);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	assert_int_equal(r.n_hc, 0);
+	assert_int_equal(vcpu_mock_failures(f->mock, NULL), 0);
 }
 
 /* ======================================================================== */
@@ -1661,7 +1884,9 @@ static void test_memory_fault(void **state)
 	s[1] = s[0];
 	rec_init(&r);
 	SCRIPT(f, 0, s);
-	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	/* .other stops without making memory: the fault is reported, not the stop code. */
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), -EFAULT);
+	expect_detail(vcpu_last_error(cpu));
 	assert_int_equal(r.n_other, 1);
 	assert_int_equal(r.other[0].kind, VCPU_EXIT_MEMORY_FAULT);
 	assert_int_equal(r.other[0].raw_reason, KVM_EXIT_MEMORY_FAULT);
@@ -3243,6 +3468,11 @@ int main(void)
 		T(test_seam_abi_mismatch),
 		T(test_run_eagain_reenters),
 		T(test_io_response_checked),
+		T(test_stop_keeps_writeback_error),
+		T(test_vm_errors_from_threads),
+		T(test_handler_cannot_change_access),
+		T(test_stop_with_answer),
+		T(test_psci_check_failure_fails_vcpu),
 		T(test_leak_accounting_sees_objects),
 		/* capabilities */
 		T(test_cap_values_from_driver),
@@ -3285,6 +3515,7 @@ int main(void)
 		T(test_psci_forwarded),
 		T(test_forward_ranges),
 		T(test_x86_hypercall),
+		T(test_x86_hypercall_not_forwarded),
 		/* system events */
 		T(test_psci_system_off),
 		T(test_psci_system_reset),

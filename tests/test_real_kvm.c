@@ -325,6 +325,65 @@ static const struct vcpu_mock_step x86_regs_steps[] = {
 	RKS_DONE(0x44), /* al */
 };
 
+/*
+ * test_regs_batch's guest: 64-bit code, entered in long mode by one
+ * vcpu_set_regs() on the identity map of rk_long_mode_tables().  Bytes from
+ * `as --64` (.intel_syntax noprefix), checked with `objdump -d -M intel`.
+ */
+static const uint8_t x86_long_mode[] = {
+	0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, /* 0000: movabs rax, 0x1122334455667788 */
+	0x44, 0x33, 0x22, 0x11,             /*                                    rax = 0x1122334455667788 */
+	0x48, 0xa3, 0x08, 0x80, 0x00, 0x00, /* 000a: movabs [0x8008], rax         MMIO write 8 bytes at 0x8008 */
+	0x00, 0x00, 0x00, 0x00,
+	0x88, 0x04, 0x25, 0xf0, 0x80, 0x00, /* 0014: mov byte ptr [0x80f0], al    done */
+	0x00,
+	0xf4,                               /* 001b: hlt                          halt (never reached) */
+};
+
+static const struct vcpu_mock_step x86_long_mode_steps[] = {
+	RKS_REG_SET(VCPU_REG_X86_RAX, 0x1122334455667788ull),
+	RKS_WRITE(0x8, 8, 0x1122334455667788ull),
+	RKS_DONE(0x88), /* al */
+};
+
+/*
+ * test_hypercall's x86 guest: a VMCALL KVM answers itself (0x100: unknown,
+ * -KVM_ENOSYS in EAX), then KVM_HC_MAP_GPA_RANGE (12), which exits once
+ * forwarded.  On AMD, KVM rewrites VMCALL into VMMCALL and re-executes it.
+ */
+static const uint8_t x86_hypercall[] = {
+	0x66, 0xb8, 0x00, 0x01, 0x00, 0x00, /* 0000: mov eax, 0x100               an unknown hypercall */
+	0x0f, 0x01, 0xc1,                   /* 0006: vmcall                       KVM: eax = -1000 (32 bits) */
+	0x66, 0xa3, 0x00, 0x80,             /* 0009: mov [0x8000], eax            MMIO write 4 bytes at 0x8000 */
+	0x66, 0xb8, 0x0c, 0x00, 0x00, 0x00, /* 000d: mov eax, 0xc                 KVM_HC_MAP_GPA_RANGE */
+	0x66, 0xbb, 0x00, 0x40, 0x00, 0x00, /* 0013: mov ebx, 0x4000              a0: GPA */
+	0x66, 0xb9, 0x01, 0x00, 0x00, 0x00, /* 0019: mov ecx, 0x1                 a1: one page */
+	0x66, 0x31, 0xd2,                   /* 001f: xor edx, edx                 a2: attributes 0 */
+	0x0f, 0x01, 0xc1,                   /* 0022: vmcall                       exits: the VMM's ret in eax */
+	0x66, 0xa3, 0x04, 0x80,             /* 0025: mov [0x8004], eax            MMIO write 4 bytes at 0x8004 */
+	0xa2, 0xf0, 0x80,                   /* 0029: mov [0x80f0], al             done */
+	0xf4,                               /* 002c: hlt                          halt (never reached) */
+};
+
+static const struct vcpu_mock_step x86_hypercall_steps[] = {
+	{ .op = VCPU_MOCK_HYPERCALL, .value = 0x100, .nexpect = 1, .expect = { 0xfffffc18u } },
+	RKS_WRITE(0x0, 4, 0xfffffc18u),
+	{ .op = VCPU_MOCK_HYPERCALL, .value = 12, .ndata = 3, .args = { 0x4000, 1, 0 },
+	  .nexpect = 1, .expect = { 0x5a } },
+	RKS_WRITE(0x4, 4, 0x5a),
+	RKS_DONE(0x5a), /* al */
+};
+
+/* test_cpuid_apic_id's guest: CPUID leaf 1, EBX (initial APIC id in 31:24) to MMIO. */
+static const uint8_t x86_cpuid[] = {
+	0x66, 0xb8, 0x01, 0x00, 0x00, 0x00, /* 0000: mov eax, 1                   CPUID leaf 1 */
+	0x0f, 0xa2,                         /* 0006: cpuid                        ebx[31:24] = initial APIC id */
+	0x66, 0x89, 0x1e, 0x00, 0x80,       /* 0008: mov [0x8000], ebx            MMIO write 4 bytes at 0x8000 */
+	0x66, 0x89, 0x0e, 0x04, 0x80,       /* 000d: mov [0x8004], ecx            MMIO write 4 bytes at 0x8004 */
+	0xa2, 0xf0, 0x80,                   /* 0012: mov [0x80f0], al             done */
+	0xf4,                               /* 0015: hlt                          halt (never reached) */
+};
+
 #define RK_CODE(name) x86_##name, sizeof(x86_##name)
 #define RK_SCRIPT(name) x86_##name##_steps, RK_NSTEPS(x86_##name##_steps)
 
@@ -1075,10 +1134,32 @@ static void rk_require_kvm(void)
 	skip();
 #elif !defined(RK_MOCK)
 	static bool told; /* say why once, not once per case */
+	static int probed = 1; /* 1: not yet; else vcpu_hv_open()'s result */
 
 	if (access("/dev/kvm", R_OK | W_OK) != 0) {
 		if (!told)
 			print_message("no usable /dev/kvm: every real-kvm case is skipped\n");
+		told = true;
+		skip();
+	}
+	/*
+	 * A program for another architecture, run under user-mode emulation
+	 * (qemu-aarch64 on an x86_64 host), sees the host's /dev/kvm, but the
+	 * emulator implements none of its ioctls (ENOSYS), and a device node
+	 * that is not KVM answers ENOTTY: neither is a KVM to test.
+	 */
+	if (probed == 1) {
+		struct vcpu_hv *hv = NULL;
+
+		probed = vcpu_hv_open(VCPU_BACKEND_KVM, &hv);
+		if (hv)
+			vcpu_hv_close(hv);
+	}
+	if (probed == -ENOSYS || probed == -ENOTTY) {
+		if (!told)
+			print_message("/dev/kvm does not answer KVM's ioctls (%s; user-mode "
+				      "emulation?): every real-kvm case is skipped\n",
+				      strerror(-probed));
 		told = true;
 		skip();
 	}
@@ -1366,7 +1447,10 @@ static void test_pio(void **state)
 #endif
 }
 
-/* arm64: forwarded HVC and SMC calls, arguments in, x0..x3 results out. */
+/*
+ * arm64: forwarded HVC and SMC calls, arguments in, x0..x3 results out.
+ * x86: an unforwarded VMCALL answered by KVM, a forwarded MAP_GPA_RANGE.
+ */
 static void test_hypercall(void **state)
 {
 	RK_BEGIN(state);
@@ -1431,8 +1515,53 @@ static void test_hypercall(void **state)
 	rk_expect_io(c, 8, VCPU_EXIT_MMIO, RK_MMIO + 0x30, 8, true, VCPU_SMCCC_RET_NOT_SUPPORTED);
 	free(c);
 #else
-	print_message("SMCCC hypercalls are arm64 only: skipped\n");
-	skip();
+	/* x86: KVM answers VMCALL itself; only KVM_HC_MAP_GPA_RANGE can be forwarded. */
+	static const struct rk_hc_reply replies[] = { { 1, { 0x5a } } };
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	int r;
+
+	assert_non_null(c);
+#if !defined(RK_MOCK)
+	/*
+	 * The paravirtual kvm_pvm driver never completes a VMCALL: the guest
+	 * stays at the instruction, in real and in long mode (seen on its
+	 * hosts), so there is no hypercall path to test.
+	 */
+	if (access("/sys/module/kvm_pvm", F_OK) == 0) {
+		print_message("kvm_pvm does not complete VMCALL: skipped\n");
+		free(c);
+		skip();
+	}
+#endif
+	rk_vm(t);
+	RK_CALL(-EOPNOTSUPP, vcpu_vm_forward_hypercalls(t->vm, 0x100, 1),
+		vcpu_vm_last_error(t->vm));
+	r = vcpu_vm_forward_hypercalls(t->vm, 12, 1);
+	if (r == -EOPNOTSUPP) {
+		print_message("no KVM_CAP_EXIT_HYPERCALL (%s): skipped\n", vcpu_vm_last_error(t->vm));
+		free(c);
+		skip();
+	}
+	RK_OK(r, vcpu_vm_last_error(t->vm));
+	RK_CALL(-EEXIST, vcpu_vm_forward_hypercalls(t->vm, 12, 1), vcpu_vm_last_error(t->vm));
+	c->replies = replies;
+	c->nreplies = 1;
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(hypercall));
+	rk_run_to_done(cpu, c);
+
+	rk_expect_count(c, 3, 1);
+	/* 0x100 never reached the VMM: KVM put -KVM_ENOSYS in EAX. */
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, RK_MMIO + 0x0, 4, true, 0xfffffc18u);
+	const struct rk_event *e = &c->ev[1];
+	assert_int_equal(e->kind, VCPU_EXIT_HYPERCALL);
+	assert_int_equal(e->addr, 12);
+	assert_int_equal(e->raw, 3); /* nargs */
+	assert_int_equal(e->args[0], 0x4000);
+	assert_int_equal(e->args[1], 1);
+	assert_int_equal(e->args[2], 0);
+	assert_int_equal(e->flags & VCPU_HYPERCALL_LONGMODE, 0); /* real mode */
+	rk_expect_io(c, 2, VCPU_EXIT_MMIO, RK_MMIO + 0x4, 4, true, 0x5a);
+	free(c);
 #endif
 }
 
@@ -1952,6 +2081,143 @@ static void test_x86_irqchip(void **state)
 #endif
 }
 
+/*
+ * vcpu_set_regs(): a mode switch in one call.  x86: real mode to 64-bit long
+ * mode (CR0, CR3, CR4, EFER and the segments in one KVM_SET_SREGS, which a
+ * driver that pages only in long mode needs), then 64-bit code runs; a
+ * state KVM refuses as a whole changes nothing.  arm64: the boot registers
+ * in one call, read back in one call.
+ */
+static void test_regs_batch(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	rk_vm(t);
+#if defined(RK_GUEST_X86)
+	/* Identity map of 0..2 MiB: PML4 at 0x2000 -> PDPT at 0x3000 -> PD at 0 (one 2 MiB page). */
+	uint8_t *ram = t->ram;
+	const uint64_t pml4e = 0x3000 | 0x3, pdpte = 0x0000 | 0x3, pde = 0x0 | 0x83;
+	memcpy(ram + 0x2000, &pml4e, 8);
+	memcpy(ram + 0x3000, &pdpte, 8);
+	memcpy(ram + 0x0000, &pde, 8);
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(long_mode));
+	const struct vcpu_x86_segment code = { .limit = 0xffffffff, .selector = 0x8,
+					       .type = 0xb, .present = 1, .s = 1, .l = 1,
+					       .g = 1 };
+	const struct vcpu_x86_segment data = { .limit = 0xffffffff, .selector = 0x10,
+					       .type = 0x3, .present = 1, .db = 1, .s = 1,
+					       .g = 1 };
+	const struct vcpu_reg lm[] = {
+		{ .id = VCPU_REG_X86_CR3, .value = 0x2000 },
+		{ .id = VCPU_REG_X86_CR4, .value = 0x20 },       /* PAE */
+		{ .id = VCPU_REG_X86_CR0, .value = 0x80000031 }, /* PG NE ET PE */
+		{ .id = VCPU_REG_X86_EFER, .value = 0x500 },     /* LMA LME */
+		{ .id = VCPU_REG_X86_SEG(VCPU_X86_CS), .seg = code },
+		{ .id = VCPU_REG_X86_SEG(VCPU_X86_DS), .seg = data },
+		{ .id = VCPU_REG_X86_SEG(VCPU_X86_ES), .seg = data },
+		{ .id = VCPU_REG_X86_SEG(VCPU_X86_SS), .seg = data },
+		{ .id = VCPU_REG_X86_RIP, .value = RK_CODE_GPA },
+		{ .id = VCPU_REG_X86_RFLAGS, .value = 0x2 },
+	};
+	const struct vcpu_reg no_pae[] = {
+		{ .id = VCPU_REG_X86_CR4, .value = 0 },
+		{ .id = VCPU_REG_X86_RIP, .value = 0x4242 },
+	};
+	struct vcpu_reg back[] = {
+		{ .id = VCPU_REG_X86_CR0 }, { .id = VCPU_REG_X86_EFER },
+		{ .id = VCPU_REG_X86_SEG(VCPU_X86_CS) }, { .id = VCPU_REG_X86_RIP },
+		{ .id = VCPU_REG_X86_RAX },
+	};
+
+	RK_OK(vcpu_set_regs(cpu, lm, sizeof(lm) / sizeof(lm[0])), vcpu_last_error(cpu));
+	RK_OK(vcpu_get_regs(cpu, back, 5), vcpu_last_error(cpu));
+	assert_int_equal(back[0].value & 0x80000001, 0x80000001);
+	assert_int_equal(back[1].value & 0x500, 0x500);
+	assert_int_equal(back[2].seg.l, 1);
+	assert_int_equal(back[2].seg.selector, 0x8);
+	assert_int_equal(back[3].value, RK_CODE_GPA);
+	/* Long mode without PAE: refused whole, RIP untouched. */
+	RK_CALL(-EINVAL, vcpu_set_regs(cpu, no_pae, 2), vcpu_last_error(cpu));
+	assert_int_equal(rk_get(cpu, VCPU_REG_X86_RIP), RK_CODE_GPA);
+	assert_int_equal(rk_get(cpu, VCPU_REG_X86_CR4) & 0x20, 0x20);
+
+	rk_run_to_done(cpu, c);
+	rk_expect_count(c, 1, 1);
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, RK_MMIO + 0x8, 8, true, 0x1122334455667788ull);
+	RK_OK(vcpu_get_regs(cpu, back, 5), vcpu_last_error(cpu));
+	assert_int_equal(back[4].value, 0x1122334455667788ull);
+	assert_int_equal(back[2].seg.l, 1);
+#else
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(regs));
+	const struct vcpu_reg boot[] = {
+		{ .id = VCPU_REG_ARM64_X(3), .value = 0x123456789ull },
+		{ .id = VCPU_REG_ARM64_X(4), .value = 0 },
+		{ .id = VCPU_REG_ARM64_PC, .value = RK_CODE_GPA },
+		{ .id = VCPU_REG_ARM64_PSTATE, .value = RK_PSTATE_EL1H_DAIF },
+	};
+	struct vcpu_reg back[] = {
+		{ .id = VCPU_REG_ARM64_X(4) }, { .id = VCPU_REG_ARM64_X(3) },
+		{ .id = VCPU_REG_ARM64_MPIDR_EL1 },
+	};
+	const struct vcpu_reg seg[] = { { .id = VCPU_REG_X86_SEG(VCPU_X86_CS) } };
+
+	RK_OK(vcpu_set_regs(cpu, boot, 4), vcpu_last_error(cpu));
+	RK_CALL(-EINVAL, vcpu_set_regs(cpu, seg, 1), vcpu_last_error(cpu));
+	rk_run_to_done(cpu, c);
+	rk_expect_count(c, 0, 1);
+	RK_OK(vcpu_get_regs(cpu, back, 3), vcpu_last_error(cpu));
+	assert_int_equal(back[0].value, 0x12345678aull);
+	assert_int_equal(back[1].value, 0x123456789ull);
+	assert_int_equal(back[2].value, rk_get(cpu, VCPU_REG_ARM64_MPIDR_EL1));
+#endif
+	free(c);
+#endif
+}
+
+/*
+ * x86: each vCPU's CPUID says its own initial APIC id (leaf 1 EBX[31:24]),
+ * the id KVM gives its local APIC, as a guest's SMP bring-up expects, and
+ * that a hypervisor is present (leaf 1 ECX bit 31).
+ * (arm64's MPIDR_EL1 per vCPU is checked by test_two_vcpus.)
+ */
+static void test_cpuid_apic_id(void **state)
+{
+	RK_BEGIN(state);
+#if defined(RK_GUEST_X86)
+	rk_vm(t);
+	for (uint32_t id = 0; id < RK_MAX_VCPUS; id++) {
+		struct rk_ctx *c = calloc(1, sizeof(*c));
+		/* The mock's CPUID leaf 1 EBX: CLFLUSH 64 bytes, 1 logical CPU, the APIC id. */
+		const uint32_t ebx = id << 24 | 0x00010800u, ecx = 0x80b82201u;
+		const struct vcpu_mock_step steps[] = {
+			{ .op = VCPU_MOCK_X86_CPUID, .value = 1 },
+			RKS_REG_IS(VCPU_REG_X86_RBX, ebx),
+			RKS_REG_IS(VCPU_REG_X86_RCX, ecx),
+			RKS_WRITE(0x0, 4, ebx),
+			RKS_WRITE(0x4, 4, ecx),
+			RKS_DONE(0xa9), /* al: leaf 1 EAX, the family/model/stepping 0x000306a9 */
+		};
+
+		assert_non_null(c);
+		struct vcpu *cpu = rk_guest(t, id, RK_CODE(cpuid), steps, RK_NSTEPS(steps));
+		rk_run_to_done(cpu, c);
+		rk_expect_count(c, 2, 1);
+		assert_int_equal(c->ev[0].addr, RK_MMIO);
+		assert_int_equal(c->ev[0].data >> 24, id);
+		/* ECX bit 31: a hypervisor is present (KVM's leaves at 0x40000000). */
+		assert_int_equal(c->ev[1].addr, RK_MMIO + 4);
+		assert_int_equal(c->ev[1].data >> 31, 1);
+		free(c);
+	}
+#else
+	print_message("CPUID is x86 only (arm64: MPIDR_EL1 in test_two_vcpus): skipped\n");
+	skip();
+#endif
+}
+
 #define RK_TEST(f) cmocka_unit_test_setup_teardown(f, rk_setup, rk_teardown)
 
 int main(void)
@@ -1970,6 +2236,8 @@ int main(void)
 		RK_TEST(test_two_vcpus),
 		RK_TEST(test_memory_region),
 		RK_TEST(test_regs),
+		RK_TEST(test_regs_batch),
+		RK_TEST(test_cpuid_apic_id),
 		RK_TEST(test_gic_v3),
 		RK_TEST(test_x86_irqchip),
 		RK_TEST(test_exit_latency),

@@ -242,14 +242,18 @@ static int arm64_setup(struct mv_vmm *v)
 	const uint64_t dtb_gpa = ram_end - DTB_MAX;
 	struct mv_file kernel = { 0 }, initrd = { 0 };
 	struct mv_arm64_image img;
-	struct dt_layout l = { .cmdline = v->cfg.cmdline ? v->cfg.cmdline : "console=ttyAMA0" };
+	struct dt_layout l = { 0 };
+	char *cmdline = mv_cmdline(v, "console=ttyAMA0");
 	uint64_t load, kernel_end;
 	void *fdt = NULL;
 	int r;
 
+	if (!cmdline)
+		return -ENOMEM;
+	l.cmdline = cmdline;
 	r = mv_read_file(v, "kernel", v->cfg.kernel, &kernel);
 	if (r < 0)
-		return r;
+		goto out;
 	r = mv_arm64_parse_image(&kernel, &img, v->err, sizeof(v->err));
 	if (r < 0)
 		goto out;
@@ -313,6 +317,7 @@ out:
 	free(fdt);
 	free(kernel.data);
 	free(initrd.data);
+	free(cmdline);
 	return r;
 }
 
@@ -365,6 +370,8 @@ const struct mv_arch mv_arch_arm64 = {
 	.ram_gpa = RAM_GPA,
 	/* Secondaries wait powered off for the guest's PSCI CPU_ON. */
 	.secondary_flags = VCPU_CREATE_POWER_OFF,
+	/* A panic restarts warm: PSCI SYSTEM_RESET2, not SYSTEM_RESET (minivmm.c, mv_cmdline()). */
+	.cmdline_prefix = "panic=-1 reboot=panic_warm",
 	.setup = arm64_setup,
 	.handlers = {
 		.mmio = arm64_mmio,

@@ -7,8 +7,10 @@
  *           [--timestamps] [--stats]
  *
  * Exit status: 0 the guest powered off, 3 it asked for a reset, 4 it
- * crashed or a vCPU could not go on, 1 minivmm failed (kernel, memory,
- * hypervisor), 2 bad command line.
+ * panicked or crashed or a vCPU could not go on, 1 minivmm failed (kernel,
+ * memory, hypervisor), 2 bad command line.  The last line on stderr says
+ * which: "minivmm: powered off after ...", "minivmm: reset after ...",
+ * "minivmm: the guest panicked after ...", ...
  */
 #define _GNU_SOURCE
 #include "minivmm.h"
@@ -124,9 +126,7 @@ int main(int argc, char **argv)
 		vmm.arch->name, vcpu_backend_name(vcpu_hv_backend(vmm.hv)), cfg.cpus,
 		(unsigned long long)cfg.mem_mib, mv_now() - vmm.t0);
 	status = mv_run(&vmm);
-	fprintf(stderr, "minivmm: the guest %s after %.3f s\n",
-		status == MV_EXIT_OFF ? "powered off" : status == MV_EXIT_RESET ? "asked for a reset"
-							  : "failed",
+	fprintf(stderr, "minivmm: %s after %.3f s\n", vmm.end ? vmm.end : "stopped",
 		mv_now() - vmm.t0);
 	mv_teardown(&vmm);
 	return status;

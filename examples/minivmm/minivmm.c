@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * minivmm's core: the VM and its RAM, one thread per vCPU, the console,
- * and the end of the guest (PSCI SYSTEM_OFF/RESET or an error) turned into
- * the exit status.  See minivmm.h; main.c is the command line.
+ * and the end of the guest (power-off, reset, panic or an error) turned
+ * into the exit status.  See minivmm.h; main.c is the command line.
  */
 #define _GNU_SOURCE
 #include "minivmm.h"
@@ -90,16 +90,53 @@ void mv_console_putc(struct mv_vmm *v, uint8_t c)
 /* The end of the guest                                                       */
 
 /* The first end wins; every other vCPU is kicked out of its run call. */
-static void finish(struct mv_vmm *v, struct vcpu *self, int status)
+void mv_finish(struct mv_vmm *v, struct vcpu *self, int status, const char *end)
 {
 	int expected = 0;
 
 	if (!atomic_compare_exchange_strong(&v->done, &expected, 1))
 		return;
+	v->end = end; /* read by main() once every vCPU thread is joined */
 	atomic_store(&v->status, status);
 	for (unsigned i = 0; i < v->cfg.cpus; i++)
 		if (v->cpu[i] && v->cpu[i] != self)
 			vcpu_kick(v->cpu[i]);
+}
+
+/*
+ * A guest that panics must end minivmm with MV_EXIT_CRASH, not spin forever
+ * or look like a reboot.  Debian's kernels have no pvpanic driver built in
+ * (arm64: CONFIG_PVPANIC unset; x86_64 cloud: PVPANIC_MMIO only a module)
+ * and CONFIG_PANIC_TIMEOUT=0, so minivmm puts its own options before the
+ * user's command line (Documentation/admin-guide/kernel-parameters.txt):
+ *
+ *   panic=-1           a panic restarts the machine at once (kernel/panic.c);
+ *   reboot=panic_warm  ... as a WARM restart, while an ordinary reboot stays
+ *                      cold (kernel/reboot.c, reboot_setup(): the "panic_"
+ *                      prefix sets panic_reboot_mode, which panic() makes
+ *                      reboot_mode just before emergency_restart()).
+ *
+ * Each architecture then sees the warm restart in its own way: arm64's PSCI
+ * driver asks a warm restart with SYSTEM_RESET2 where the firmware has it
+ * (KVM's PSCI 1.1 does), a cold one with SYSTEM_RESET (drivers/firmware/
+ * psci/psci.c, psci_sys_reset()), which libvcpu reports as a RESET event
+ * with VCPU_SYSTEM_EVENT_RESET2; for x86_64 see x86.c (the 0xCF9 register).
+ * The limit: a user who gives reboot= options of their own after these can
+ * lose the distinction (a panic then ends as a reset, status 3).
+ */
+char *mv_cmdline(struct mv_vmm *v, const char *dflt)
+{
+	const char *user = v->cfg.cmdline ? v->cfg.cmdline : dflt;
+	const char *prefix = v->arch->cmdline_prefix ? v->arch->cmdline_prefix : "";
+	size_t n = strlen(prefix) + 1 + strlen(user) + 1;
+	char *s = malloc(n);
+
+	if (!s) {
+		mv_fail(v, -ENOMEM, "no memory for the command line");
+		return NULL;
+	}
+	snprintf(s, n, "%s%s%s", prefix, *prefix && *user ? " " : "", user);
+	return s;
 }
 
 int mv_on_system_event(void *ctx, struct vcpu *cpu, const struct vcpu_system_event *ev)
@@ -109,17 +146,21 @@ int mv_on_system_event(void *ctx, struct vcpu *cpu, const struct vcpu_system_eve
 	atomic_fetch_add(&v->exits, 1);
 	switch (ev->type) {
 	case VCPU_SYSTEM_EVENT_SHUTDOWN:
-		finish(v, cpu, MV_EXIT_OFF);
+		mv_finish(v, cpu, MV_EXIT_OFF, "powered off");
 		return MV_STOP;
 	case VCPU_SYSTEM_EVENT_RESET:
-		finish(v, cpu, MV_EXIT_RESET);
+		/* PSCI SYSTEM_RESET2: a warm restart, which only a panic asks for (mv_cmdline()). */
+		if (ev->ndata > 0 && (ev->data[0] & VCPU_SYSTEM_EVENT_RESET2))
+			mv_finish(v, cpu, MV_EXIT_CRASH, "the guest panicked");
+		else
+			mv_finish(v, cpu, MV_EXIT_RESET, "reset");
 		return MV_STOP;
 	case VCPU_SYSTEM_EVENT_WAKEUP:
 		return VCPU_CONTINUE;
 	default: /* CRASH; SUSPEND is never enabled, so it cannot come */
 		fprintf(stderr, "minivmm: vCPU %u: guest system event %u (raw %u)\n", vcpu_id(cpu),
 			ev->type, ev->raw_type);
-		finish(v, cpu, MV_EXIT_CRASH);
+		mv_finish(v, cpu, MV_EXIT_CRASH, "the guest crashed");
 		return MV_STOP;
 	}
 }
@@ -129,9 +170,17 @@ int mv_on_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit)
 	struct mv_vmm *v = ctx;
 
 	atomic_fetch_add(&v->exits, 1);
+	if (exit->kind == VCPU_EXIT_INTERNAL_ERROR || exit->kind == VCPU_EXIT_FAIL_ENTRY) {
+		/* Not the guest's doing: the hypervisor gave up on this vCPU. */
+		fprintf(stderr, "minivmm: vCPU %u: the hypervisor cannot run the guest any further: "
+			"%s, code %llu (raw exit %u)\n", vcpu_id(cpu), vcpu_exit_kind_name(exit->kind),
+			(unsigned long long)exit->u.internal.code, exit->raw_reason);
+		mv_finish(v, cpu, MV_EXIT_CRASH, "the hypervisor failed to run the guest");
+		return MV_STOP;
+	}
 	fprintf(stderr, "minivmm: vCPU %u: %s exit (raw %u) cannot be handled\n", vcpu_id(cpu),
 		vcpu_exit_kind_name(exit->kind), exit->raw_reason);
-	finish(v, cpu, MV_EXIT_CRASH);
+	mv_finish(v, cpu, MV_EXIT_CRASH, "the guest stopped at an exit minivmm cannot handle");
 	return MV_STOP;
 }
 
@@ -167,7 +216,7 @@ int mv_setup(struct mv_vmm *v, const struct mv_config *cfg)
 	v->t0 = mv_now();
 	v->bol = true;
 	pthread_mutex_init(&v->out_lock, NULL);
-	pthread_mutex_init(&v->uart.lock, NULL);
+	pthread_mutex_init(&v->pio_lock, NULL);
 	if (v->cfg.cpus < 1 || v->cfg.cpus > MV_MAX_CPUS)
 		return mv_fail(v, -EINVAL, "--cpus %u: 1 to %d", v->cfg.cpus, MV_MAX_CPUS);
 	if (v->cfg.mem_mib < 16 || v->cfg.mem_mib > (1u << 20))
@@ -227,7 +276,7 @@ void mv_teardown(struct mv_vmm *v)
 		vcpu_hv_close(v->hv);
 	v->hv = NULL;
 	pthread_mutex_destroy(&v->out_lock);
-	pthread_mutex_destroy(&v->uart.lock);
+	pthread_mutex_destroy(&v->pio_lock);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -251,7 +300,7 @@ static void *vcpu_loop(void *arg)
 		if (r < 0) {
 			fprintf(stderr, "minivmm: vCPU %u: %s\n", vcpu_id(t->cpu),
 				vcpu_last_error(t->cpu));
-			finish(v, t->cpu, MV_EXIT_CRASH);
+			mv_finish(v, t->cpu, MV_EXIT_CRASH, "a vCPU failed");
 		}
 	}
 	return NULL;
@@ -290,11 +339,15 @@ int mv_run(struct mv_vmm *v)
 
 	for (unsigned i = 0; i < v->cfg.cpus; i++)
 		t[i] = (struct mv_thread){ .v = v, .cpu = v->cpu[i] };
-	/* vCPU 0 runs on this thread; secondaries wait in their run calls for PSCI CPU_ON. */
+	/*
+	 * vCPU 0 runs on this thread.  The secondaries wait in their run calls
+	 * until the guest starts them: arm64 with PSCI CPU_ON, x86 with INIT and
+	 * SIPI from its LAPIC (KVM keeps them in wait-for-SIPI meanwhile).
+	 */
 	for (unsigned i = 1; i < v->cfg.cpus; i++) {
 		if (pthread_create(&th[i], NULL, vcpu_loop, &t[i]) != 0) {
 			fprintf(stderr, "minivmm: cannot start the thread of vCPU %u\n", i);
-			finish(v, NULL, MV_EXIT_ERROR);
+			mv_finish(v, NULL, MV_EXIT_ERROR, "failed");
 			break;
 		}
 		started = i;

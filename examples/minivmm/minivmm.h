@@ -27,7 +27,7 @@ enum {
 	MV_EXIT_ERROR = 1,  /* minivmm failed: bad arguments, kernel, hypervisor */
 	MV_EXIT_USAGE = 2,  /* bad command line */
 	MV_EXIT_RESET = 3,  /* the guest asked for a reset (minivmm does not reboot) */
-	MV_EXIT_CRASH = 4,  /* the guest crashed or a vCPU could not go on */
+	MV_EXIT_CRASH = 4,  /* the guest panicked or crashed, or a vCPU could not go on */
 };
 
 struct mv_config {
@@ -69,14 +69,17 @@ struct mv_vmm {
 	/* the end */
 	atomic_int done;      /* a vCPU saw the guest's end: the others stop */
 	atomic_int status;    /* MV_EXIT_* */
+	const char *end;      /* what ended it ("powered off", ...), set with status */
 	atomic_ulong exits;
-	/* x86.c: the COM1 16550 (any vCPU, under its lock) */
+	/* x86.c: its port devices, which any vCPU may reach (under pio_lock) */
+	pthread_mutex_t pio_lock;
 	struct {
-		pthread_mutex_t lock;
 		uint8_t ier, lcr, mcr, scr, dll, dlm; /* as the guest last wrote them */
 		bool thre;   /* the "transmitter empty" interrupt is pending */
 		int irq;     /* the level minivmm last drove on its line (GSI 4) */
-	} uart;
+	} uart;               /* COM1, a 16550 */
+	uint8_t pm1[6];       /* ACPI PM1a event (status, enable) and control registers */
+	uint8_t cf9;          /* the reset control register at port 0xCF9 */
 	char err[256];        /* why setup failed */
 };
 
@@ -86,6 +89,12 @@ int mv_setup(struct mv_vmm *v, const struct mv_config *cfg);
 int mv_run(struct mv_vmm *v);
 void mv_teardown(struct mv_vmm *v);
 int mv_fail(struct mv_vmm *v, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The guest's end, seen by vCPU @self: the first one sets the status and
+ * what main() prints ("minivmm: <end> after N s"); the other vCPUs stop. */
+void mv_finish(struct mv_vmm *v, struct vcpu *self, int status, const char *end);
+/* The kernel command line: the architecture's cmdline_prefix, then the
+ * user's or @dflt.  Returns a malloc'd string, or NULL (v->err says why). */
+char *mv_cmdline(struct mv_vmm *v, const char *dflt);
 int mv_read_file(struct mv_vmm *v, const char *what, const char *path, struct mv_file *out);
 void mv_console_putc(struct mv_vmm *v, uint8_t c);
 double mv_now(void);
@@ -101,6 +110,8 @@ struct mv_arch {
 	enum vcpu_arch arch;
 	uint64_t ram_gpa;
 	uint32_t secondary_flags;   /* vcpu_create() flags of vCPUs 1.. */
+	/* Put before every command line: how a panic ends the guest (minivmm.c, mv_cmdline()). */
+	const char *cmdline_prefix;
 	/* Optional: VM-wide devices that must exist before the first vCPU
 	 * (x86: the in-kernel interrupt controllers and PIT).  0 or -errno. */
 	int (*vm_setup)(struct mv_vmm *v);

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * minivmm on x86_64: the Linux x86 boot protocol (Documentation/arch/x86/
- * boot.rst) for a bzImage, entered directly at its 64-bit entry point, and
- * a 16550 UART on COM1.  There is no firmware: minivmm is the boot loader,
- * so the vCPU starts in long mode on identity-mapped page tables.
+ * boot.rst) for a bzImage, entered directly at its 64-bit entry point, ACPI
+ * tables that describe the CPUs, the interrupt controllers and the power
+ * control registers, and a 16550 UART on COM1.  There is no firmware:
+ * minivmm is the boot loader, so vCPU 0 starts in long mode on identity-
+ * mapped page tables; the other vCPUs wait for the INIT and SIPI that Linux
+ * sends from its LAPIC to start them at its real-mode trampoline.
  *
  * Guest physical map (RAM from 0, at most 3 GiB):
  *   0x000500  GDT
@@ -11,13 +14,22 @@
  *   0x008000  a stack page
  *   0x009000  page tables: PML4, PDPT, 4 PDs mapping 0..4 GiB with 2 MiB pages
  *   0x020000  command line
- *   0x09fc00  reserved up to 1 MiB (a PC's EBDA, VGA memory and BIOS)
+ *   0x09fc00  reserved up to 1 MiB (a PC's EBDA, VGA memory and BIOS), holding
+ *   0x0e0000  the ACPI tables: RSDP, XSDT, FACS, FADT, MADT, DSDT
  *   0x100000  the protected-mode kernel (the bzImage after its setup code)
  *   top       the initrd, page aligned, below the kernel's initrd_addr_max
- *   0xfec00000  the IOAPIC, 0xfee00000 the LAPIC (KVM's)
- * Ports: COM1 at 0x3f8 (IRQ 4); the 8259 PICs (0x20, 0xa0, 0x4d0) and the
- * 8254 PIT (0x40-0x43, 0x61) are KVM's (vcpu_x86_create_irqchip()); every
- * other port reads as all ones (nothing there).
+ *   0xfec00000  the IOAPIC, 0xfee00000 the LAPICs (KVM's)
+ * Ports: COM1 at 0x3f8 (IRQ 4); ACPI PM1a event block at 0x600, PM1a
+ * control at 0x604 (the SCI is IRQ 9, never raised); the reset control
+ * register at 0xcf9 and the i8042's command port 0x64 (its reset command);
+ * the 8259 PICs (0x20, 0xa0, 0x4d0) and the 8254 PIT (0x40-0x43, 0x61) are
+ * KVM's (vcpu_x86_create_irqchip()); every other port reads as all ones
+ * (nothing there).
+ *
+ * The guest's end: ACPI S5 (a PM1a control write) powers off; 0xcf9, the
+ * i8042 reset and a triple fault reset; a panic is a warm 0xcf9 reset (see
+ * x86_pio()).  With KVM's in-kernel LAPIC the HLT of a halted machine never
+ * reaches minivmm, so without ACPI's registers it could not see the end.
  */
 #define _GNU_SOURCE
 #include "minivmm.h"
@@ -42,15 +54,11 @@
 #define STARTUP_64 0x200 /* the 64-bit entry: load address + 0x200 */
 #define RAM_MAX (3ull << 30) /* RAM is one block from 0: it must end below the 32-bit hole */
 
-/*
- * No MP table or ACPI MADT describes the IOAPIC and LAPIC, so Linux is told
- * to use the 8259 PIC alone (noapic, nolapic), with the PIT as its timer: the
- * PC/AT interrupt setup, the one that needs no firmware tables.
- */
-#define DEFAULT_CMDLINE "console=ttyS0 earlyprintk=serial noapic nolapic"
+#define DEFAULT_CMDLINE "console=ttyS0 earlyprintk=serial"
 #define COM1_GSI 4 /* IRQ 4: the PIC pin, and the IOAPIC pin of the same number */
 
 /* struct boot_params offsets (boot.rst, zero-page.rst); the setup header starts at 0x1f1. */
+#define BP_ACPI_RSDP_ADDR 0x070
 #define BP_E820_ENTRIES 0x1e8
 #define BP_E820_TABLE 0x2d0
 #define E820_RAM 1
@@ -192,72 +200,225 @@ static void build_tables(uint8_t *ram)
 	}
 }
 
+/* ------------------------------------------------------------------------ */
+/* ACPI tables (section numbers of the ACPI 6.4 specification).  Linux finds */
+/* the RSDP through boot_params.acpi_rsdp_addr or by scanning 0xe0000-0xfffff */
+/* (5.2.5.1); the whole block lies in the range e820 reports reserved.      */
+
+#define ACPI_GPA 0xe0000ull
+#define RSDP_GPA ACPI_GPA
+#define XSDT_GPA (ACPI_GPA + 0x40)
+#define FACS_GPA (ACPI_GPA + 0x80) /* 64-byte aligned (5.2.10) */
+#define FADT_GPA (ACPI_GPA + 0x100)
+#define MADT_GPA (ACPI_GPA + 0x300)
+#define DSDT_GPA (ACPI_GPA + 0x400)
+#define IOAPIC_GPA 0xfec00000u
+#define LAPIC_GPA 0xfee00000u
+#define SCI_IRQ 9
+#define PM1A_EVT 0x600 /* PM1 status (2 bytes), PM1 enable (2 bytes): 4.8.3.1 */
+#define PM1A_CNT 0x604 /* PM1 control (2 bytes): 4.8.3.2 */
+#define PM1_SCI_EN 0x0001
+#define PM1_SLP_TYP(v) (((v) >> 10) & 7)
+#define PM1_SLP_EN 0x2000
+#define S5_SLP_TYP 5   /* what \_S5 tells the OS to write to SLP_TYP */
+#define RESET_PORT 0xcf9
+#define CF9_SYS_RST 0x02  /* Intel ICH reset control register: a hard reset ... */
+#define CF9_RST_CPU 0x04  /* ... starts when this bit is written 1 ... */
+#define CF9_FULL_RST 0x08 /* ... and cycles power (a cold reset) with this one */
+#define I8042_CMD 0x64
+#define I8042_RESET 0xfe  /* pulse the reset line */
+
+#define FADT_LEN 276   /* ACPI 6.0 and later (5.2.9) */
+#define MADT_LEN(n) (44 + 8 * (n) + 12 + 10)
+
+static void acpi_header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
+{
+	memcpy(t, sig, 4);
+	put(t + 4, len, 4);
+	t[8] = rev;
+	memcpy(t + 10, "LIBVCP", 6);   /* OEM ID */
+	memcpy(t + 16, "MINIVMM ", 8); /* OEM table ID */
+	put(t + 24, 1, 4);             /* OEM revision */
+	memcpy(t + 28, "LVCP", 4);     /* creator ID */
+	put(t + 32, 1, 4);             /* creator revision */
+}
+
+/* Set the byte at @at so that the @len bytes from @t sum to zero (5.2.5.3, 5.2.6). */
+static void acpi_checksum(uint8_t *t, size_t len, size_t at)
+{
+	uint8_t sum = 0;
+
+	t[at] = 0;
+	for (size_t i = 0; i < len; i++)
+		sum = (uint8_t)(sum + t[i]);
+	t[at] = (uint8_t)-sum;
+}
+
+static void build_acpi(uint8_t *ram, unsigned cpus)
+{
+	/*
+	 * The DSDT's AML (chapter 20), all it holds: Name (_S5, Package () {5, 0,
+	 * 0, 0}), the value to write to PM1a_CNT.SLP_TYP for S5 (7.4.2).  0x08
+	 * NameOp, 0x12 PackageOp, PkgLength 7 (from itself to the end), four
+	 * elements: 0x0a BytePrefix 5, then ZeroOp three times.  Without \_S5
+	 * Linux has no ACPI power-off.
+	 */
+	static const uint8_t aml[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04,
+				       0x0a, S5_SLP_TYP, 0x00, 0x00, 0x00 };
+	uint8_t *rsdp = ram + RSDP_GPA, *xsdt = ram + XSDT_GPA, *facs = ram + FACS_GPA;
+	uint8_t *fadt = ram + FADT_GPA, *madt = ram + MADT_GPA, *dsdt = ram + DSDT_GPA;
+	uint8_t *e;
+
+	memset(ram + ACPI_GPA, 0, DSDT_GPA + 36 + sizeof(aml) - ACPI_GPA);
+
+	/* RSDP (5.2.5.3): revision 2, the XSDT only. */
+	memcpy(rsdp, "RSD PTR ", 8);
+	memcpy(rsdp + 9, "LIBVCP", 6);
+	rsdp[15] = 2;
+	put(rsdp + 20, 36, 4);
+	put(rsdp + 24, XSDT_GPA, 8);
+	acpi_checksum(rsdp, 20, 8);  /* the ACPI 1.0 part */
+	acpi_checksum(rsdp, 36, 32); /* the whole */
+
+	/* XSDT (5.2.8): the FADT and the MADT. */
+	acpi_header(xsdt, "XSDT", 36 + 16, 1);
+	put(xsdt + 36, FADT_GPA, 8);
+	put(xsdt + 44, MADT_GPA, 8);
+	acpi_checksum(xsdt, 36 + 16, 9);
+
+	/* FACS (5.2.10): required with the fixed hardware; nothing in it is used. */
+	memcpy(facs, "FACS", 4);
+	put(facs + 4, 64, 4);
+	facs[32] = 2; /* version */
+
+	/*
+	 * FADT (5.2.9): the fixed hardware.  PM1a event and control blocks
+	 * (the control register is how S5 is entered), no PM timer or GPE
+	 * blocks, no SMI command port (so already in ACPI mode), the SCI on
+	 * IRQ 9, and the reset register: port 0xcf9, value 0x0e (a full reset,
+	 * what Linux itself writes there for a cold reboot; see x86_pio()).
+	 */
+	acpi_header(fadt, "FACP", FADT_LEN, 6);
+	put(fadt + 36, FACS_GPA, 4);     /* FIRMWARE_CTRL */
+	put(fadt + 40, DSDT_GPA, 4);     /* DSDT */
+	put(fadt + 46, SCI_IRQ, 2);      /* SCI_INT */
+	put(fadt + 56, PM1A_EVT, 4);     /* PM1a_EVT_BLK */
+	put(fadt + 64, PM1A_CNT, 4);     /* PM1a_CNT_BLK */
+	fadt[88] = 4;                    /* PM1_EVT_LEN */
+	fadt[89] = 2;                    /* PM1_CNT_LEN */
+	put(fadt + 96, 0x0fff, 2);       /* P_LVL2_LAT: > 100, no C2 */
+	put(fadt + 98, 0x0fff, 2);       /* P_LVL3_LAT: > 1000, no C3 */
+	/* IAPC_BOOT_ARCH (5.2.9.3): no VGA, no CMOS RTC; no 8042, so Linux does not probe one. */
+	put(fadt + 109, 1u << 2 | 1u << 5, 2);
+	/* Flags (5.2.9.1): WBINVD, PROC_C1, PWR_BUTTON and SLP_BUTTON (none fixed), RESET_REG_SUP. */
+	put(fadt + 112, 1u << 0 | 1u << 2 | 1u << 4 | 1u << 5 | 1u << 10, 4);
+	fadt[116] = 1;                   /* RESET_REG: system I/O, ... */
+	fadt[117] = 8;                   /* ... 8 bits wide, ... */
+	fadt[119] = 1;                   /* ... byte access, ... */
+	put(fadt + 120, RESET_PORT, 8);  /* ... at 0xcf9 */
+	fadt[128] = CF9_FULL_RST | CF9_RST_CPU | CF9_SYS_RST; /* RESET_VALUE */
+	put(fadt + 140, DSDT_GPA, 8);    /* X_DSDT */
+	acpi_checksum(fadt, FADT_LEN, 9);
+
+	/*
+	 * MADT (5.2.12): the LAPICs at their usual address, the 8259s present
+	 * (PCAT_COMPAT: Linux masks them), then one Processor Local APIC per
+	 * vCPU, whose APIC ID KVM makes the vCPU id, and the IOAPIC with GSIs
+	 * from 0.  No override for IRQ 0: KVM's default GSI routing (KVM
+	 * creates it with the irqchip, arch/x86/kvm/irq.c) wires GSI n to
+	 * IOAPIC pin n, so the PIT's IRQ 0 is on pin 0 (QEMU and kvmtool
+	 * route GSI 0 to pin 2 themselves, hence their override).  The SCI,
+	 * IRQ 9, is declared level-triggered, active high (5.2.12.5), which
+	 * is how KVM's IOAPIC sees a line.
+	 */
+	acpi_header(madt, "APIC", MADT_LEN(cpus), 5);
+	put(madt + 36, LAPIC_GPA, 4);
+	put(madt + 40, 1, 4); /* PCAT_COMPAT */
+	e = madt + 44;
+	for (unsigned i = 0; i < cpus; i++, e += 8) {
+		e[0] = 0;          /* Processor Local APIC (5.2.12.2) */
+		e[1] = 8;
+		e[2] = (uint8_t)i; /* ACPI processor UID */
+		e[3] = (uint8_t)i; /* APIC ID */
+		put(e + 4, 1, 4);  /* enabled */
+	}
+	e[0] = 1;                      /* I/O APIC (5.2.12.3) */
+	e[1] = 12;
+	e[2] = (uint8_t)cpus;          /* its ID: after the LAPICs' */
+	put(e + 4, IOAPIC_GPA, 4);
+	put(e + 8, 0, 4);              /* global system interrupt base */
+	e += 12;
+	e[0] = 2;                      /* Interrupt Source Override (5.2.12.5) */
+	e[1] = 10;
+	e[2] = 0;                      /* ISA */
+	e[3] = SCI_IRQ;
+	put(e + 4, SCI_IRQ, 4);
+	put(e + 8, 0x000d, 2);         /* active high (01), level-triggered (11 << 2) */
+	acpi_checksum(madt, MADT_LEN(cpus), 9);
+
+	acpi_header(dsdt, "DSDT", 36 + sizeof(aml), 2);
+	memcpy(dsdt + 36, aml, sizeof(aml));
+	acpi_checksum(dsdt, 36 + sizeof(aml), 9);
+}
+
 static int set_boot_regs(struct vcpu *cpu)
 {
 	/*
-	 * Each write is one KVM_SET_SREGS that KVM checks on its own: EFER.LMA
-	 * is only valid with CR0.PG and CR4.PAE, and CS.L only in long mode,
-	 * hence paging before EFER, and the segments last.
+	 * Long mode in one go: one vcpu_set_regs() is one KVM_SET_SREGS (then
+	 * one KVM_SET_REGS), so the driver only ever sees the final state.
+	 * Register by register, each KVM_SET_SREGS would be checked on its own
+	 * and an intermediate one (CR0.PG before EFER.LME) may be refused, as
+	 * the paravirtual kvm_pvm driver does.
 	 */
-	static const uint64_t regs[][2] = {
-		{ VCPU_REG_X86_CR4, CR4_PAE },
-		{ VCPU_REG_X86_CR0, CR0_PE | CR0_ET | CR0_NE | CR0_PG },
-		{ VCPU_REG_X86_EFER, EFER_LME | EFER_LMA },
-		{ VCPU_REG_X86_CR3, PML4_GPA },
-		{ VCPU_REG_X86_RFLAGS, 0x2 }, /* bit 1 is always set; IF clear */
-		{ VCPU_REG_X86_RIP, KERNEL_GPA + STARTUP_64 },
-		{ VCPU_REG_X86_RSI, ZERO_PAGE_GPA },
-		{ VCPU_REG_X86_RSP, STACK_TOP }, /* startup_64 sets its own; a valid one is free */
+#define SEG(which, ...) { .id = VCPU_REG_X86_SEG(which), .seg = { __VA_ARGS__ } }
+#define DATA_SEG(which) SEG(which, .limit = 0xffffffff, .selector = 0x18, .type = 0x3, .present = 1, \
+			.db = 1, .s = 1, .g = 1)
+	static const struct vcpu_reg regs[] = {
+		{ .id = VCPU_REG_X86_CR4, .value = CR4_PAE },
+		{ .id = VCPU_REG_X86_CR0, .value = CR0_PE | CR0_ET | CR0_NE | CR0_PG },
+		{ .id = VCPU_REG_X86_EFER, .value = EFER_LME | EFER_LMA },
+		{ .id = VCPU_REG_X86_CR3, .value = PML4_GPA },
+		SEG(VCPU_X86_GDT, .base = GDT_GPA, .limit = 6 * 8 - 1),
+		/* __BOOT_CS (0x10) 64-bit code, __BOOT_DS (0x18) everywhere else. */
+		SEG(VCPU_X86_CS, .limit = 0xffffffff, .selector = 0x10, .type = 0xb, .present = 1,
+		    .s = 1, .l = 1, .g = 1),
+		DATA_SEG(VCPU_X86_DS), DATA_SEG(VCPU_X86_ES), DATA_SEG(VCPU_X86_FS),
+		DATA_SEG(VCPU_X86_GS), DATA_SEG(VCPU_X86_SS),
+		/* VMX enters long mode only with a usable busy TSS in TR; Linux loads its own later. */
+		SEG(VCPU_X86_TR, .limit = 0x67, .selector = 0x20, .type = 0xb, .present = 1),
+		{ .id = VCPU_REG_X86_RFLAGS, .value = 0x2 }, /* bit 1 is always set; IF clear */
+		{ .id = VCPU_REG_X86_RIP, .value = KERNEL_GPA + STARTUP_64 },
+		{ .id = VCPU_REG_X86_RSI, .value = ZERO_PAGE_GPA },
+		/* startup_64 sets its own stack; a valid one is free. */
+		{ .id = VCPU_REG_X86_RSP, .value = STACK_TOP },
 	};
-	const struct vcpu_x86_segment code = { .limit = 0xffffffff, .selector = 0x10, .type = 0xb,
-					       .present = 1, .s = 1, .l = 1, .g = 1 };
-	const struct vcpu_x86_segment data = { .limit = 0xffffffff, .selector = 0x18, .type = 0x3,
-					       .present = 1, .db = 1, .s = 1, .g = 1 };
-	/* VMX enters long mode only with a usable busy TSS in TR; Linux loads its own later. */
-	const struct vcpu_x86_segment tss = { .limit = 0x67, .selector = 0x20, .type = 0xb,
-					      .present = 1 };
-	const struct vcpu_x86_segment gdt = { .base = GDT_GPA, .limit = 6 * 8 - 1 };
-	static const enum vcpu_x86_seg data_segs[] = { VCPU_X86_DS, VCPU_X86_ES, VCPU_X86_FS,
-						       VCPU_X86_GS, VCPU_X86_SS };
-	int r = 0;
+#undef DATA_SEG
+#undef SEG
 
-	for (size_t i = 0; i < 4 && r == 0; i++)
-		r = vcpu_set_reg(cpu, regs[i][0], regs[i][1]);
-	if (r == 0)
-		r = vcpu_x86_set_segment(cpu, VCPU_X86_GDT, &gdt);
-	if (r == 0)
-		r = vcpu_x86_set_segment(cpu, VCPU_X86_CS, &code);
-	for (size_t i = 0; i < 5 && r == 0; i++)
-		r = vcpu_x86_set_segment(cpu, data_segs[i], &data);
-	if (r == 0)
-		r = vcpu_x86_set_segment(cpu, VCPU_X86_TR, &tss);
-	for (size_t i = 4; i < sizeof(regs) / sizeof(regs[0]) && r == 0; i++)
-		r = vcpu_set_reg(cpu, regs[i][0], regs[i][1]);
-	return r;
+	return vcpu_set_regs(cpu, regs, sizeof(regs) / sizeof(regs[0]));
 }
 
 static int x86_setup(struct mv_vmm *v)
 {
 	const uint64_t ram_end = v->ram_gpa + v->ram_size;
-	const char *cmdline = v->cfg.cmdline ? v->cfg.cmdline : DEFAULT_CMDLINE;
+	char *cmdline = mv_cmdline(v, DEFAULT_CMDLINE);
 	struct mv_file kernel = { 0 }, initrd = { 0 };
 	struct bzimage bz = { 0 };
 	uint64_t need, limit, initrd_gpa = 0;
 	uint8_t *bp = v->ram + ZERO_PAGE_GPA; /* RAM starts at GPA 0: offsets are addresses */
 	int r;
 
-	/* Linux finds other CPUs only in an MP table or ACPI MADT, which minivmm does not build. */
-	if (v->cfg.cpus != 1)
-		return mv_fail(v, -EINVAL, "--cpus %u: x86_64 guests get one vCPU (no MP table or "
-			       "ACPI tells Linux about others)", v->cfg.cpus);
+	if (!cmdline)
+		return -ENOMEM;
 	r = mv_read_file(v, "kernel", v->cfg.kernel, &kernel);
 	if (r < 0)
-		return r;
+		goto out;
 	if ((r = parse_bzimage(v, &kernel, &bz)) < 0)
 		goto out;
 	if (strlen(cmdline) > bz.cmdline_size || strlen(cmdline) >= CMDLINE_MAX) {
-		r = mv_fail(v, -EINVAL, "the command line is %zu bytes: this kernel takes at most %u",
-			    strlen(cmdline), bz.cmdline_size);
+		r = mv_fail(v, -EINVAL, "the command line is %zu bytes (with minivmm's \"%s\"): "
+			    "this kernel takes at most %u", strlen(cmdline), mv_arch_x86_64.cmdline_prefix,
+			    bz.cmdline_size);
 		goto out;
 	}
 	if (v->cfg.initrd && (r = mv_read_file(v, "initrd", v->cfg.initrd, &initrd)) < 0)
@@ -289,20 +450,26 @@ static int x86_setup(struct mv_vmm *v)
 	memcpy(v->ram + CMDLINE_GPA, cmdline, strlen(cmdline) + 1);
 	put(bp + HDR_RAMDISK_IMAGE, initrd_gpa, 4);
 	put(bp + HDR_RAMDISK_SIZE, initrd.size, 4);
+	/* zero-page.rst: where the RSDP is, so that Linux need not scan for it. */
+	put(bp + BP_ACPI_RSDP_ADDR, RSDP_GPA, 8);
+	/* The reserved range holds the ACPI tables: Linux maps them from there. */
 	e820(bp, 0, 0, LOW_END, E820_RAM);
 	e820(bp, 1, LOW_END, HIGH_GPA - LOW_END, E820_RESERVED);
 	e820(bp, 2, HIGH_GPA, ram_end - HIGH_GPA, E820_RAM);
 	build_tables(v->ram);
+	build_acpi(v->ram, v->cfg.cpus);
 	memcpy(v->ram + KERNEL_GPA, kernel.data + bz.setup_size, kernel.size - bz.setup_size);
 	if (initrd.size)
 		memcpy(v->ram + initrd_gpa, initrd.data, initrd.size);
 
+	/* Only vCPU 0: the others start where Linux's SIPI sends them. */
 	r = set_boot_regs(v->cpu[0]);
 	if (r < 0)
 		r = mv_fail(v, r, "cannot set the boot registers: %s", vcpu_last_error(v->cpu[0]));
 out:
 	free(kernel.data);
 	free(initrd.data);
+	free(cmdline);
 	return r;
 }
 
@@ -316,6 +483,7 @@ static int x86_vm_setup(struct mv_vmm *v)
 		return mv_fail(v, -EINVAL, "--mem %llu MiB: x86_64 RAM must end by 3 GiB (the "
 			       "IOAPIC, the LAPIC and KVM's TSS lie above)",
 			       (unsigned long long)v->cfg.mem_mib);
+	v->pm1[PM1A_CNT - PM1A_EVT] = PM1_SCI_EN;
 	r = vcpu_x86_create_irqchip(v->vm, VCPU_X86_IRQCHIP_PIT);
 
 	/* ACRN's hypervisor has its own PIC, IOAPIC and LAPIC; a PIT would be ours (none). */
@@ -338,7 +506,7 @@ static int x86_vm_setup(struct mv_vmm *v)
 #define LSR_IDLE 0x60            /* THRE | TEMT: ready to send, nothing received */
 #define MSR_READY 0xb0           /* DCD | DSR | CTS: the other end is there */
 
-/* Called with the UART lock held. */
+/* Called with pio_lock held. */
 static uint8_t uart_read(struct mv_vmm *v, unsigned reg)
 {
 	bool dlab = v->uart.lcr & LCR_DLAB;
@@ -361,7 +529,7 @@ static uint8_t uart_read(struct mv_vmm *v, unsigned reg)
 	}
 }
 
-/* Called with the UART lock held. */
+/* Called with pio_lock held. */
 static void uart_write(struct mv_vmm *v, unsigned reg, uint8_t val)
 {
 	bool dlab = v->uart.lcr & LCR_DLAB;
@@ -396,7 +564,7 @@ static void uart_write(struct mv_vmm *v, unsigned reg, uint8_t val)
 /*
  * Drive IRQ 4 with the UART's interrupt output, as a level: KVM's PIC and
  * IOAPIC see an edge when it rises, whichever trigger mode the guest picked.
- * Called with the UART lock held, so the line follows the registers in order.
+ * Called with pio_lock held, so the line follows the registers in order.
  */
 static int uart_update_irq(struct mv_vmm *v)
 {
@@ -415,30 +583,96 @@ static int uart_update_irq(struct mv_vmm *v)
 	return 0;
 }
 
-/* Byte by byte, so a 16- or 32-bit access covers the ports it spans. */
+/*
+ * The ACPI PM1a registers (ACPI 6.4, 4.8.3), one byte at @off from the event
+ * block: status reads 0 (no fixed event is ever raised), enable keeps what
+ * the guest wrote, control keeps SCI_EN set (already in ACPI mode) and acts
+ * on SLP_EN: with the SLP_TYP of \_S5 it is the power-off.  No other sleep
+ * state is offered, so any other SLP_TYP is ignored.  Under pio_lock.
+ */
+static int pm1_access(struct mv_vmm *v, struct vcpu *cpu, unsigned off, bool write, uint8_t *val)
+{
+	const unsigned cnt_hi = PM1A_CNT - PM1A_EVT + 1; /* SLP_TYP and SLP_EN are bits 10-13 */
+
+	if (!write) {
+		*val = off < 2 ? 0 : v->pm1[off];
+		return 0;
+	}
+	if (off < 2)
+		return 0; /* status bits clear when written 1: none is ever set */
+	if (off == cnt_hi && (*val << 8 & PM1_SLP_EN) && PM1_SLP_TYP(*val << 8) == S5_SLP_TYP) {
+		mv_finish(v, cpu, MV_EXIT_OFF, "powered off");
+		return MV_STOP;
+	}
+	v->pm1[off] = off == cnt_hi ? (uint8_t)(*val & ~(PM1_SLP_EN >> 8)) : *val;
+	v->pm1[PM1A_CNT - PM1A_EVT] |= PM1_SCI_EN;
+	return 0;
+}
+
+/*
+ * The reset control register at 0xcf9 (Intel's ICH/PCH datasheets), as
+ * Linux drives it: the FADT's reset register (ACPI reboot, its default) and
+ * reboot=pci (arch/x86/kernel/reboot.c, native_machine_emergency_restart(),
+ * BOOT_CF9_FORCE) both end in a write with RST_CPU set.  reboot=pci reads
+ * the register, writes it back with SYS_RST, then with 0x06 (RST_CPU |
+ * SYS_RST) for a warm reset or 0x0e (and FULL_RST) for a cold one, so the
+ * register must read back what was written.  minivmm's own command line
+ * options (reboot=pci,panic_warm, see mv_cmdline()) make every ordinary
+ * reboot cold and a panic warm: a warm reset here is the guest's panic.
+ * Under pio_lock.
+ */
+static int cf9_access(struct mv_vmm *v, struct vcpu *cpu, struct vcpu_io *io)
+{
+	if (!io->is_write) {
+		io->data[0] = v->cf9;
+		return 0;
+	}
+	if (!(io->data[0] & CF9_RST_CPU)) {
+		v->cf9 = io->data[0] & (CF9_SYS_RST | CF9_FULL_RST);
+		return 0;
+	}
+	if (io->data[0] & CF9_FULL_RST)
+		mv_finish(v, cpu, MV_EXIT_RESET, "reset");
+	else
+		mv_finish(v, cpu, MV_EXIT_CRASH, "the guest panicked");
+	return MV_STOP;
+}
+
+/* The ports minivmm serves; byte by byte, so a 16- or 32-bit access covers the ports it spans. */
 static int x86_pio(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
 {
 	struct mv_vmm *v = ctx;
 	int r = 0;
 
-	(void)cpu;
 	atomic_fetch_add(&v->exits, 1);
+	/* The i8042's "pulse the reset line": Linux's reboot=kbd, and its fallback. */
+	if (io->addr == I8042_CMD && io->is_write && io->data[0] == I8042_RESET) {
+		mv_finish(v, cpu, MV_EXIT_RESET, "reset");
+		return MV_STOP;
+	}
+	pthread_mutex_lock(&v->pio_lock);
+	/* Only a byte access is 0xcf9: a 32-bit one at 0xcf8 is PCI's CONFIG_ADDRESS. */
+	if (io->addr == RESET_PORT && io->len == 1) {
+		r = cf9_access(v, cpu, io);
+		pthread_mutex_unlock(&v->pio_lock);
+		return r;
+	}
 	for (uint32_t i = 0; i < io->len && i < sizeof(io->data) && r == 0; i++) {
 		uint64_t port = io->addr + i;
 
-		if (port < COM1 || port >= COM1 + 8) {
-			if (!io->is_write)
-				io->data[i] = 0xff;
-			continue;
+		if (port >= COM1 && port < COM1 + 8) {
+			if (io->is_write)
+				uart_write(v, (unsigned)(port - COM1), io->data[i]);
+			else
+				io->data[i] = uart_read(v, (unsigned)(port - COM1));
+			r = uart_update_irq(v);
+		} else if (port >= PM1A_EVT && port < PM1A_CNT + 2) {
+			r = pm1_access(v, cpu, (unsigned)(port - PM1A_EVT), io->is_write, &io->data[i]);
+		} else if (!io->is_write) {
+			io->data[i] = 0xff;
 		}
-		pthread_mutex_lock(&v->uart.lock);
-		if (io->is_write)
-			uart_write(v, (unsigned)(port - COM1), io->data[i]);
-		else
-			io->data[i] = uart_read(v, (unsigned)(port - COM1));
-		r = uart_update_irq(v);
-		pthread_mutex_unlock(&v->uart.lock);
 	}
+	pthread_mutex_unlock(&v->pio_lock);
 	return r;
 }
 
@@ -467,6 +701,12 @@ static int x86_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit)
 	case VCPU_EXIT_SHUTDOWN:
 		/* A triple fault: how x86 resets when nothing else can (reboot=t). */
 		return mv_on_system_event(ctx, cpu, &reset);
+	case VCPU_EXIT_INTERNAL_ERROR:
+		/* KVM_INTERNAL_ERROR_EMULATION (Documentation/virt/kvm/api.rst). */
+		if (vcpu_hv_backend(v->hv) == VCPU_BACKEND_KVM && exit->u.internal.code == 1)
+			fprintf(stderr, "minivmm: vCPU %u: KVM's instruction emulator failed on an "
+				"instruction of the guest\n", vcpu_id(cpu));
+		return mv_on_other(ctx, cpu, exit);
 	default:
 		return mv_on_other(ctx, cpu, exit);
 	}
@@ -476,6 +716,8 @@ const struct mv_arch mv_arch_x86_64 = {
 	.name = "x86_64",
 	.arch = VCPU_ARCH_X86_64,
 	.ram_gpa = 0,
+	/* A panic restarts warm through 0xcf9 (x86_pio(), minivmm.c mv_cmdline()). */
+	.cmdline_prefix = "panic=-1 reboot=pci,panic_warm",
 	.vm_setup = x86_vm_setup,
 	.setup = x86_setup,
 	.handlers = {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * arm64 extensions of the libvcpu API: the in-kernel GICv3 and hypercall
- * forwarding (SMCCC).  Every function returns -EINVAL on a VM whose
- * architecture is not arm64 and -EOPNOTSUPP on a backend without the feature.
+ * arm64 extensions of the libvcpu API: the in-kernel GICv3 and the SMCCC
+ * and PSCI constants of hypercall handling.  Every function returns -EINVAL
+ * on a VM whose architecture is not arm64 and -EOPNOTSUPP on a backend
+ * without the feature.
  */
 #ifndef VCPU_ARM64_H
 #define VCPU_ARM64_H
@@ -30,17 +31,7 @@ extern "C" {
 VCPU_API int vcpu_vm_create_gic_v3(struct vcpu_vm *vm, uint64_t dist_base,
 				   uint64_t redist_base, uint32_t nr_irqs);
 
-/**
- * vcpu_vm_forward_hypercalls() - have the SMCCC function ids
- * [@base, @base + @count) exit to userspace as VCPU_EXIT_HYPERCALL, whether
- * the guest uses HVC or SMC (KVM: the SMCCC filter, action FWD_TO_USER).
- * PSCI ids may be forwarded too; the Arm architecture call ranges
- * (0x80000000-0x8000ffff, 0xc0000000-0xc000ffff) may not.
- * Return: 0; -EINVAL for an empty or wrapping range; -EEXIST for a range that
- * overlaps one already set or a reserved one; -EBUSY once a vCPU has run;
- * -EOPNOTSUPP when the driver has no SMCCC filter (Linux < 6.4).
- */
-VCPU_API int vcpu_vm_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count);
+/* vcpu_vm_forward_hypercalls() (SMCCC function ids on arm64) is in <vcpu/vcpu.h>. */
 
 /* SMCCC return values and the PSCI function ids VMMs commonly handle. */
 #define VCPU_SMCCC_RET_SUCCESS 0

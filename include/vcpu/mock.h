@@ -42,6 +42,11 @@ struct vcpu_mock_config {
 
 #define VCPU_MOCK_NO_IMMEDIATE_EXIT (1u << 0) /**< KVM: an old kernel without cap 136 */
 #define VCPU_MOCK_NO_SMCCC_FILTER   (1u << 1) /**< KVM: arm64 before Linux 6.4 */
+/**
+ * KVM x86_64: the paravirtual kvm_pvm driver's rule on top of KVM's:
+ * KVM_SET_SREGS refuses paging outside long mode (CR0.PG with EFER.LME clear).
+ */
+#define VCPU_MOCK_KVM_PVM           (1u << 2)
 /* Flags of the other drivers: Gunyah bits 4-7, GenieZone 8-11, ACRN 12-15. */
 /*
  * Gunyah: model the old v8 `GH_` ABI (user-memory regions, the "vcpu"
@@ -100,9 +105,9 @@ enum vcpu_mock_op {
 	VCPU_MOCK_PIO_IN = 4,
 	/* Hypercall @value (arm64: SMCCC function id in x0, @args in x1..x7,
 	 * SMC when @flags has VCPU_HYPERCALL_SMC; x86: nr and args).  The guest
-	 * then checks x0..x(@nexpect-1) (x86: RAX) against @expect.  On arm64
-	 * the call only exits if forwarded; otherwise the modelled kernel
-	 * answers it (PSCI in-kernel, others NOT_SUPPORTED). */
+	 * then checks x0..x(@nexpect-1) (x86: RAX) against @expect.  The call
+	 * only exits if forwarded; otherwise the modelled kernel answers it
+	 * (arm64: PSCI in-kernel, others NOT_SUPPORTED; x86: -KVM_ENOSYS). */
 	VCPU_MOCK_HYPERCALL = 5,
 	/* System event @value (KVM type) with @ndata words of @args. */
 	VCPU_MOCK_SYSTEM_EVENT = 6,
@@ -132,8 +137,12 @@ enum vcpu_mock_op {
 	 * straight-line code that never exits leaves behind (a move, an add, the
 	 * arm64 PC stepping over such instructions). */
 	VCPU_MOCK_REG_SET = 16,
+	/* x86 CPUID leaf @value, subleaf @count, as KVM answers it (no exit):
+	 * RAX, RBX, RCX, RDX get the vCPU's entry from KVM_SET_CPUID2 (a
+	 * leaf the table lacks reads as zeros).  KVM on x86_64 only. */
+	VCPU_MOCK_X86_CPUID = 17,
 	/*
-	 * 17..31: more steps every driver plays.  From 32 on, each driver's own
+	 * 18..31: more steps every driver plays.  From 32 on, each driver's own
 	 * exits: Gunyah 32-47, GenieZone 48-63, ACRN 64-79.
 	 */
 	/*

@@ -315,6 +315,29 @@ VCPU_API int vcpu_vm_signal_msi(struct vcpu_vm *vm, uint64_t addr, uint64_t data
  */
 VCPU_API int vcpu_vm_set_irq_line(struct vcpu_vm *vm, uint32_t irq, int level);
 
+/**
+ * vcpu_vm_forward_hypercalls() - have the guest's hypercalls numbered
+ * [@base, @base + @count) exit to the VMM as VCPU_EXIT_HYPERCALL.
+ *
+ * arm64 (KVM: the SMCCC filter, action FWD_TO_USER, Linux 6.4+): SMCCC
+ * function ids, whether the guest uses HVC or SMC.  PSCI ids may be
+ * forwarded too; the Arm architecture call ranges (0x80000000-0x8000ffff,
+ * 0xc0000000-0xc000ffff) may not; only before any vCPU has run.
+ * x86_64 KVM answers a guest's VMCALL/VMMCALL itself (its own hypercalls;
+ * -KVM_ENOSYS, -1000, in RAX for a number it does not know) and forwards
+ * only what KVM_CAP_EXIT_HYPERCALL allows: KVM_HC_MAP_GPA_RANGE (12), the
+ * page-state changes of confidential guests (Linux 5.15+).  Without this
+ * call no hypercall ever exits on x86_64.
+ * GenieZone exits on every hypercall its driver does not handle; Gunyah
+ * and ACRN have no hypercall exits.
+ * Return: 0; -EINVAL for an empty or wrapping range; -EEXIST for a range that
+ * overlaps one already set or a reserved one; -EBUSY (arm64) once a vCPU has
+ * run; -EOPNOTSUPP when the driver cannot forward these numbers (arm64 before
+ * Linux 6.4; on x86 every number but the ones KVM_CAP_EXIT_HYPERCALL names;
+ * other backends).
+ */
+VCPU_API int vcpu_vm_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count);
+
 /* ------------------------------------------------------------------------ */
 /* vCPUs and registers                                                        */
 
@@ -401,6 +424,51 @@ VCPU_API int vcpu_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 VCPU_API int vcpu_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 				  const struct vcpu_x86_segment *in);
 
+/*
+ * Batch register access (LIBVCPU_1.1).
+ */
+
+/** The id of an x86_64 segment or descriptor-table register in a batch. */
+#define VCPU_REG_X86_SEG(seg) ((uint64_t)0x180 + (uint64_t)(seg)) /**< seg: enum vcpu_x86_seg */
+
+/** The most entries one vcpu_get_regs() / vcpu_set_regs() call takes. */
+#define VCPU_REGS_MAX 4096u
+
+/** One register of a batch. */
+struct vcpu_reg {
+	uint64_t id;                         /**< VCPU_REG_* */
+	union {
+		uint64_t value;              /**< every id but VCPU_REG_X86_SEG() */
+		struct vcpu_x86_segment seg; /**< VCPU_REG_X86_SEG() ids */
+	};
+};
+
+/**
+ * vcpu_get_regs() / vcpu_set_regs() - read or write @n registers in one call.
+ *
+ * The whole batch is checked before the driver is asked anything: every id
+ * must be one of the vCPU's architecture, no id may appear twice in a set,
+ * and segment values must be representable; otherwise nothing is read or
+ * written and the detail names the first bad entry.  The driver is then
+ * called as few times as its ABI allows: x86_64 KVM reads or writes each of
+ * kvm_regs and kvm_sregs at most once, so control registers, EFER and the
+ * segments a mode switch needs reach KVM_SET_SREGS together (one register
+ * at a time, the intermediate states may be refused, e.g. CR0.PG without
+ * EFER.LME by a driver that pages only in long mode); the new kvm_sregs is
+ * written before kvm_regs, and if kvm_regs is then refused the old kvm_sregs
+ * is put back.  ACRN sends its register file once.  Where the ABI sets
+ * registers one at a time (arm64 ONE_REG on KVM and GenieZone, Gunyah's
+ * boot context), entries are applied in order, and if the driver refuses
+ * entry i, entries before it have been applied; the detail names i.
+ * @n: 0 to VCPU_REGS_MAX; 0 does nothing and returns 0.
+ * Return: 0; -EINVAL for NULL @cpu, NULL @regs with @n > 0, @n above
+ * VCPU_REGS_MAX, an id of another architecture or unknown to libvcpu, a
+ * duplicate id (set), or a descriptor-table limit above 0xffff (set); the
+ * errors of vcpu_get_reg() / vcpu_set_reg() and of the segment calls.
+ */
+VCPU_API int vcpu_get_regs(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n);
+VCPU_API int vcpu_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n);
+
 /** vcpu_x86_create_irqchip() flag: also create the in-kernel i8254 PIT. */
 #define VCPU_X86_IRQCHIP_PIT (1u << 0)
 
@@ -477,7 +545,9 @@ struct vcpu_memory_fault {
  * A hypercall.  arm64 (SMCCC): nr = function id (w0), args[0..6] = x1..x7,
  * ret[0..3] are written to x0..x3 (ret[1..3] start as x1..x3, ret[0] as
  * SMCCC NOT_SUPPORTED (-1), so a handler only sets what it returns).
- * x86_64 KVM: nr and args[0..5] from the exit, ret[0] goes to RAX.
+ * x86_64 KVM: only the numbers enabled with vcpu_vm_forward_hypercalls()
+ * exit (KVM_HC_MAP_GPA_RANGE: nr 12, args[0..2] = GPA, pages, attributes);
+ * ret[0] goes to RAX (32 bits of it outside long mode).
  */
 struct vcpu_hypercall {
 	uint64_t nr;
@@ -631,8 +701,9 @@ VCPU_API int vcpu_kick_signal(const struct vcpu_hv *hv);
 
 /**
  * vcpu_hv_set_kick_signal() - choose the kick signal; only while @hv has no
- * vCPU (-EBUSY otherwise).  -EINVAL for an invalid signal or one that cannot
- * be caught.
+ * vCPU (-EBUSY otherwise).  -EINVAL for an invalid signal, one that cannot
+ * be caught, or a synchronous fault signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGTRAP).
  */
 VCPU_API int vcpu_hv_set_kick_signal(struct vcpu_hv *hv, int signo);
 

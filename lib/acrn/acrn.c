@@ -546,12 +546,11 @@ static int acrn_get_reg(struct vcpu *cpu, uint64_t reg, uint64_t *value)
 			(unsigned long long)reg, cpu->id);
 }
 
-static int acrn_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
+/* Put one register into a copy of the register file (nothing is sent). */
+static int put_reg(struct vcpu *cpu, struct acrn_vcpu_regs *regs, uint64_t reg, uint64_t value)
 {
-	struct acrn_vcpu_priv *cp = cpu->priv;
-	struct acrn_vcpu_regs regs = cp->regs;
 	bool absent;
-	uint64_t *slot = reg_slot(&regs.vcpu_regs, reg, &absent);
+	uint64_t *slot = reg_slot(&regs->vcpu_regs, reg, &absent);
 
 	if (absent)
 		return cpu_fail(cpu, -ENOENT, "ACRN's vCPU registers have no register 0x%llx",
@@ -560,7 +559,16 @@ static int acrn_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
 		return cpu_fail(cpu, -EINVAL, "0x%llx is not an x86_64 register id",
 				(unsigned long long)reg);
 	*slot = value;
-	return send_regs(cpu, &regs);
+	return 0;
+}
+
+static int acrn_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
+{
+	struct acrn_vcpu_priv *cp = cpu->priv;
+	struct acrn_vcpu_regs regs = cp->regs;
+	int r = put_reg(cpu, &regs, reg, value);
+
+	return r < 0 ? r : send_regs(cpu, &regs);
 }
 
 static int acrn_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *s)
@@ -578,11 +586,10 @@ static int acrn_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu
  * those other segments flat (base 0, limit and rights from CR0.PE), so a
  * base it would drop is refused rather than lost.
  */
-static int acrn_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s)
+static int put_segment(struct vcpu *cpu, struct acrn_vcpu_regs *regs, enum vcpu_x86_seg seg,
+		       const struct vcpu_x86_segment *s)
 {
-	struct acrn_vcpu_priv *cp = cpu->priv;
-	struct acrn_vcpu_regs regs = cp->regs;
-	struct acrn_regs *r = &regs.vcpu_regs;
+	struct acrn_regs *r = &regs->vcpu_regs;
 	uint16_t *sel = NULL;
 
 	switch (seg) {
@@ -629,7 +636,36 @@ static int acrn_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struc
 					(int)seg, (unsigned long long)s->base);
 		*sel = s->selector;
 	}
-	return send_regs(cpu, &regs);
+	return 0;
+}
+
+static int acrn_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s)
+{
+	struct acrn_vcpu_priv *cp = cpu->priv;
+	struct acrn_vcpu_regs regs = cp->regs;
+	int r = put_segment(cpu, &regs, seg, s);
+
+	return r < 0 ? r : send_regs(cpu, &regs);
+}
+
+/* A batch is one ACRN_IOCTL_SET_VCPU_REGS: all of it is taken, or none. */
+static int acrn_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n)
+{
+	struct acrn_vcpu_priv *cp = cpu->priv;
+	struct acrn_vcpu_regs file = cp->regs;
+	int r = 0;
+
+	for (uint32_t i = 0; i < n && r == 0; i++) {
+		if (vcpu_reg_is_segment(regs[i].id))
+			r = put_segment(cpu, &file,
+					(enum vcpu_x86_seg)(regs[i].id - VCPU_REG_X86_SEG(0)),
+					&regs[i].seg);
+		else
+			r = put_reg(cpu, &file, regs[i].id, regs[i].value);
+		if (r < 0)
+			return vcpu_regs_entry_failed(cpu, i, r);
+	}
+	return send_regs(cpu, &file);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -929,8 +965,9 @@ static int acrn_run_once(struct vcpu *cpu)
 	return -EINTR;
 }
 
-static int acrn_complete(struct vcpu *cpu)
+static int acrn_complete(struct vcpu *cpu, bool resume)
 {
+	(void)resume;
 	struct acrn_vm_priv *p = vm_priv(cpu->vm);
 	struct acrn_vcpu_priv *cp = cpu->priv;
 	const struct vcpu_io *io = &cpu->exit.u.io;
@@ -1025,6 +1062,7 @@ const struct vcpu_backend_ops vcpu_acrn_ops = {
 	.set_reg = acrn_set_reg,
 	.get_segment = acrn_get_segment,
 	.set_segment = acrn_set_segment,
+	.set_regs = acrn_set_regs,
 	.run_once = acrn_run_once,
 	.complete = acrn_complete,
 	.set_immediate_exit = acrn_set_immediate_exit,

@@ -4,24 +4,58 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-int vcpu_fail(char *buf, int err, const char *fmt, ...)
+__attribute__((format(printf, 3, 0)))
+static int vfail(char *buf, int err, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char ebuf[64];
-	int n;
+	int n = vsnprintf(buf, VCPU_ERRLEN, fmt, ap);
 
-	va_start(ap, fmt);
-	n = vsnprintf(buf, VCPU_ERRLEN, fmt, ap);
-	va_end(ap);
 	/* Append the errno's text so every detail says both what and why. */
 	if (n >= 0 && n < VCPU_ERRLEN && err < 0)
 		snprintf(buf + n, (size_t)(VCPU_ERRLEN - n), " (%s)",
 			 strerror_r(-err, ebuf, sizeof(ebuf)));
 	return err;
+}
+
+int vcpu_fail(char *buf, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(buf, err, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* A spin lock: the section is one snprintf, and failures are rare. */
+static void err_lock(atomic_flag *busy)
+{
+	while (atomic_flag_test_and_set_explicit(busy, memory_order_acquire))
+		sched_yield();
+}
+
+int vcpu_fail_shared(atomic_flag *busy, char *buf, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	err_lock(busy);
+	va_start(ap, fmt);
+	vfail(buf, err, fmt, ap);
+	va_end(ap);
+	atomic_flag_clear_explicit(busy, memory_order_release);
+	return err;
+}
+
+void vcpu_err_set(atomic_flag *busy, char *buf, const char *detail)
+{
+	err_lock(busy);
+	snprintf(buf, VCPU_ERRLEN, "%s", detail);
+	atomic_flag_clear_explicit(busy, memory_order_release);
 }
 
 VCPU_API const char *vcpu_backend_name(enum vcpu_backend backend)

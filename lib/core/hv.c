@@ -69,6 +69,7 @@ int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char 
 	if (!hv)
 		return -ENOMEM;
 	hv->ops = backends[idx].ops;
+	atomic_flag_clear(&hv->err_busy);
 	hv->sys = sys;
 	hv->sys_ctx = sys_ctx;
 	hv->backend = backend;
@@ -176,11 +177,18 @@ VCPU_API enum vcpu_arch vcpu_hv_arch(const struct vcpu_hv *hv)
 
 VCPU_API int vcpu_hv_check(struct vcpu_hv *hv, enum vcpu_cap cap, uint64_t *value)
 {
+	char err[VCPU_ERRLEN] = "";
+	int r;
+
 	if (!hv)
 		return -EINVAL;
 	if (!value)
 		return hv_fail(hv, -EINVAL, "vcpu_hv_check: NULL value pointer");
-	return hv->ops->check(hv, hv->fd, cap, value, hv->err);
+	/* The backend formats into a buffer of this call's; the handle's is shared. */
+	r = hv->ops->check(hv, hv->fd, cap, value, err);
+	if (r < 0)
+		vcpu_err_set(&hv->err_busy, hv->err, err);
+	return r;
 }
 
 VCPU_API int vcpu_kick_signal(const struct vcpu_hv *hv)
@@ -194,7 +202,14 @@ VCPU_API int vcpu_hv_set_kick_signal(struct vcpu_hv *hv, int signo)
 
 	if (!hv)
 		return -EINVAL;
-	if (signo <= 0 || signo > SIGRTMAX || signo == SIGKILL || signo == SIGSTOP)
+	/*
+	 * Not the uncatchable ones, nor those the kernel sends synchronously
+	 * for a fault of the thread itself (a kick handler would swallow a
+	 * real SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGTRAP and loop on it).
+	 */
+	if (signo <= 0 || signo > SIGRTMAX || signo == SIGKILL || signo == SIGSTOP ||
+	    signo == SIGSEGV || signo == SIGBUS || signo == SIGFPE || signo == SIGILL ||
+	    signo == SIGTRAP)
 		return hv_fail(hv, -EINVAL, "signal %d cannot be used to kick vCPUs", signo);
 	pthread_mutex_lock(&hv->lock);
 	if (hv->nr_vcpus)

@@ -34,6 +34,7 @@ struct vcpu_hv {
 	unsigned nr_vcpus;      /* across VMs, guarded by lock: freezes kick_signal */
 	pthread_mutex_t lock;
 	void *priv;             /* backend state (KVM: run-mapping size) */
+	atomic_flag err_busy;   /* writers of err: hv_fail() from any thread */
 	char err[VCPU_ERRLEN];
 };
 
@@ -57,6 +58,7 @@ struct vcpu_vm {
 	unsigned nr_vcpus;
 	int irqchip_fd;         /* -1 until an in-kernel irqchip device exists */
 	void *priv;
+	atomic_flag err_busy;   /* writers of err: VM-level calls come from any thread */
 	char err[VCPU_ERRLEN];
 };
 
@@ -124,9 +126,21 @@ struct vcpu_backend_ops {
 	int (*set_reg)(struct vcpu *cpu, uint64_t reg, uint64_t value);
 	int (*get_segment)(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *s);
 	int (*set_segment)(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s);
+	/*
+	 * Optional batch access, for ABIs that move many registers per call;
+	 * the core has checked the batch (ids of this architecture, no
+	 * duplicate in a set, n >= 1).  NULL: vcpu_regs_each().
+	 */
+	int (*get_regs)(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n);
+	int (*set_regs)(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n);
 	/* Exit path: one entry into the guest, then decode. */
 	int (*run_once)(struct vcpu *cpu);
-	int (*complete)(struct vcpu *cpu);
+	/*
+	 * Write the handler's results back; @resume: the loop is about to
+	 * enter the guest again (false: vcpu_run() is returning).  An error
+	 * beats the handler's stop code.
+	 */
+	int (*complete)(struct vcpu *cpu, bool resume);
 	/*
 	 * Optional: make the driver finish the exit complete() wrote back
 	 * without running the guest, so registers and guest state are
@@ -156,10 +170,31 @@ extern const struct vcpu_backend_ops vcpu_acrn_ops;
 VCPU_PRIVATE_API int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char *path,
 		     const struct vcpu_sys *sys, void *sys_ctx, struct vcpu_hv **out);
 
-/* Error recording: format into a handle's buffer and return -err. */
+/*
+ * A checked batch one entry at a time through get_reg/set_reg and the
+ * segment ops (exactly one of @get and @set is non-NULL); a failure names
+ * the entry.  The fallback of the get_regs/set_regs ops.
+ */
+int vcpu_regs_each(struct vcpu *cpu, struct vcpu_reg *get, const struct vcpu_reg *set,
+		   uint32_t n);
+/* Prefix the detail that batch entry @i left with its index; returns @r. */
+int vcpu_regs_entry_failed(struct vcpu *cpu, uint32_t i, int r);
+/* VCPU_REG_X86_SEG() ids. */
+bool vcpu_reg_is_segment(uint64_t id);
+
+/*
+ * Error recording: format into a handle's buffer and return -err.  The
+ * hypervisor and VM handles may fail in several threads at once, so their
+ * buffers have one writer at a time (err_busy); a vCPU's belongs to the
+ * thread that runs it.  Readers read in the failing thread (vcpu.h).
+ */
 int vcpu_fail(char *buf, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#define hv_fail(hv, e, ...) vcpu_fail((hv)->err, (e), __VA_ARGS__)
-#define vm_fail(vm, e, ...) vcpu_fail((vm)->err, (e), __VA_ARGS__)
+int vcpu_fail_shared(atomic_flag *busy, char *buf, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Copy a detail into a shared buffer (a child's failure kept on its parent). */
+void vcpu_err_set(atomic_flag *busy, char *buf, const char *detail);
+#define hv_fail(hv, e, ...) vcpu_fail_shared(&(hv)->err_busy, (hv)->err, (e), __VA_ARGS__)
+#define vm_fail(vm, e, ...) vcpu_fail_shared(&(vm)->err_busy, (vm)->err, (e), __VA_ARGS__)
 #define cpu_fail(cpu, e, ...) vcpu_fail((cpu)->err, (e), __VA_ARGS__)
 
 static inline int sys_ioctl(const struct vcpu_hv *hv, int fd, unsigned long req, unsigned long arg)

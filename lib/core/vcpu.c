@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,7 +83,7 @@ VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct
 		vm->nr_vcpus++;
 	pthread_mutex_unlock(&vm->lock);
 	if (r < 0) {
-		memcpy(vm->err, cpu->err, sizeof(vm->err));
+		vcpu_err_set(&vm->err_busy, vm->err, cpu->err);
 		free(cpu);
 		pthread_mutex_lock(&hv->lock);
 		hv->nr_vcpus--;
@@ -179,6 +180,128 @@ VCPU_API int vcpu_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 }
 
 /* ------------------------------------------------------------------------ */
+/* Batch register access                                                      */
+
+/* The architecture a portable register id belongs to; HOST when none. */
+static enum vcpu_arch reg_arch(uint64_t id)
+{
+	if ((id >= VCPU_REG_X86_RAX && id <= VCPU_REG_X86_RFLAGS) ||
+	    (id >= VCPU_REG_X86_CR0 && id <= VCPU_REG_X86_APIC_BASE) ||
+	    (id >= VCPU_REG_X86_SEG(VCPU_X86_CS) && id <= VCPU_REG_X86_SEG(VCPU_X86_IDT)))
+		return VCPU_ARCH_X86_64;
+	if ((id >= VCPU_REG_ARM64_X(0) && id <= VCPU_REG_ARM64_X(30)) ||
+	    (id >= VCPU_REG_ARM64_SP && id <= VCPU_REG_ARM64_ELR_EL1) ||
+	    (id & ~(uint64_t)0xffff) == VCPU_REG_ARM64_SYSREG(0, 0, 0, 0, 0))
+		return VCPU_ARCH_ARM64;
+	return VCPU_ARCH_HOST;
+}
+
+bool vcpu_reg_is_segment(uint64_t id)
+{
+	return id >= VCPU_REG_X86_SEG(VCPU_X86_CS) && id <= VCPU_REG_X86_SEG(VCPU_X86_IDT);
+}
+
+/* The whole batch, before any driver call (vcpu.h: nothing is applied on bad input). */
+static int check_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n, bool set)
+{
+	const char *fn = set ? "vcpu_set_regs" : "vcpu_get_regs";
+
+	if (n > VCPU_REGS_MAX)
+		return cpu_fail(cpu, -EINVAL, "%s: %u entries, at most %u", fn, n, VCPU_REGS_MAX);
+	if (n && !regs)
+		return cpu_fail(cpu, -EINVAL, "%s: NULL array of %u entries", fn, n);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct vcpu_reg *e = &regs[i];
+
+		if (reg_arch(e->id) != cpu->vm->hv->arch)
+			return cpu_fail(cpu, -EINVAL, "%s: entry %u: 0x%llx is not a%s register",
+					fn, i, (unsigned long long)e->id,
+					cpu->vm->hv->arch == VCPU_ARCH_ARM64 ? "n arm64" : "n x86_64");
+		if (!set)
+			continue;
+		if ((e->id == VCPU_REG_X86_SEG(VCPU_X86_GDT) ||
+		     e->id == VCPU_REG_X86_SEG(VCPU_X86_IDT)) && e->seg.limit > 0xffff)
+			return cpu_fail(cpu, -EINVAL, "%s: entry %u: descriptor-table limit 0x%x "
+					"exceeds 16 bits", fn, i, e->seg.limit);
+		/* A register set twice has no defined order on every ABI: refuse it. */
+		for (uint32_t j = 0; j < i; j++)
+			if (regs[j].id == e->id)
+				return cpu_fail(cpu, -EINVAL, "%s: entries %u and %u both set "
+						"register 0x%llx", fn, j, i,
+						(unsigned long long)e->id);
+	}
+	return 0;
+}
+
+int vcpu_regs_entry_failed(struct vcpu *cpu, uint32_t i, int r)
+{
+	char prefix[24];
+	size_t n = (size_t)snprintf(prefix, sizeof(prefix), "entry %u: ", i);
+	size_t len = strnlen(cpu->err, sizeof(cpu->err) - 1);
+
+	/* Shift the detail right to make room; its end is cut if it must be. */
+	if (len + n > sizeof(cpu->err) - 1)
+		len = sizeof(cpu->err) - 1 - n;
+	memmove(cpu->err + n, cpu->err, len);
+	memcpy(cpu->err, prefix, n);
+	cpu->err[n + len] = '\0';
+	return r;
+}
+
+int vcpu_regs_each(struct vcpu *cpu, struct vcpu_reg *get, const struct vcpu_reg *set,
+		   uint32_t n)
+{
+	const struct vcpu_backend_ops *ops = cpu->vm->hv->ops;
+	int r = 0;
+
+	for (uint32_t i = 0; i < n && r == 0; i++) {
+		uint64_t id = get ? get[i].id : set[i].id;
+		enum vcpu_x86_seg seg = (enum vcpu_x86_seg)(id - VCPU_REG_X86_SEG(0));
+
+		if (vcpu_reg_is_segment(id) && !(get ? !!ops->get_segment : !!ops->set_segment))
+			r = cpu_fail(cpu, -EOPNOTSUPP, "the %s backend has no segment access",
+				     ops->name);
+		else if (vcpu_reg_is_segment(id))
+			r = get ? ops->get_segment(cpu, seg, &get[i].seg)
+				: ops->set_segment(cpu, seg, &set[i].seg);
+		else
+			r = get ? ops->get_reg(cpu, id, &get[i].value)
+				: ops->set_reg(cpu, id, set[i].value);
+		if (r < 0)
+			return vcpu_regs_entry_failed(cpu, i, r);
+	}
+	return r;
+}
+
+VCPU_API int vcpu_get_regs(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n)
+{
+	const struct vcpu_backend_ops *ops;
+	int r;
+
+	if (!cpu)
+		return -EINVAL;
+	r = check_regs(cpu, regs, n, false);
+	if (r < 0 || n == 0)
+		return r;
+	ops = cpu->vm->hv->ops;
+	return ops->get_regs ? ops->get_regs(cpu, regs, n) : vcpu_regs_each(cpu, regs, NULL, n);
+}
+
+VCPU_API int vcpu_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n)
+{
+	const struct vcpu_backend_ops *ops;
+	int r;
+
+	if (!cpu)
+		return -EINVAL;
+	r = check_regs(cpu, regs, n, true);
+	if (r < 0 || n == 0)
+		return r;
+	ops = cpu->vm->hv->ops;
+	return ops->set_regs ? ops->set_regs(cpu, regs, n) : vcpu_regs_each(cpu, NULL, regs, n);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Dispatch                                                                   */
 
 typedef int (*io_handler)(void *ctx, struct vcpu *cpu, struct vcpu_io *io);
@@ -186,27 +309,47 @@ typedef int (*io_handler)(void *ctx, struct vcpu *cpu, struct vcpu_io *io);
 /*
  * Repeated port I/O: one handler call per item, reads stored in place.  Out
  * of line so that the single access, every other exit, inlines to one call.
+ * @len and @is_write are the decoded ones: a handler may have changed io's.
  */
-static __attribute__((noinline)) int call_io_rep(io_handler fn, void *ctx, struct vcpu *cpu)
+static __attribute__((noinline)) int call_io_rep(io_handler fn, void *ctx, struct vcpu *cpu,
+						 uint32_t len, uint8_t is_write)
 {
 	struct vcpu_io *io = &cpu->exit.u.io;
+	const uint64_t addr = io->addr;
 	int r = 0;
 
 	for (uint32_t i = 0; i < cpu->io_count && r == 0; i++) {
-		uint8_t *item = cpu->io_buf + (size_t)i * io->len;
+		uint8_t *item = cpu->io_buf + (size_t)i * len;
 		memset(io->data, 0, sizeof(io->data));
-		if (io->is_write)
-			memcpy(io->data, item, io->len);
+		io->addr = addr;
+		io->len = len;
+		io->is_write = is_write;
+		if (is_write)
+			memcpy(io->data, item, len);
 		r = fn(ctx, cpu, io);
-		if (!io->is_write)
-			memcpy(item, io->data, io->len);
+		if (!is_write)
+			memcpy(item, io->data, len);
 	}
 	return r;
 }
 
+/*
+ * The handler gets io to fill in data and response; what the guest's
+ * access was (address, length, direction) is the backend's to write back
+ * by, so it is put back as decoded, whatever the handler left there.
+ */
 static inline int call_io(io_handler fn, void *ctx, struct vcpu *cpu)
 {
-	return cpu->io_buf ? call_io_rep(fn, ctx, cpu) : fn(ctx, cpu, &cpu->exit.u.io);
+	struct vcpu_io *io = &cpu->exit.u.io;
+	const uint64_t addr = io->addr;
+	const uint32_t len = io->len;
+	const uint8_t is_write = io->is_write;
+	int r = cpu->io_buf ? call_io_rep(fn, ctx, cpu, len, is_write) : fn(ctx, cpu, io);
+
+	io->addr = addr;
+	io->len = len;
+	io->is_write = is_write;
+	return r;
 }
 
 static int unhandled(struct vcpu *cpu)
@@ -364,9 +507,14 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 			break;
 		r = dispatch(cpu, h, ctx);
 		/* Write back even when stopping: a resumed guest must see the result. */
-		int c = ops->complete(cpu);
-		/* The first error wins: an unhandled exit stays -ENOSYS. */
-		if (c < 0 && r == 0)
+		int c = ops->complete(cpu, r == 0);
+		/*
+		 * A write-back that failed beats a handler's stop code: the
+		 * guest did not get what the handler gave it, and the caller
+		 * must hear it.  An error the handler or dispatch already
+		 * reported (an unhandled exit's -ENOSYS) stays first.
+		 */
+		if (c < 0 && r >= 0)
 			r = c;
 		unfinished = c == 0 && needs_finish(cpu->exit.kind);
 		if (r != 0)

@@ -35,6 +35,7 @@ VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg
 	if (!vm)
 		return hv_fail(hv, -ENOMEM, "cannot allocate a VM handle");
 	vm->hv = hv;
+	atomic_flag_clear(&vm->err_busy);
 	vm->fd = -1;
 	vm->irqchip_fd = -1;
 	vm->flags = cfg->flags;
@@ -46,7 +47,7 @@ VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg
 	r = hv->ops->vm_create(vm, cfg);
 	if (r < 0) {
 		/* The backend wrote its detail into the VM; keep it on the hv. */
-		memcpy(hv->err, vm->err, sizeof(hv->err));
+		vcpu_err_set(&hv->err_busy, hv->err, vm->err);
 		pthread_mutex_destroy(&vm->lock);
 		free(vm);
 		return r;
@@ -99,11 +100,18 @@ VCPU_API int vcpu_vm_destroy(struct vcpu_vm **pvm)
 
 VCPU_API int vcpu_vm_check(struct vcpu_vm *vm, enum vcpu_cap cap, uint64_t *value)
 {
+	char err[VCPU_ERRLEN] = "";
+	int r;
+
 	if (!vm)
 		return -EINVAL;
 	if (!value)
 		return vm_fail(vm, -EINVAL, "vcpu_vm_check: NULL value pointer");
-	return vm->hv->ops->check(vm->hv, vm->fd, cap, value, vm->err);
+	/* The backend formats into a buffer of this call's; the VM's is shared. */
+	r = vm->hv->ops->check(vm->hv, vm->fd, cap, value, err);
+	if (r < 0)
+		vcpu_err_set(&vm->err_busy, vm->err, err);
+	return r;
 }
 
 static bool overlaps(const struct vcpu_region *r, uint64_t gpa, uint64_t size)
@@ -313,10 +321,9 @@ VCPU_API int vcpu_vm_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint3
 {
 	if (!vm)
 		return -EINVAL;
-	if (vm->hv->arch != VCPU_ARCH_ARM64)
-		return vm_fail(vm, -EINVAL, "SMCCC forwarding needs an arm64 VM");
 	if (count == 0 || (uint64_t)base + count > 0x100000000ull)
-		return vm_fail(vm, -EINVAL, "SMCCC range 0x%x+0x%x is empty or wraps", base, count);
+		return vm_fail(vm, -EINVAL, "hypercall range 0x%x+0x%x is empty or wraps", base,
+			       count);
 	if (!vm->hv->ops->vm_forward_hypercalls)
 		return vm_fail(vm, -EOPNOTSUPP, "the %s backend cannot forward hypercalls",
 			       vm->hv->ops->name);

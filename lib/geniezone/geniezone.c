@@ -711,8 +711,9 @@ static int gz_run_once(struct vcpu *cpu)
 	return decode_exit(cpu, run, reason);
 }
 
-static int gz_complete(struct vcpu *cpu)
+static int gz_complete(struct vcpu *cpu, bool resume)
 {
+	(void)resume;
 	struct gzvm_vcpu_run *run = cpu->run;
 	const struct vcpu_io *io = &cpu->exit.u.io;
 	const struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;

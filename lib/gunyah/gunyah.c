@@ -739,7 +739,7 @@ static int gunyah_run_once(struct vcpu *cpu)
 	return v8 ? decode_v8(cpu, cpu->run) : decode_v17(cpu, cpu->run);
 }
 
-static int gunyah_complete(struct vcpu *cpu)
+static int gunyah_complete(struct vcpu *cpu, bool resume)
 {
 	const struct vcpu_io *io = &cpu->exit.u.io;
 	const bool v8 = is_v8(cpu->vm->hv);
@@ -772,7 +772,13 @@ static int gunyah_complete(struct vcpu *cpu)
 		return 0;
 	case VCPU_EXIT_SYSTEM_EVENT:
 	case VCPU_EXIT_FAIL_ENTRY:
-		/* Every later run reports the same status without running the guest. */
+		/*
+		 * Every later run reports the same status without running the
+		 * guest: a handler that continues would loop.  One that stops
+		 * gets its stop code, and a later vcpu_run() the status again.
+		 */
+		if (!resume)
+			return 0;
 		return cpu_fail(cpu, -EIO, "vCPU %u: the Gunyah VM is no longer runnable; destroy "
 					   "and re-create it", cpu->id);
 	default:

@@ -46,7 +46,15 @@ static int kvm_hv_init(struct vcpu_hv *hv)
 	if (!p)
 		return hv_fail(hv, -ENOMEM, "cannot allocate KVM state");
 	p->mmap_size = (size_t)r;
+	/*
+	 * Without immediate_exit a kick can be lost (vcpu_kick()); a failed
+	 * question must not quietly choose that path.
+	 */
 	r = sys_ioctl(hv, hv->fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT);
+	if (r < 0) {
+		free(p);
+		return hv_fail(hv, r, "KVM_CHECK_EXTENSION(KVM_CAP_IMMEDIATE_EXIT) failed");
+	}
 	p->immediate_exit = r > 0;
 	hv->priv = p;
 	return 0;
@@ -376,6 +384,25 @@ static int kvm_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
 	return kvm_arch(cpu->vm->hv)->set_reg(cpu, reg, value);
 }
 
+static int kvm_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count)
+{
+	return kvm_arch(vm->hv)->forward_hypercalls(vm, base, count);
+}
+
+static int kvm_get_regs(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n)
+{
+	const struct kvm_arch_ops *a = kvm_arch(cpu->vm->hv);
+
+	return a->get_regs ? a->get_regs(cpu, regs, n) : vcpu_regs_each(cpu, regs, NULL, n);
+}
+
+static int kvm_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n)
+{
+	const struct kvm_arch_ops *a = kvm_arch(cpu->vm->hv);
+
+	return a->set_regs ? a->set_regs(cpu, regs, n) : vcpu_regs_each(cpu, NULL, regs, n);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Exit decoding                                                              */
 
@@ -601,8 +628,9 @@ static int kvm_run_once(struct vcpu *cpu)
 	return decode_exit(cpu, run);
 }
 
-static int kvm_complete(struct vcpu *cpu)
+static int kvm_complete(struct vcpu *cpu, bool resume)
 {
+	(void)resume;
 	struct kvm_run *run = cpu->run;
 	const struct vcpu_io *io = &cpu->exit.u.io;
 
@@ -676,7 +704,7 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.vm_irq_line = kvm_vm_irq_line,
 	.vm_gic_v3 = kvm_arm64_gic_v3,
 	.vm_x86_irqchip = kvm_x86_create_irqchip,
-	.vm_forward_hypercalls = kvm_arm64_forward_hypercalls,
+	.vm_forward_hypercalls = kvm_forward_hypercalls,
 	.vm_irqfd = kvm_vm_irqfd,
 	.vm_ioeventfd = kvm_vm_ioeventfd,
 	.vm_signal_msi = kvm_vm_signal_msi,
@@ -684,6 +712,8 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.get_reg = kvm_get_reg,
 	.set_reg = kvm_set_reg,
+	.get_regs = kvm_get_regs,
+	.set_regs = kvm_set_regs,
 	.get_segment = kvm_x86_get_segment,
 	.set_segment = kvm_x86_set_segment,
 	.run_once = kvm_run_once,

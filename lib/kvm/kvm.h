@@ -20,6 +20,7 @@ struct kvm_vm_priv {
 	bool vcpu_created; /* KVM_CREATE_VCPU succeeded once: KVM keeps that vCPU until the VM dies */
 	bool x86_irqchip;  /* KVM_CREATE_IRQCHIP done */
 	bool x86_pit;      /* KVM_CREATE_PIT2 done */
+	uint64_t x86_hc_exit; /* KVM_CAP_EXIT_HYPERCALL mask enabled so far */
 };
 
 struct kvm_arch_ops {
@@ -28,10 +29,15 @@ struct kvm_arch_ops {
 	int (*vcpu_setup)(struct vcpu *cpu, uint32_t flags);
 	int (*get_reg)(struct vcpu *cpu, uint64_t reg, uint64_t *value);
 	int (*set_reg)(struct vcpu *cpu, uint64_t reg, uint64_t value);
+	/* Batches (vcpu_get_regs()); NULL: one register at a time (ONE_REG). */
+	int (*get_regs)(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n);
+	int (*set_regs)(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n);
 	/* Fill cpu->exit from the hypercall exit; complete() writes ret[] back. */
 	int (*hypercall_decode)(struct vcpu *cpu, const struct kvm_run *run);
 	int (*hypercall_complete)(struct vcpu *cpu, struct kvm_run *run);
 	uint32_t (*irq_encode)(uint32_t irq, int *ok);
+	/* vcpu_vm_forward_hypercalls(): arm64 the SMCCC filter, x86 KVM_CAP_EXIT_HYPERCALL. */
+	int (*forward_hypercalls)(struct vcpu_vm *vm, uint32_t base, uint32_t count);
 	bool has_pio;
 };
 
@@ -48,6 +54,5 @@ int kvm_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86
 int kvm_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s);
 int kvm_x86_create_irqchip(struct vcpu_vm *vm, uint32_t flags);
 int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs);
-int kvm_arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count);
 
 #endif

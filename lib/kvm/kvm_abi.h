@@ -302,6 +302,7 @@ struct kvm_cpuid_entry2 {
 	uint32_t padding[3];
 };
 _Static_assert(sizeof(struct kvm_cpuid_entry2) == 40, "cpuid_entry2");
+#define KVM_CPUID_FLAG_SIGNIFCANT_INDEX 1u /* the uapi's spelling: index selects a subleaf */
 struct kvm_cpuid2 {
 	uint32_t nent;
 	uint32_t padding;
@@ -384,6 +385,15 @@ _Static_assert(KVM_GET_REGS_ARM64 == 0x8360ae81ul, "KVM_GET_REGS arm64");
 #define KVM_CAP_ARM_VM_IPA_SIZE 165
 #define KVM_CAP_SYSTEM_EVENT_DATA 215
 #define KVM_CAP_ARM_SYSTEM_SUSPEND 216
+/*
+ * x86: which hypercall numbers exit to userspace (Documentation/virt/kvm/
+ * api.rst, 7.25 KVM_CAP_EXIT_HYPERCALL): CHECK_EXTENSION answers the mask
+ * KVM can forward, ENABLE_CAP args[0] sets the VM's.  Linux 5.15+ forwards
+ * only KVM_HC_MAP_GPA_RANGE (Documentation/virt/kvm/x86/hypercalls.rst);
+ * every other VMCALL is answered in the kernel (-KVM_ENOSYS in RAX).
+ */
+#define KVM_CAP_EXIT_HYPERCALL 201
+#define KVM_HC_MAP_GPA_RANGE 12
 
 /*
  * Further definitions the mock driver (lib/mock) models; all from

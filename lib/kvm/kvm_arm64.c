@@ -55,7 +55,14 @@ static int arm64_vcpu_setup(struct vcpu *cpu, uint32_t flags)
 	if (r < 0)
 		return cpu_fail(cpu, r, "KVM_ARM_PREFERRED_TARGET failed");
 	memset(init.features, 0, sizeof(init.features));
+	/*
+	 * KVM wants the same features on every vCPU of a VM (a later
+	 * KVM_ARM_VCPU_INIT with others is EINVAL), so a failed question must
+	 * fail this vCPU rather than create it without PSCI.
+	 */
 	r = sys_ioctl(hv, hv->fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PSCI_0_2);
+	if (r < 0)
+		return cpu_fail(cpu, r, "KVM_CHECK_EXTENSION(KVM_CAP_ARM_PSCI_0_2) failed");
 	if (r > 0)
 		init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
 	if (flags & VCPU_CREATE_POWER_OFF)
@@ -235,7 +242,7 @@ out:
 	return r;
 }
 
-int kvm_arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count)
+static int arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count)
 {
 	struct kvm_smccc_filter f = { .base = base, .nr_functions = count,
 				      .action = KVM_SMCCC_FILTER_FWD_TO_USER };
@@ -244,10 +251,13 @@ int kvm_arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t cou
 				     .addr = (uint64_t)(uintptr_t)&f };
 	int r;
 
+	/* ENXIO/ENOTTY/EINVAL: no such attribute; anything else is the call failing. */
 	r = sys_ioctl(vm->hv, vm->fd, KVM_HAS_DEVICE_ATTR, (unsigned long)&a);
-	if (r < 0)
+	if (r == -ENXIO || r == -ENOTTY || r == -EINVAL)
 		return vm_fail(vm, -EOPNOTSUPP,
 			       "the driver has no SMCCC filter (Linux 6.4+ needed): %d", r);
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_HAS_DEVICE_ATTR(SMCCC filter) failed");
 	r = sys_ioctl(vm->hv, vm->fd, KVM_SET_DEVICE_ATTR, (unsigned long)&a);
 	if (r == -EBUSY)
 		return vm_fail(vm, r, "SMCCC filter 0x%x+0x%x refused: a vCPU has already run",
@@ -269,5 +279,6 @@ const struct kvm_arch_ops kvm_arm64_ops = {
 	.hypercall_decode = arm64_hypercall_decode,
 	.hypercall_complete = arm64_hypercall_complete,
 	.irq_encode = arm64_irq_encode,
+	.forward_hypercalls = arm64_forward_hypercalls,
 	.has_pio = false,
 };

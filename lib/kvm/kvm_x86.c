@@ -30,12 +30,41 @@ static int x86_vm_setup(struct vcpu_vm *vm)
 	return r < 0 ? vm_fail(vm, r, "KVM_SET_TSS_ADDR failed") : 0;
 }
 
+/*
+ * KVM_GET_SUPPORTED_CPUID describes the host, not a vCPU: its APIC ids are
+ * 0.  KVM gives vCPU n the local APIC id n (kvm_lapic: the vcpu_id), and a
+ * guest that reads another id from CPUID takes every CPU for the boot CPU
+ * (Linux's SMP bring-up matches CPUID against the MADT), so each vCPU's
+ * leaves say its own id, as QEMU's do: leaf 1 EBX[31:24] (initial APIC id)
+ * and EDX of the topology leaves 0xB and 0x1F (x2APIC id).
+ */
+static void cpuid_for_vcpu(struct kvm_cpuid2 *c, uint32_t id)
+{
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		if (e->function == 1) {
+			e->ebx = (e->ebx & 0x00ffffffu) | (id & 0xffu) << 24;
+			/*
+			 * The "hypervisor present" bit, which KVM leaves to the
+			 * VMM: a guest looks for KVM's leaves at 0x40000000 only
+			 * when it is set (Documentation/virt/kvm/x86/cpuid.rst),
+			 * and without them runs without kvmclock.
+			 */
+			e->ecx |= 1u << 31;
+		}
+		else if (e->function == 0xb || e->function == 0x1f)
+			e->edx = id;
+	}
+}
+
 /* Give the vCPU every CPUID leaf the host's KVM supports, as QEMU's -cpu host does. */
 static int setup_cpuid(struct vcpu *cpu)
 {
 	struct vcpu_hv *hv = cpu->vm->hv;
 	struct kvm_cpuid2 *c = NULL;
-	uint32_t n = 64;
+	/* KVM_MAX_CPUID_ENTRIES (arch/x86/include/asm/kvm_host.h): one call suffices. */
+	uint32_t n = 256;
 	int r;
 
 	for (;;) {
@@ -59,6 +88,7 @@ static int setup_cpuid(struct vcpu *cpu)
 		return cpu_fail(cpu, -EPROTO, "KVM_GET_SUPPORTED_CPUID reported %u entries in %u",
 				nent, n);
 	}
+	cpuid_for_vcpu(c, cpu->id);
 	r = sys_ioctl(hv, cpu->fd, KVM_SET_CPUID2, (unsigned long)c);
 	free(c);
 	return r < 0 ? cpu_fail(cpu, r, "KVM_SET_CPUID2 on vCPU %u failed", cpu->id) : 0;
@@ -152,54 +182,197 @@ static struct kvm_segment *seg_slot(struct kvm_sregs *s, enum vcpu_x86_seg seg)
 	return (unsigned)seg < sizeof(segs) / sizeof(segs[0]) ? segs[seg] : NULL;
 }
 
-int kvm_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *out)
+/* kvm_sregs -> portable segment (the callers checked @seg). */
+static void seg_get(struct kvm_sregs *s, enum vcpu_x86_seg seg, struct vcpu_x86_segment *out)
 {
-	struct kvm_sregs s;
 	const struct kvm_segment *k;
-	int r = get_sregs(cpu, &s);
 
-	if (r < 0)
-		return r;
 	memset(out, 0, sizeof(*out));
 	if (seg == VCPU_X86_GDT || seg == VCPU_X86_IDT) {
-		const struct kvm_dtable *t = seg == VCPU_X86_GDT ? &s.gdt : &s.idt;
+		const struct kvm_dtable *t = seg == VCPU_X86_GDT ? &s->gdt : &s->idt;
 		out->base = t->base;
 		out->limit = t->limit;
-		return 0;
+		return;
 	}
-	k = seg_slot(&s, seg);
+	k = seg_slot(s, seg);
 	*out = (struct vcpu_x86_segment){ .base = k->base, .limit = k->limit,
 					  .selector = k->selector, .type = k->type,
 					  .present = k->present, .dpl = k->dpl, .db = k->db,
 					  .s = k->s, .l = k->l, .g = k->g, .avl = k->avl,
 					  .unusable = k->unusable };
+}
+
+/* Portable segment -> kvm_sregs; -EINVAL for a descriptor-table limit over 16 bits. */
+static int seg_put(struct vcpu *cpu, struct kvm_sregs *s, enum vcpu_x86_seg seg,
+		   const struct vcpu_x86_segment *in)
+{
+	struct kvm_segment *k;
+
+	if (seg == VCPU_X86_GDT || seg == VCPU_X86_IDT) {
+		struct kvm_dtable *t = seg == VCPU_X86_GDT ? &s->gdt : &s->idt;
+		if (in->limit > 0xffff)
+			return cpu_fail(cpu, -EINVAL, "descriptor-table limit 0x%x exceeds 16 bits",
+					in->limit);
+		t->base = in->base;
+		t->limit = (uint16_t)in->limit;
+		return 0;
+	}
+	k = seg_slot(s, seg);
+	*k = (struct kvm_segment){ .base = in->base, .limit = in->limit,
+				   .selector = in->selector, .type = in->type,
+				   .present = in->present, .dpl = in->dpl, .db = in->db,
+				   .s = in->s, .l = in->l, .g = in->g, .avl = in->avl,
+				   .unusable = in->unusable };
+	return 0;
+}
+
+int kvm_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *out)
+{
+	struct kvm_sregs s;
+	int r = get_sregs(cpu, &s);
+
+	if (r < 0)
+		return r;
+	seg_get(&s, seg, out);
 	return 0;
 }
 
 int kvm_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *in)
 {
 	struct kvm_sregs s;
-	struct kvm_segment *k;
 	int r = get_sregs(cpu, &s);
+
+	if (r == 0)
+		r = seg_put(cpu, &s, seg, in);
+	return r < 0 ? r : set_sregs(cpu, &s);
+}
+
+/*
+ * Batches: kvm_regs and kvm_sregs are each read at most once and written at
+ * most once, so a mode switch (CR0, CR4, EFER, CS) reaches KVM_SET_SREGS
+ * whole: kvm_is_valid_sregs() in arch/x86/kvm/x86.c judges the combination,
+ * and a driver may refuse the states in between.
+ */
+struct x86_batch {
+	struct kvm_regs_x86 regs;
+	struct kvm_sregs sregs;
+	bool need_regs, need_sregs;
+};
+
+static int batch_read(struct vcpu *cpu, struct x86_batch *b, const struct vcpu_reg *regs,
+		      uint32_t n)
+{
+	int r = 0;
+
+	b->need_regs = b->need_sregs = false;
+	for (uint32_t i = 0; i < n; i++) {
+		if (regs[i].id <= VCPU_REG_X86_RFLAGS)
+			b->need_regs = true;
+		else
+			b->need_sregs = true;
+	}
+	if (b->need_regs)
+		r = get_regs(cpu, &b->regs);
+	if (r == 0 && b->need_sregs)
+		r = get_sregs(cpu, &b->sregs);
+	return r;
+}
+
+static int x86_get_regs(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n)
+{
+	struct x86_batch b;
+	int r = batch_read(cpu, &b, regs, n);
+
+	for (uint32_t i = 0; i < n && r == 0; i++) {
+		if (vcpu_reg_is_segment(regs[i].id))
+			seg_get(&b.sregs, (enum vcpu_x86_seg)(regs[i].id - VCPU_REG_X86_SEG(0)),
+				&regs[i].seg);
+		else
+			regs[i].value = *x86_slot(regs[i].id, &b.regs, &b.sregs);
+	}
+	return r;
+}
+
+static int x86_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n)
+{
+	struct x86_batch b;
+	struct kvm_sregs old;
+	int r = batch_read(cpu, &b, regs, n);
 
 	if (r < 0)
 		return r;
-	if (seg == VCPU_X86_GDT || seg == VCPU_X86_IDT) {
-		struct kvm_dtable *t = seg == VCPU_X86_GDT ? &s.gdt : &s.idt;
-		if (in->limit > 0xffff)
-			return cpu_fail(cpu, -EINVAL, "descriptor-table limit 0x%x exceeds 16 bits",
-					in->limit);
-		t->base = in->base;
-		t->limit = (uint16_t)in->limit;
-		return set_sregs(cpu, &s);
+	old = b.sregs;
+	for (uint32_t i = 0; i < n; i++) {
+		if (vcpu_reg_is_segment(regs[i].id))
+			r = seg_put(cpu, &b.sregs,
+				    (enum vcpu_x86_seg)(regs[i].id - VCPU_REG_X86_SEG(0)),
+				    &regs[i].seg);
+		else
+			*x86_slot(regs[i].id, &b.regs, &b.sregs) = regs[i].value;
+		if (r < 0)
+			return r;
 	}
-	k = seg_slot(&s, seg);
-	*k = (struct kvm_segment){ .base = in->base, .limit = in->limit,
-				   .selector = in->selector, .type = in->type,
-				   .present = in->present, .dpl = in->dpl, .db = in->db,
-				   .s = in->s, .l = in->l, .g = in->g, .avl = in->avl,
-				   .unusable = in->unusable };
-	return set_sregs(cpu, &s);
+	if (b.need_sregs && (r = set_sregs(cpu, &b.sregs)) < 0)
+		return r;
+	if (!b.need_regs)
+		return 0;
+	r = sys_ioctl(cpu->vm->hv, cpu->fd, KVM_SET_REGS_X86, (unsigned long)&b.regs);
+	if (r == 0)
+		return 0;
+	/* All or nothing where the ABI lets us: put the old kvm_sregs back. */
+	if (b.need_sregs && sys_ioctl(cpu->vm->hv, cpu->fd, KVM_SET_SREGS, (unsigned long)&old) < 0)
+		return cpu_fail(cpu, r, "KVM_SET_REGS on vCPU %u failed, after KVM_SET_SREGS "
+				"took the batch's control and segment registers (restoring "
+				"them failed too)", cpu->id);
+	return cpu_fail(cpu, r, "KVM_SET_REGS on vCPU %u failed%s", cpu->id,
+			b.need_sregs ? " (the control and segment registers were restored)" : "");
+}
+
+/*
+ * A guest's VMCALL/VMMCALL exits only for the numbers enabled here; KVM
+ * answers every other one itself (kvm_emulate_hypercall(): -KVM_ENOSYS in
+ * RAX for a number it does not know).  KVM_CHECK_EXTENSION says which
+ * numbers it can forward: today only KVM_HC_MAP_GPA_RANGE, the page-state
+ * changes of confidential guests.
+ */
+static int x86_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t count)
+{
+	struct kvm_vm_priv *p = vm->priv;
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_EXIT_HYPERCALL };
+	uint64_t can, want;
+	int r = sys_ioctl(vm->hv, vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_EXIT_HYPERCALL);
+
+	if (r <= 0)
+		return vm_fail(vm, -EOPNOTSUPP, "this KVM forwards no x86 hypercall to userspace "
+			       "(no KVM_CAP_EXIT_HYPERCALL: Linux 5.15+)%s",
+			       r < 0 ? ": asking failed" : "");
+	can = (uint64_t)(uint32_t)r;
+	if ((uint64_t)base + count > 64)
+		return vm_fail(vm, -EOPNOTSUPP, "x86 KVM forwards only hypercalls in its mask "
+			       "0x%llx, not 0x%x+0x%x (it answers the others itself)",
+			       (unsigned long long)can, base, count);
+	want = (count == 64 ? ~0ull : ((1ull << count) - 1)) << base;
+	if (want & ~can)
+		return vm_fail(vm, -EOPNOTSUPP, "x86 KVM forwards only hypercalls in its mask "
+			       "0x%llx (KVM_HC_MAP_GPA_RANGE = 12), not 0x%x+0x%x",
+			       (unsigned long long)can, base, count);
+	pthread_mutex_lock(&vm->lock);
+	if (want & p->x86_hc_exit) {
+		r = vm_fail(vm, -EEXIST, "hypercalls 0x%x+0x%x overlap ones already forwarded",
+			    base, count);
+		goto out;
+	}
+	cap.args[0] = p->x86_hc_exit | want;
+	r = sys_ioctl(vm->hv, vm->fd, KVM_ENABLE_CAP, (unsigned long)&cap);
+	if (r < 0) {
+		r = vm_fail(vm, r, "KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, 0x%llx) failed",
+			    (unsigned long long)cap.args[0]);
+		goto out;
+	}
+	p->x86_hc_exit = cap.args[0];
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return r;
 }
 
 static int x86_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run)
@@ -208,7 +381,8 @@ static int x86_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run)
 
 	hc->nr = run->u.hypercall.nr;
 	memcpy(hc->args, run->u.hypercall.args, sizeof(run->u.hypercall.args));
-	hc->nargs = 6;
+	/* KVM fills the arguments of the call it forwards: MAP_GPA_RANGE has three. */
+	hc->nargs = hc->nr == KVM_HC_MAP_GPA_RANGE ? 3 : 6;
 	hc->flags = run->u.hypercall.flags & KVM_HYPERCALL_LONGMODE ? VCPU_HYPERCALL_LONGMODE : 0;
 	hc->ret[0] = run->u.hypercall.ret;
 	cpu->exit.kind = VCPU_EXIT_HYPERCALL;
@@ -283,8 +457,11 @@ const struct kvm_arch_ops kvm_x86_ops = {
 	.vcpu_setup = x86_vcpu_setup,
 	.get_reg = x86_get_reg,
 	.set_reg = x86_set_reg,
+	.get_regs = x86_get_regs,
+	.set_regs = x86_set_regs,
 	.hypercall_decode = x86_hypercall_decode,
 	.hypercall_complete = x86_hypercall_complete,
 	.irq_encode = x86_irq_encode,
+	.forward_hypercalls = x86_forward_hypercalls,
 	.has_pio = true,
 };

@@ -646,6 +646,8 @@ static bool step_valid(const struct vcpu_mock *m, const struct vcpu_mock_step *s
 	case VCPU_MOCK_REG_CHECK:
 	case VCPU_MOCK_REG_SET:
 		return true;
+	case VCPU_MOCK_X86_CPUID:
+		return m->drv->backend == VCPU_BACKEND_KVM && !mock_is_arm64(m);
 	default:
 		return false;
 	}

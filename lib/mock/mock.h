@@ -172,6 +172,7 @@ struct mock_vm {
 	struct mock_range *filter; /* arm64 SMCCC filter, reserved ranges included */
 	size_t nfilter, cap_filter;
 	bool system_suspend;       /* KVM_CAP_ARM_SYSTEM_SUSPEND enabled */
+	uint64_t hc_exit;          /* x86 KVM_CAP_EXIT_HYPERCALL: the numbers that exit */
 	bool features_set;         /* arm64: the VM-wide vCPU feature set is fixed */
 	uint32_t features;
 	uint64_t tss_addr;
@@ -209,6 +210,8 @@ struct mock_sysreg {
 };
 
 #define MOCK_MAX_CPUID 256 /* KVM_MAX_CPUID_ENTRIES */
+/* KVM_EXIT_HYPERCALL_VALID_MASK (arch/x86/kvm/x86.h): only MAP_GPA_RANGE can exit. */
+#define MOCK_HC_EXIT_VALID (1ull << KVM_HC_MAP_GPA_RANGE)
 
 struct mock_vcpu {
 	struct mock_vm *vm;

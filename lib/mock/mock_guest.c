@@ -179,8 +179,10 @@ static bool complete_pending(struct vcpu_mock *m, struct mock_vcpu *v)
 		load_into(v, s, len, mock_le_get(data, len));
 		return false;
 	case PEND_HYPERCALL:
+		/* complete_hypercall_exit(): KVM copies ret to RAX, 32 bits outside long mode. */
 		if (!arm(v))
-			v->regs.rax = run->u.hypercall.ret; /* §5: KVM copies ret to RAX */
+			v->regs.rax = run->u.hypercall.flags & KVM_HYPERCALL_LONGMODE ?
+					      run->u.hypercall.ret : (uint32_t)run->u.hypercall.ret;
 		check_results(m, v, idx, s);
 		return false;
 	case PEND_EXPECT_X0:
@@ -460,19 +462,44 @@ static enum step_result arm64_hypercall(struct vcpu_mock *m, struct mock_vcpu *v
 	return STEP_NEXT;
 }
 
-static enum step_result x86_hypercall(struct mock_vcpu *v, size_t idx,
+/*
+ * kvm_emulate_hypercall() (arch/x86/kvm/x86.c): outside 64-bit mode the
+ * number, arguments and result are 32 bits.  Only a number the VM enabled
+ * with KVM_CAP_EXIT_HYPERCALL exits (MAP_GPA_RANGE, after checking its
+ * arguments: -KVM_EINVAL for an unaligned GPA, no pages or a wrapping
+ * range); KVM answers every other one in RAX, -KVM_ENOSYS for a number it
+ * does not know, and the guest goes on.
+ */
+#define KVM_ENOSYS 1000
+#define KVM_EINVAL 22
+
+static enum step_result x86_hypercall(struct vcpu_mock *m, struct mock_vcpu *v, size_t idx,
 				      const struct vcpu_mock_step *s)
 {
 	struct kvm_run *run = v->run;
+	const bool longmode = s->flags & VCPU_HYPERCALL_LONGMODE;
+	const uint64_t nr = longmode ? s->value : (uint32_t)s->value;
+	uint64_t a[6] = { 0 }, ret;
 
-	begin_exit(run, KVM_EXIT_HYPERCALL);
-	run->u.hypercall.nr = s->value;
 	for (uint32_t i = 0; i < s->ndata && i < 6; i++)
-		run->u.hypercall.args[i] = s->args[i];
-	run->u.hypercall.ret = 0;
-	run->u.hypercall.flags = s->flags & VCPU_HYPERCALL_LONGMODE ? KVM_HYPERCALL_LONGMODE : 0;
-	pend(v, PEND_HYPERCALL, idx, s);
-	return STEP_EXIT;
+		a[i] = longmode ? s->args[i] : (uint32_t)s->args[i];
+	if (nr != KVM_HC_MAP_GPA_RANGE || !(v->vm->hc_exit & MOCK_HC_EXIT_VALID)) {
+		ret = (uint64_t)-KVM_ENOSYS;
+	} else if ((a[0] & 0xfff) || !a[1] || (a[0] >> 12) + a[1] <= (a[0] >> 12)) {
+		ret = (uint64_t)-KVM_EINVAL;
+	} else {
+		begin_exit(run, KVM_EXIT_HYPERCALL);
+		run->u.hypercall.nr = nr;
+		for (uint32_t i = 0; i < 3; i++)
+			run->u.hypercall.args[i] = a[i];
+		run->u.hypercall.ret = 0;
+		run->u.hypercall.flags = longmode ? KVM_HYPERCALL_LONGMODE : 0;
+		pend(v, PEND_HYPERCALL, idx, s);
+		return STEP_EXIT;
+	}
+	v->regs.rax = longmode ? ret : (uint32_t)ret;
+	check_results(m, v, idx, s);
+	return STEP_NEXT;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -484,6 +511,32 @@ static enum step_result wrong_arch(struct vcpu_mock *m, struct mock_vcpu *v, siz
 	mock_fail(m, "vCPU %u step %zu: %s is not possible on %s", v->id, idx, what,
 		  arm(v) ? "arm64" : "x86_64");
 	return STEP_ERROR;
+}
+
+/*
+ * kvm_cpuid() (arch/x86/kvm/cpuid.c): the entry KVM_SET_CPUID2 gave for the
+ * leaf, matched on the subleaf only where the entry says it is significant.
+ */
+static void x86_cpuid(struct mock_vcpu *v, uint32_t leaf, uint32_t subleaf)
+{
+	uint32_t out[4] = { 0 };
+
+	for (uint32_t i = 0; i < v->ncpuid; i++) {
+		const struct kvm_cpuid_entry2 *e = &v->cpuid[i];
+
+		if (e->function != leaf ||
+		    ((e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && e->index != subleaf))
+			continue;
+		out[0] = e->eax;
+		out[1] = e->ebx;
+		out[2] = e->ecx;
+		out[3] = e->edx;
+		break;
+	}
+	mock_reg_set(v, VCPU_REG_X86_RAX, out[0]);
+	mock_reg_set(v, VCPU_REG_X86_RBX, out[1]);
+	mock_reg_set(v, VCPU_REG_X86_RCX, out[2]);
+	mock_reg_set(v, VCPU_REG_X86_RDX, out[3]);
 }
 
 static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_t idx,
@@ -520,7 +573,7 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 		exit_pio(m, v, idx, s, s->op == VCPU_MOCK_PIO_OUT);
 		return STEP_EXIT;
 	case VCPU_MOCK_HYPERCALL:
-		return arm(v) ? arm64_hypercall(m, v, idx, s) : x86_hypercall(v, idx, s);
+		return arm(v) ? arm64_hypercall(m, v, idx, s) : x86_hypercall(m, v, idx, s);
 	case VCPU_MOCK_SYSTEM_EVENT:
 		exit_system_event(v, (uint32_t)s->value, s->ndata, s->args);
 		pend(v, PEND_PLAIN, idx, s);
@@ -604,6 +657,9 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 				  v->id, idx, (unsigned long long)s->reg);
 			return STEP_ERROR;
 		}
+		return STEP_NEXT;
+	case VCPU_MOCK_X86_CPUID:
+		x86_cpuid(v, (uint32_t)s->value, s->count);
 		return STEP_NEXT;
 	default: /* VCPU_MOCK_SPIN is handled by the caller; others were refused when stored */
 		mock_fail(m, "vCPU %u step %zu: unknown op %u", v->id, idx, s->op);

@@ -134,6 +134,8 @@ static int check_extension(const struct vcpu_mock *m, unsigned long cap)
 		return arm;
 	case KVM_CAP_ARM_VM_IPA_SIZE:
 		return arm ? (int)c->ipa_bits : 0;
+	case KVM_CAP_EXIT_HYPERCALL:
+		return arm ? 0 : (int)MOCK_HC_EXIT_VALID;
 	case KVM_CAP_VM_ATTRIBUTES:
 		/* arm64 gained VM attributes with the SMCCC filter (Linux 6.4). */
 		return arm ? !(c->flags & VCPU_MOCK_NO_SMCCC_FILTER) : 1;
@@ -207,8 +209,14 @@ static int create_vm(struct vcpu_mock *m, unsigned long type)
 /* A small, plausible CPUID table (Intel-like, long mode, hypervisor bit). */
 static const struct kvm_cpuid_entry2 supported_cpuid_table[] = {
 	{ .function = 0, .eax = 7, .ebx = 0x756e6547, .ecx = 0x6c65746e, .edx = 0x49656e69 },
-	{ .function = 1, .eax = 0x000306a9, .ecx = 0x80b82201, .edx = 0x078bfbff },
-	{ .function = 7, .flags = 1 /* KVM_CPUID_FLAG_SIGNIFCANT_INDEX */, .ebx = 0x9 },
+	/*
+	 * EBX: CLFLUSH line 8 quadwords, 1 logical CPU, APIC id 0 (the host's
+	 * table says 0); ECX without the hypervisor bit 31, which KVM leaves
+	 * to the VMM.
+	 */
+	{ .function = 1, .eax = 0x000306a9, .ebx = 0x00010800, .ecx = 0x00b82201,
+	  .edx = 0x078bfbff },
+	{ .function = 7, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 0x9 },
 	{ .function = 0x80000000u, .eax = 0x80000001u },
 	{ .function = 0x80000001u, .ecx = 0x1, .edx = 0x20100800 },
 };
@@ -531,16 +539,29 @@ static int irq_line(const struct vcpu_mock *m, struct mock_vm *vm, unsigned long
 	return 0;
 }
 
-/* §2 KVM_ENABLE_CAP: only arm64 KVM_CAP_ARM_SYSTEM_SUSPEND, flags 0. */
+/*
+ * §2 KVM_ENABLE_CAP, flags 0: arm64 KVM_CAP_ARM_SYSTEM_SUSPEND; x86
+ * KVM_CAP_EXIT_HYPERCALL, whose mask may name only the hypercalls KVM can
+ * forward (KVM_EXIT_HYPERCALL_VALID_MASK) and replaces the previous one.
+ */
 static int vm_enable_cap(const struct vcpu_mock *m, struct mock_vm *vm, unsigned long arg)
 {
 	struct kvm_enable_cap cap;
 
 	copy_in(&cap, arg, sizeof(cap));
-	if (!mock_is_arm64(m) || cap.flags || cap.cap != KVM_CAP_ARM_SYSTEM_SUSPEND)
+	if (cap.flags)
 		return -EINVAL;
-	vm->system_suspend = true;
-	return 0;
+	if (mock_is_arm64(m) && cap.cap == KVM_CAP_ARM_SYSTEM_SUSPEND) {
+		vm->system_suspend = true;
+		return 0;
+	}
+	if (!mock_is_arm64(m) && cap.cap == KVM_CAP_EXIT_HYPERCALL) {
+		if (cap.args[0] & ~MOCK_HC_EXIT_VALID)
+			return -EINVAL;
+		vm->hc_exit = cap.args[0];
+		return 0;
+	}
+	return -EINVAL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1058,7 +1079,7 @@ const struct mock_driver mock_kvm_driver = {
 	.node = "/dev/kvm",
 	.name = "mock-kvm",
 	.arches = (1u << VCPU_ARCH_X86_64) | (1u << VCPU_ARCH_ARM64),
-	.flags = VCPU_MOCK_NO_IMMEDIATE_EXIT | VCPU_MOCK_NO_SMCCC_FILTER,
+	.flags = VCPU_MOCK_NO_IMMEDIATE_EXIT | VCPU_MOCK_NO_SMCCC_FILTER | VCPU_MOCK_KVM_PVM,
 	.init = kvm_driver_init,
 	.ioctl = mock_kvm_ioctl,
 	.mmap_check = kvm_mmap_check,

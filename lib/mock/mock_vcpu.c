@@ -408,15 +408,38 @@ static int set_cpuid2(struct mock_vcpu *v, unsigned long arg)
 	return 0;
 }
 
-/* kvm_set_sregs / kvm_is_valid_sregs: long mode needs paging and PAE. */
-static int set_sregs(struct mock_vcpu *v, unsigned long arg)
+#define CR0_PE (1ull << 0)
+#define CR0_NW (1ull << 29)
+#define CR0_CD (1ull << 30)
+#define CR0_PG (1ull << 31)
+#define CR4_PAE (1ull << 5)
+#define EFER_LME (1ull << 8)
+#define EFER_LMA (1ull << 10)
+
+/*
+ * kvm_set_sregs() -> kvm_is_valid_sregs() (arch/x86/kvm/x86.c): with
+ * EFER.LME and CR0.PG the vCPU is in long mode and needs CR4.PAE and
+ * EFER.LMA; otherwise neither EFER.LMA nor a 64-bit CS is allowed; and CR0
+ * must be valid (kvm_is_valid_cr0(): no upper bits, NW only with CD, PG only
+ * with PE).  A CR3 above the guest's physical-address width is refused too
+ * (the mock's width: 52 bits).  VCPU_MOCK_KVM_PVM adds the paravirtual
+ * kvm_pvm driver's rule: paging only in long mode.
+ */
+static int set_sregs(struct vcpu_mock *m, struct mock_vcpu *v, unsigned long arg)
 {
 	struct kvm_sregs s;
 
 	memcpy(&s, (const void *)(uintptr_t)arg, sizeof(s));
-	if ((s.efer & (1u << 10) /* LMA */) && (s.cr0 & (1u << 31)) && !(s.cr4 & (1u << 5)))
+	if ((s.efer & EFER_LME) && (s.cr0 & CR0_PG)) {
+		if (!(s.cr4 & CR4_PAE) || !(s.efer & EFER_LMA) || (s.cr3 >> 52))
+			return -EINVAL;
+	} else if ((s.efer & EFER_LMA) || s.cs.l) {
 		return -EINVAL;
-	if ((s.cr0 & (1u << 31)) && !(s.cr0 & 1u)) /* PG without PE */
+	}
+	if ((s.cr0 >> 32) || ((s.cr0 & CR0_NW) && !(s.cr0 & CR0_CD)) ||
+	    ((s.cr0 & CR0_PG) && !(s.cr0 & CR0_PE)))
+		return -EINVAL;
+	if ((m->cfg.flags & VCPU_MOCK_KVM_PVM) && (s.cr0 & CR0_PG) && !(s.efer & EFER_LME))
 		return -EINVAL;
 	v->sregs = s;
 	return 0;
@@ -473,7 +496,7 @@ static int vcpu_ioctl_locked(struct vcpu_mock *m, struct mock_vcpu *v, unsigned 
 		memcpy((void *)(uintptr_t)arg, &v->sregs, sizeof(v->sregs));
 		return 0;
 	case KVM_SET_SREGS:
-		return set_sregs(v, arg);
+		return set_sregs(m, v, arg);
 	case KVM_SET_CPUID2:
 		return set_cpuid2(v, arg);
 	case KVM_GET_REGS_ARM64:
