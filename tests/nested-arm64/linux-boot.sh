@@ -46,7 +46,7 @@ cp "$image" "$root/Image"
 cp "$work/guest.cpio" "$work/junk.cpio" "$root/"
 add_program "$root" "$cross/examples/minivmm"
 # The boots (boot-init): NAME CPUS MEM INITRD GUEST-COMMAND-LINE.
-cmdline="console=ttyAMA0 panic=-1 quiet"
+cmdline="console=ttyAMA0 quiet"
 cat >"$root/boots" <<EOB
 poweroff $cpus $mem guest.cpio $cmdline
 panic 1 $mem junk.cpio $cmdline
