@@ -73,7 +73,7 @@ need_kernel() {
 	if [ ! -s "$bzimage" ] || [ ! -s "$kmods/kvm-amd.ko" ]; then
 		fetch "$kpkg"
 		x=$cache/kpkg
-		rm -rf "$x" "$cache/$kpkg"
+		rm -rf "$x" "$cache/${kpkg:?}"
 		mkdir -p "$cache/$kpkg"
 		dpkg-deb -x "$(ls "$cache/${kpkg}"_*.deb | head -1)" "$x"
 		for m in virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd; do

@@ -43,7 +43,8 @@ prepare
 # The guest: busybox and its /init; and an "initramfs" that is no archive.
 groot=$work/guest-root
 new_root "$groot"
-rm -rf "$groot/mods" "$groot/lib64" "$groot/lib"
+# The guest needs no modules and no libraries.
+rm -rf "${groot:?}/mods" "${groot:?}/lib64" "${groot:?}/lib"
 cp "$src/tests/nested-x86/guest-init" "$groot/init"
 pack "$groot" "$work/guest.cpio" gzip
 printf 'libvcpu: this is not a cpio archive\n%.0s' $(seq 2000) >"$work/junk.cpio"
