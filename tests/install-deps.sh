@@ -5,14 +5,17 @@
 # missing (no apt call at all when everything is there).  Uses sudo when not
 # root.  Debian 12 (bookworm) package names.
 #
-# usage: tests/install-deps.sh [demo|nested|all]     (default: all)
+# usage: tests/install-deps.sh [demo|nested|nested-x86|all]     (default: all)
 #   demo  compiler, meson, ninja: enough to build and run examples/demo
-#   nested  + the arm64 cross toolchain, libcmocka-dev:arm64, qemu-system-arm
-#         and cpio (tests/nested-arm64/run.sh)
+#   nested  + the arm64 cross toolchain, libcmocka-dev:arm64, qemu-system-arm,
+#         qemu-user (the cross file's exe_wrapper) and cpio
+#         (tests/nested-arm64/run.sh)
+#   nested-x86  + cmocka, libfdt, qemu-system-x86 and cpio
+#         (tests/nested-x86/run.sh)
 #   all   + cmocka, libfdt, clang with sanitizers and libFuzzer, g++ (header
 #         check), groff (man page lint), qemu-user, valgrind (memcheck, the
 #         dispatch-cost benchmark), abigail-tools (the ABI check), and
-#         everything of nested
+#         everything of nested and nested-x86
 set -euo pipefail
 what=${1:-all}
 
@@ -21,14 +24,19 @@ pkgs=(gcc libc6-dev meson ninja-build pkg-config)
 # libfdt1:arm64, not libfdt-dev:arm64: that one conflicts with the native
 # libfdt-dev, whose header serves both builds.
 nested=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
-	libcmocka-dev:arm64 libfdt-dev libfdt1:arm64 qemu-system-arm cpio)
+	libcmocka-dev:arm64 libfdt-dev libfdt1:arm64 qemu-system-arm qemu-user cpio)
+# nested-x86: what tests/nested-x86/run.sh and linux-boot.sh need besides
+# their downloads (the native test programs and minivmm, QEMU).
+nested_x86=(libcmocka-dev libfdt-dev qemu-system-x86 cpio)
 if [ "$what" = all ]; then
 	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev groff-base qemu-user
-		valgrind abigail-tools "${nested[@]}")
+		valgrind abigail-tools "${nested[@]}" "${nested_x86[@]}")
 elif [ "$what" = nested ]; then
 	pkgs+=("${nested[@]}")
+elif [ "$what" = nested-x86 ]; then
+	pkgs+=("${nested_x86[@]}")
 elif [ "$what" != demo ]; then
-	echo "usage: $0 [demo|nested|all]" >&2
+	echo "usage: $0 [demo|nested|nested-x86|all]" >&2
 	exit 2
 fi
 
@@ -48,7 +56,7 @@ installed() {
 }
 
 need_arm64=0
-if [ "$what" != demo ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+if [ "$what" != demo ] && [ "$what" != nested-x86 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
 	need_arm64=1
 fi
 

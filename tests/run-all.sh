@@ -6,7 +6,8 @@
 #   1. install missing Debian packages (tests/install-deps.sh)
 #   2. gcc build (build-ci): all suites: mock, real-kvm (SKIP without
 #      /dev/kvm), nested-arm64 (the real KVM/arm64 driver under QEMU, VHE
-#      and nVHE), demo, install (exported symbols and their versions, the ABI
+#      and nVHE), linux-boot (minivmm boots Linux there), nested-x86 and
+#      linux-boot-x86 (the same on x86_64 KVM's kvm_amd under QEMU), demo, install (exported symbols and their versions, the ABI
 #      against abi/, pkg-config for both libraries, headers, install layout,
 #      man pages),
 #      faults, the backends' suites; then the bench suite's benchmarks
