@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,23 +38,28 @@ static inline long count_open_fds(void)
  * memfd (the mock's run pages) or an anonymous inode (a real driver's, e.g.
  * "anon_inode:kvm-vcpu:0").  Only those: anonymous memory comes and goes
  * with the allocator (ASan's above all), which is not what a leak check of
- * libvcpu is about.  Shared anonymous memory is counted too: the allocator
- * never makes it, and it is what vcpu_vm_alloc() hands out.
+ * libvcpu is about.  Guest RAM from vcpu_vm_alloc() counts too: shared
+ * anonymous memory ("/dev/zero (deleted)") one per mapping, and private
+ * anonymous memory, which the kernel merges with its neighbours, by its 4
+ * KiB pages: libvcpu advises it MADV_HUGEPAGE ("hg" in VmFlags of
+ * /proc/self/smaps), which nothing else in the process does.
  */
 static inline long count_mappings(void)
 {
-	/* "/dev/zero (deleted)": shared anonymous memory, e.g. from vcpu_vm_alloc(). */
 	static const char *const keys[] = { "/memfd:", "anon_inode:", "/dev/zero (deleted)" };
 	char buf[4096], line[512];
 	size_t used = 0;
+	unsigned long start = 0, end = 0;
 	long n = 0;
 	ssize_t r;
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -1;
 	while ((r = read(fd, buf, sizeof(buf))) > 0) {
 		for (ssize_t i = 0; i < r; i++) {
+			const char *dash;
+
 			if (buf[i] != '\n') {
 				if (used < sizeof(line) - 1)
 					line[used++] = buf[i];
@@ -61,6 +67,17 @@ static inline long count_mappings(void)
 			}
 			line[used] = '\0';
 			used = 0;
+			if (strncmp(line, "VmFlags:", 8) == 0) {
+				if (strstr(line, " hg"))
+					n += (long)((end - start) / 4096);
+				continue;
+			}
+			/* A mapping's first line: "start-end perms offset dev inode [path]". */
+			dash = strchr(line, '-');
+			if (!dash || strchr(line, ':') < dash)
+				continue;
+			start = strtoul(line, NULL, 16);
+			end = strtoul(dash + 1, NULL, 16);
 			for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
 				if (strstr(line, keys[k])) {
 					n++;

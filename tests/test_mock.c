@@ -3062,7 +3062,8 @@ static void test_vm_alloc(void **state)
 
 	assert_int_equal(vcpu_vm_alloc(f->vm, RAM_GPA, 4 * f->page, 0, &ram), 0);
 	assert_non_null(ram);
-	assert_int_equal(count_mappings(), maps + 1);
+	/* Private anonymous memory, counted by its pages (helpers.h). */
+	assert_int_equal(count_mappings(), maps + 4 * (long)f->page / 4096);
 	/* The memory is zeroed and the guest's stores land in it. */
 	assert_int_equal(((uint64_t *)ram)[1], 0);
 	((uint64_t *)ram)[2] = 0x1122334455667788ull;
@@ -3083,13 +3084,57 @@ static void test_vm_alloc(void **state)
 	assert_int_equal(vcpu_vm_alloc(f->vm, RAM_GPA + 1, f->page, 0, &other), -EINVAL);
 	assert_int_equal(vcpu_vm_alloc(f->vm, 0, f->page, 0, NULL), -EINVAL);
 	expect_detail(vcpu_vm_last_error(f->vm));
-	assert_int_equal(count_mappings(), maps + 1);
+	assert_int_equal(count_mappings(), maps + 4 * (long)f->page / 4096);
 
 	/* Unmapping frees it; a second allocation is freed with the VM (teardown counts). */
 	assert_int_equal(vcpu_vm_unmap(f->vm, RAM_GPA, 4 * f->page), 0);
 	assert_int_equal(count_mappings(), maps);
 	assert_int_equal(vcpu_vm_alloc(f->vm, 0, 2 * f->page, 0, &other), 0);
-	assert_int_equal(count_mappings(), maps + 1);
+	assert_int_equal(count_mappings(), maps + 2 * (long)f->page / 4096);
+}
+
+/* The line of /proc/self/maps that holds @p: its permissions ("rw-p", "rw-s"). */
+static void maps_perms(const void *p, char perms[5])
+{
+	FILE *fp = fopen("/proc/self/maps", "re");
+	unsigned long a, b;
+	char line[512];
+
+	strcpy(perms, "none");
+	while (fp && fgets(line, sizeof(line), fp))
+		if (sscanf(line, "%lx-%lx %4s", &a, &b, perms) == 3 && (uintptr_t)p >= a &&
+		    (uintptr_t)p < b)
+			break;
+	if (fp)
+		fclose(fp);
+}
+
+/*
+ * Guest RAM is private anonymous memory, 2 MiB aligned from 2 MiB up
+ * (transparent huge pages); VCPU_MEM_SHARED makes it shared; vcpu_vm_map()
+ * refuses that flag (the memory is the caller's).
+ */
+static void test_vm_alloc_private_aligned(void **state)
+{
+	struct fx *f = *state;
+	void *ram = NULL, *shared = NULL, *bad = NULL;
+	char perms[5];
+
+	open_arch(f, X86);
+	assert_int_equal(vcpu_vm_alloc(f->vm, RAM_GPA, 4ull << 20, 0, &ram), 0);
+	assert_int_equal((uintptr_t)ram & ((2u << 20) - 1), 0);
+	maps_perms(ram, perms);
+	assert_string_equal(perms, "rw-p");
+	memset(ram, 0x5a, 4u << 20); /* all of it is there */
+	assert_int_equal(vcpu_vm_alloc(f->vm, RAM_GPA + (4ull << 20), 2u << 20, VCPU_MEM_SHARED,
+				       &shared), 0);
+	maps_perms(shared, perms);
+	assert_string_equal(perms, "rw-s");
+	assert_int_equal(vcpu_vm_map(f->vm, RAM_GPA + (8ull << 20), shared, 4096, VCPU_MEM_SHARED),
+			 -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "VCPU_MEM_SHARED"));
+	assert_int_equal(vcpu_vm_alloc(f->vm, RAM_GPA + (8ull << 20), 4096, 1u << 7, &bad), -EINVAL);
+	assert_null(bad);
 }
 
 static void test_vm_lifecycle_calls_on_kvm(void **state)
@@ -3724,6 +3769,7 @@ int main(void)
 		T(test_two_vcpus_in_parallel),
 		/* the portable VM calls on KVM */
 		T(test_vm_alloc),
+		T(test_vm_alloc_private_aligned),
 		T(test_vm_lifecycle_calls_on_kvm),
 		T(test_irqfd_kvm),
 		T(test_irqfd_x86_needs_irqchip),

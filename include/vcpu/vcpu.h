@@ -175,6 +175,9 @@ VCPU_API int vcpu_vm_check(struct vcpu_vm *vm, enum vcpu_cap cap, uint64_t *valu
 
 #define VCPU_MEM_READONLY  (1u << 0) /**< guest writes exit as MMIO writes */
 #define VCPU_MEM_LOG_DIRTY (1u << 1) /**< track dirty pages */
+/** vcpu_vm_alloc() only: shared (not private) anonymous memory, for RAM another
+ *  process must see (vhost-user) or a child must keep sharing after fork(). */
+#define VCPU_MEM_SHARED    (1u << 2)
 
 /**
  * vcpu_vm_map() - make host memory guest RAM.
@@ -198,11 +201,12 @@ VCPU_API int vcpu_vm_unmap(struct vcpu_vm *vm, uint64_t gpa, uint64_t size);
 
 /**
  * vcpu_vm_alloc() - allocate guest RAM the way the backend requires and map
- * it at @gpa.  KVM, GenieZone, ACRN and Gunyah v8 get anonymous shared memory
- * passed to vcpu_vm_map(); Gunyah v17 gets a guest_memfd
- * (GUNYAH_CREATE_GUEST_MEM) bound with GUNYAH_VM_MAP_MEM.  A portable VMM
- * allocates all its RAM this way.
- * @gpa, @size, @flags: as for vcpu_vm_map().
+ * it at @gpa.  KVM, GenieZone, ACRN and Gunyah v8 get private anonymous
+ * memory (shared with VCPU_MEM_SHARED), 2 MiB aligned and advised for
+ * transparent huge pages when @size is at least 2 MiB, passed to
+ * vcpu_vm_map(); Gunyah v17 gets a guest_memfd (GUNYAH_CREATE_GUEST_MEM)
+ * bound with GUNYAH_VM_MAP_MEM.  A portable VMM allocates all its RAM this way.
+ * @gpa, @size, @flags: as for vcpu_vm_map(), plus VCPU_MEM_SHARED.
  * @host: receives the host address of the (zeroed) memory.  It stays valid
  *        until vcpu_vm_unmap() of the same range or VM destruction, which
  *        free it.

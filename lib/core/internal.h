@@ -45,6 +45,7 @@ struct vcpu_region {
 	uint32_t flags;
 	uint32_t slot;
 	bool owned;     /* vcpu_vm_alloc(): freed on unmap and VM destruction */
+	bool shared;    /* vcpu_vm_alloc(VCPU_MEM_SHARED): MAP_SHARED, not private */
 	int mem_fd;     /* backend memory object (Gunyah guest_memfd), else -1 */
 };
 
@@ -93,6 +94,12 @@ struct vcpu {
  */
 struct vcpu_backend_ops {
 	const char *name;
+	/*
+	 * vcpu_vm_alloc() must give the driver shared anonymous memory: it
+	 * wants each slot to be exactly one VMA, and private anonymous
+	 * mappings merge with their neighbours (GenieZone).
+	 */
+	bool ram_shared;
 	int (*hv_init)(struct vcpu_hv *hv);
 	void (*hv_fini)(struct vcpu_hv *hv);
 	int (*check)(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *value, char *err);

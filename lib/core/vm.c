@@ -136,13 +136,14 @@ static uint32_t free_slot(const struct vcpu_vm *vm)
 }
 
 static int check_region_args(struct vcpu_vm *vm, uint64_t gpa, const void *host, uint64_t size,
-			     uint32_t flags)
+			     uint32_t flags, uint32_t allowed)
 {
 	uint64_t page = vm->hv->page_size;
 
-	if (flags & ~(VCPU_MEM_READONLY | VCPU_MEM_LOG_DIRTY))
-		return vm_fail(vm, -EINVAL, "unknown memory flags 0x%x",
-			       flags & ~(VCPU_MEM_READONLY | VCPU_MEM_LOG_DIRTY));
+	if (flags & ~allowed)
+		return vm_fail(vm, -EINVAL, "unknown memory flags 0x%x%s", flags & ~allowed,
+			       flags & ~allowed & VCPU_MEM_SHARED ?
+				       " (VCPU_MEM_SHARED is for vcpu_vm_alloc())" : "");
 	if (!host)
 		return vm_fail(vm, -EINVAL, "NULL host address");
 	if (size == 0)
@@ -161,6 +162,40 @@ static int check_region_args(struct vcpu_vm *vm, uint64_t gpa, const void *host,
 		return vm_fail(vm, -EINVAL, "host range %p+0x%llx wraps", host,
 			       (unsigned long long)size);
 	return 0;
+}
+
+#define HUGE_2M (2ull << 20)
+
+/*
+ * Guest RAM the way QEMU and kvmtool make it: private anonymous memory
+ * (shared only when asked for: another process must see it), placed on a
+ * 2 MiB boundary and advised for transparent huge pages, so the guest's
+ * accesses fault in 2 MiB at a time and the driver can map them with large
+ * stage-2 / EPT / NPT pages (Documentation/admin-guide/mm/transhuge.rst).
+ * NULL on failure.
+ */
+static void *alloc_ram(uint64_t size, bool shared)
+{
+	const int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_NORESERVE;
+	const uint64_t extra = size >= HUGE_2M ? HUGE_2M : 0;
+	uint8_t *p, *start;
+	uintptr_t head;
+
+	if (size + extra < size)
+		return NULL;
+	p = mmap(NULL, size + extra, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* Trim the over-allocation to a 2 MiB-aligned start. */
+	head = extra ? (HUGE_2M - ((uintptr_t)p & (HUGE_2M - 1))) & (HUGE_2M - 1) : 0;
+	start = p + head;
+	if (head)
+		munmap(p, head);
+	if (extra - head)
+		munmap(start + size, extra - head);
+	/* Only a hint: THP may be off ("never") or unavailable for shared memory. */
+	madvise(start, size, MADV_HUGEPAGE);
+	return start;
 }
 
 /* Called with vm->lock held; @reg->host is NULL for vcpu_vm_alloc(). */
@@ -193,10 +228,9 @@ static int add_region(struct vcpu_vm *vm, struct vcpu_region *reg)
 	} else if (vm->hv->ops->vm_alloc) {
 		r = vm->hv->ops->vm_alloc(vm, reg);
 	} else {
-		/* Shared, so the driver may back it the same way as a VMM's own memfd. */
-		void *p = mmap(NULL, reg->size, PROT_READ | PROT_WRITE,
-			       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (p == MAP_FAILED)
+		void *p = alloc_ram(reg->size, reg->shared || vm->hv->ops->ram_shared);
+
+		if (!p)
 			return vm_fail(vm, -ENOMEM, "cannot allocate 0x%llx bytes of guest RAM",
 				       (unsigned long long)reg->size);
 		reg->host = p;
@@ -219,7 +253,7 @@ VCPU_API int vcpu_vm_map(struct vcpu_vm *vm, uint64_t gpa, void *host, uint64_t 
 
 	if (!vm)
 		return -EINVAL;
-	r = check_region_args(vm, gpa, host, size, flags);
+	r = check_region_args(vm, gpa, host, size, flags, VCPU_MEM_READONLY | VCPU_MEM_LOG_DIRTY);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&vm->lock);
@@ -240,9 +274,13 @@ VCPU_API int vcpu_vm_alloc(struct vcpu_vm *vm, uint64_t gpa, uint64_t size, uint
 		return vm_fail(vm, -EINVAL, "vcpu_vm_alloc: NULL host pointer");
 	*host = NULL;
 	/* Any aligned non-NULL address passes the host checks; the real one comes later. */
-	r = check_region_args(vm, gpa, (void *)(uintptr_t)vm->hv->page_size, size, flags);
+	r = check_region_args(vm, gpa, (void *)(uintptr_t)vm->hv->page_size, size, flags,
+			      VCPU_MEM_READONLY | VCPU_MEM_LOG_DIRTY | VCPU_MEM_SHARED);
 	if (r < 0)
 		return r;
+	/* How to allocate is not the driver's business: it sees the slot flags only. */
+	reg.flags = flags & ~VCPU_MEM_SHARED;
+	reg.shared = flags & VCPU_MEM_SHARED;
 	pthread_mutex_lock(&vm->lock);
 	r = add_region(vm, &reg);
 	pthread_mutex_unlock(&vm->lock);

@@ -755,6 +755,8 @@ static int gz_complete(struct vcpu *cpu, bool resume)
  */
 const struct vcpu_backend_ops vcpu_geniezone_ops = {
 	.name = "geniezone",
+	/* gzvm_vm_ioctl_set_memory_region(): memory_size must be the VMA's size. */
+	.ram_shared = true,
 	.hv_init = gz_hv_init,
 	.check = gz_check,
 	.vm_create = gz_vm_create,
