@@ -240,7 +240,7 @@ static int arm64_setup(struct mv_vmm *v)
 {
 	const uint64_t ram_end = v->ram_gpa + v->ram_size;
 	const uint64_t dtb_gpa = ram_end - DTB_MAX;
-	struct mv_file kernel = { 0 }, initrd = { 0 };
+	struct mv_file kernel = { .fd = -1 }, initrd = { .fd = -1 };
 	struct mv_arm64_image img;
 	struct dt_layout l = { 0 };
 	char *cmdline = mv_cmdline(v, "console=ttyAMA0");
@@ -251,13 +251,13 @@ static int arm64_setup(struct mv_vmm *v)
 	if (!cmdline)
 		return -ENOMEM;
 	l.cmdline = cmdline;
-	r = mv_read_file(v, "kernel", v->cfg.kernel, &kernel);
+	r = mv_open_file(v, "kernel", v->cfg.kernel, &kernel);
 	if (r < 0)
 		goto out;
 	r = mv_arm64_parse_image(&kernel, &img, v->err, sizeof(v->err));
 	if (r < 0)
 		goto out;
-	if (v->cfg.initrd && (r = mv_read_file(v, "initrd", v->cfg.initrd, &initrd)) < 0)
+	if (v->cfg.initrd && (r = mv_open_file(v, "initrd", v->cfg.initrd, &initrd)) < 0)
 		goto out;
 	/* RAM starts 2 MiB aligned, so the kernel lands at base + text_offset. */
 	load = v->ram_gpa + img.text_offset;
@@ -273,9 +273,12 @@ static int arm64_setup(struct mv_vmm *v)
 			    initrd.size >> 10);
 		goto out;
 	}
-	memcpy(v->ram + (load - v->ram_gpa), kernel.data, kernel.size);
-	if (initrd.size)
-		memcpy(v->ram + (l.initrd_gpa - v->ram_gpa), initrd.data, initrd.size);
+	r = mv_load_file(v, "kernel", &kernel, 0, v->ram + (load - v->ram_gpa), kernel.size);
+	if (r == 0 && initrd.size)
+		r = mv_load_file(v, "initrd", &initrd, 0, v->ram + (l.initrd_gpa - v->ram_gpa),
+				 initrd.size);
+	if (r < 0)
+		goto out;
 
 	/*
 	 * The vGIC needs the vCPUs (one redistributor each): they exist by now.
@@ -315,8 +318,8 @@ static int arm64_setup(struct mv_vmm *v)
 		r = mv_fail(v, r, "cannot set the boot registers: %s", vcpu_last_error(v->cpu[0]));
 out:
 	free(fdt);
-	free(kernel.data);
-	free(initrd.data);
+	mv_close_file(&kernel);
+	mv_close_file(&initrd);
 	free(cmdline);
 	return r;
 }

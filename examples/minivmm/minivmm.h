@@ -44,10 +44,17 @@ struct mv_config {
 	bool stats;          /* print resident memory and exit counts at the end */
 };
 
-/* A file read whole into memory. */
+/*
+ * A file to load into guest RAM: its size and its first bytes (the headers
+ * to parse); mv_load_file() reads the rest straight into guest RAM, with no
+ * copy of the kernel on the heap.
+ */
+#define MV_HEAD 4096
 struct mv_file {
-	uint8_t *data;
-	size_t size;
+	const uint8_t *data; /* the first min(size, MV_HEAD) bytes */
+	size_t size;         /* of the whole file */
+	int fd;              /* the open file, -1 when there is none */
+	uint8_t head[MV_HEAD];
 };
 
 struct mv_arch;
@@ -95,7 +102,10 @@ void mv_finish(struct mv_vmm *v, struct vcpu *self, int status, const char *end)
 /* The kernel command line: the architecture's cmdline_prefix, then the
  * user's or @dflt.  Returns a malloc'd string, or NULL (v->err says why). */
 char *mv_cmdline(struct mv_vmm *v, const char *dflt);
-int mv_read_file(struct mv_vmm *v, const char *what, const char *path, struct mv_file *out);
+int mv_open_file(struct mv_vmm *v, const char *what, const char *path, struct mv_file *out);
+int mv_load_file(struct mv_vmm *v, const char *what, const struct mv_file *f, uint64_t off,
+		 uint8_t *dst, size_t len);
+void mv_close_file(struct mv_file *f);
 void mv_console_putc(struct mv_vmm *v, uint8_t c);
 double mv_now(void);
 int mv_on_system_event(void *ctx, struct vcpu *cpu, const struct vcpu_system_event *ev);

@@ -402,7 +402,7 @@ static int x86_setup(struct mv_vmm *v)
 {
 	const uint64_t ram_end = v->ram_gpa + v->ram_size;
 	char *cmdline = mv_cmdline(v, DEFAULT_CMDLINE);
-	struct mv_file kernel = { 0 }, initrd = { 0 };
+	struct mv_file kernel = { .fd = -1 }, initrd = { .fd = -1 };
 	struct bzimage bz = { 0 };
 	uint64_t need, limit, initrd_gpa = 0;
 	uint8_t *bp = v->ram + ZERO_PAGE_GPA; /* RAM starts at GPA 0: offsets are addresses */
@@ -410,7 +410,7 @@ static int x86_setup(struct mv_vmm *v)
 
 	if (!cmdline)
 		return -ENOMEM;
-	r = mv_read_file(v, "kernel", v->cfg.kernel, &kernel);
+	r = mv_open_file(v, "kernel", v->cfg.kernel, &kernel);
 	if (r < 0)
 		goto out;
 	if ((r = parse_bzimage(v, &kernel, &bz)) < 0)
@@ -421,7 +421,7 @@ static int x86_setup(struct mv_vmm *v)
 			    bz.cmdline_size);
 		goto out;
 	}
-	if (v->cfg.initrd && (r = mv_read_file(v, "initrd", v->cfg.initrd, &initrd)) < 0)
+	if (v->cfg.initrd && (r = mv_open_file(v, "initrd", v->cfg.initrd, &initrd)) < 0)
 		goto out;
 	/* The compressed kernel at 1 MiB and the decompressor's buffer must both fit. */
 	need = bz.run_gpa + bz.init_size;
@@ -458,17 +458,20 @@ static int x86_setup(struct mv_vmm *v)
 	e820(bp, 2, HIGH_GPA, ram_end - HIGH_GPA, E820_RAM);
 	build_tables(v->ram);
 	build_acpi(v->ram, v->cfg.cpus);
-	memcpy(v->ram + KERNEL_GPA, kernel.data + bz.setup_size, kernel.size - bz.setup_size);
-	if (initrd.size)
-		memcpy(v->ram + initrd_gpa, initrd.data, initrd.size);
+	r = mv_load_file(v, "kernel", &kernel, bz.setup_size, v->ram + KERNEL_GPA,
+			 kernel.size - bz.setup_size);
+	if (r == 0 && initrd.size)
+		r = mv_load_file(v, "initrd", &initrd, 0, v->ram + initrd_gpa, initrd.size);
+	if (r < 0)
+		goto out;
 
 	/* Only vCPU 0: the others start where Linux's SIPI sends them. */
 	r = set_boot_regs(v->cpu[0]);
 	if (r < 0)
 		r = mv_fail(v, r, "cannot set the boot registers: %s", vcpu_last_error(v->cpu[0]));
 out:
-	free(kernel.data);
-	free(initrd.data);
+	mv_close_file(&kernel);
+	mv_close_file(&initrd);
 	free(cmdline);
 	return r;
 }
