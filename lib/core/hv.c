@@ -34,6 +34,18 @@ static enum vcpu_arch host_arch(void)
 #endif
 }
 
+/*
+ * The operations the core calls without asking (internal.h marks the
+ * others optional, checked where they are used): a backend without one of
+ * these is a build mistake, refused at open rather than a NULL call later.
+ */
+static bool ops_complete(const struct vcpu_backend_ops *o)
+{
+	return o->name && o->hv_init && o->check && o->vm_create && o->vm_destroy && o->vm_map &&
+	       o->vm_irq_line && o->vcpu_create && o->vcpu_destroy && o->get_reg && o->set_reg &&
+	       o->run_once && o->complete && o->set_immediate_exit;
+}
+
 static int find_backend(enum vcpu_backend b)
 {
 	for (unsigned i = 0; i < NBACKENDS; i++)
@@ -57,6 +69,8 @@ int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char 
 		return -EPROTO;
 	if (!backends[idx].ops)
 		return -EOPNOTSUPP;
+	if (!ops_complete(backends[idx].ops))
+		return -ENOSYS;
 	if (arch == VCPU_ARCH_HOST)
 		arch = host_arch();
 	if (arch != VCPU_ARCH_X86_64 && arch != VCPU_ARCH_ARM64)

@@ -87,6 +87,21 @@ struct vcpu {
 };
 
 /*
+ * A backend: one table of these per hypervisor ABI.  Required (checked at
+ * open, see hv.c): name, hv_init, check, vm_create, vm_destroy, vm_map,
+ * vm_irq_line, vcpu_create, vcpu_destroy, get_reg, set_reg, run_once,
+ * complete, set_immediate_exit.  Every other entry is optional: NULL means
+ * the ABI has no such thing, and the core answers for it (most often
+ * -EOPNOTSUPP with a detail that names the backend).
+ *
+ * Adding a backend: a directory lib/<name>/ with its ABI header written from
+ * the driver's uapi (static asserts on sizes and ioctl numbers) and this
+ * table; an entry in hv.c's backends[] and enum vcpu_backend; a model of the
+ * driver in lib/mock/ that enforces the driver's rules, with a test suite of
+ * its own (tests/test_<name>.c) and a step in tests/test_faults.c; a fuzz
+ * target over its run structure (fuzz/); the backend's rows in the man pages
+ * (vcpu_run(3), vcpu_get_reg(3), libvcpu(7)).
+ *
  * What a backend decodes from its run structure.  decode() fills cpu->exit
  * and returns 0, -EINTR (interrupted: no exit), or -EPROTO/-errno with a
  * detail set on cpu.  complete() writes the handler's results back before the
