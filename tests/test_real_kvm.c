@@ -1690,9 +1690,11 @@ static void test_unhandled_exit(void **state)
 }
 
 #if !defined(RK_UNSUPPORTED_ARCH)
+/* Kicks @cpu @delay_ms after start, or after *@armed is set when it is given. */
 struct rk_kicker {
 	struct vcpu *cpu;
 	long delay_ms;
+	atomic_int *armed;
 	int rc;
 };
 
@@ -1700,6 +1702,8 @@ static void *rk_kicker_main(void *arg)
 {
 	struct rk_kicker *k = arg;
 
+	for (int i = 0; k->armed && i < 5000 && !atomic_load(k->armed); i++)
+		rk_sleep_ms(1);
 	rk_sleep_ms(k->delay_ms);
 	k->rc = vcpu_kick(k->cpu);
 	return NULL;
@@ -1767,22 +1771,6 @@ static int rk_sleepy_mmio(void *opaque, struct vcpu *cpu, struct vcpu_io *io)
 	return rk_on_mmio(opaque, cpu, io);
 }
 
-struct rk_armed_kicker {
-	struct vcpu *cpu;
-	atomic_int *armed;
-	int rc;
-};
-
-static void *rk_armed_kicker_main(void *arg)
-{
-	struct rk_armed_kicker *k = arg;
-
-	for (int i = 0; i < 5000 && !atomic_load(k->armed); i++)
-		rk_sleep_ms(1);
-	rk_sleep_ms(10);
-	k->rc = vcpu_kick(k->cpu);
-	return NULL;
-}
 #endif
 
 /*
@@ -1804,9 +1792,9 @@ static void test_kick_during_handler(void **state)
 	assert_non_null(z);
 	rk_vm(t);
 	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(mmio_write));
-	struct rk_armed_kicker k = { .cpu = cpu, .armed = &z->armed, .rc = -1 };
+	struct rk_kicker k = { .cpu = cpu, .delay_ms = 10, .armed = &z->armed, .rc = -1 };
 
-	assert_int_equal(rk_thread_start(&th, rk_armed_kicker_main, &k), 0);
+	assert_int_equal(rk_thread_start(&th, rk_kicker_main, &k), 0);
 	int rc = rk_run(cpu, &h, z);
 	rk_thread_join(&th);
 	assert_int_equal(k.rc, 0);

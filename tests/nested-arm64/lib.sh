@@ -12,28 +12,16 @@ work=$build/nested-arm64
 cache=$work/cache
 cross=$work/build
 
-# A TAP "Bail out!" fails the meson test with the reason.
-bail() {
-	echo "Bail out! $*"
-	exit 1
-}
+. "$src/tests/nested-common.sh"
 
 # --- tools -------------------------------------------------------------------
 
 nested_tools=(qemu-system-aarch64 aarch64-linux-gnu-gcc aarch64-linux-gnu-readelf cpio gzip
 	dpkg-deb apt-get apt-cache meson ninja flock)
-nested_libs=(/usr/lib/aarch64-linux-gnu/libcmocka.so.0 /usr/lib/aarch64-linux-gnu/libfdt.so.1
+nested_files=(/usr/lib/aarch64-linux-gnu/libcmocka.so.0 /usr/lib/aarch64-linux-gnu/libfdt.so.1
 	/usr/include/libfdt.h)
 
-missing_tools() {
-	local t
-	for t in "${nested_tools[@]}"; do
-		command -v "$t" >/dev/null || echo "$t"
-	done
-	for t in "${nested_libs[@]}"; do
-		[ -e "$t" ] || echo "$t"
-	done
-}
+fetch_arch=:arm64
 
 need_tools() {
 	local m
@@ -47,14 +35,6 @@ need_tools() {
 }
 
 # --- Debian's arm64 kernel and busybox ---------------------------------------
-
-fetch() {
-	local pkg=$1
-	ls "$cache/${pkg}"_*.deb >/dev/null 2>&1 && return 0
-	echo "# downloading $pkg:arm64"
-	(cd "$cache" && apt-get download -q "$pkg:arm64" >/dev/null 2>&1) ||
-		bail "apt-get download $pkg:arm64 failed"
-}
 
 need_kernel() {
 	local k
@@ -110,15 +90,10 @@ need_build() {
 # Everything before the boot, once at a time (the meson tests may overlap).
 prepare() {
 	mkdir -p "$cache"
-	exec 9>"$work/lock"
-	flock 9
+	take_lock
 	need_tools
 	need_kernel
 	need_build "$@"
-}
-
-prepared() {
-	flock -u 9
 }
 
 # --- initramfs ------------------------------------------------------------------
@@ -154,16 +129,6 @@ copy_needed() {
 		done
 		bail "no aarch64 $lib for the initramfs"
 	done
-}
-
-# pack ROOT OUT [gzip]: a newc cpio of ROOT.  Big payloads stay uncompressed:
-# gunzip in the emulated kernel costs more than reading the bytes.
-pack() {
-	if [ "${3:-}" = gzip ]; then
-		(cd "$1" && find . | cpio -o -H newc --quiet | gzip -1 >"$2")
-	else
-		(cd "$1" && find . | cpio -o -H newc --quiet >"$2")
-	fi
 }
 
 # --- boot ------------------------------------------------------------------------

@@ -17,23 +17,14 @@
 work=$build/nested-x86
 cache=$work/cache
 
-# A TAP "Bail out!" fails the meson test with the reason.
-bail() {
-	echo "Bail out! $*"
-	exit 1
-}
+. "$src/tests/nested-common.sh"
 
 # --- tools -------------------------------------------------------------------
 
 nested_tools=(qemu-system-x86_64 cpio gzip dpkg-deb apt-get apt-cache flock timeout ldd)
 
-missing_tools() {
-	local t
-	for t in "${nested_tools[@]}"; do
-		command -v "$t" >/dev/null || echo "$t"
-	done
-	[ -e /lib64/ld-linux-x86-64.so.2 ] || echo /lib64/ld-linux-x86-64.so.2
-}
+nested_files=(/lib64/ld-linux-x86-64.so.2)
+fetch_arch=
 
 need_tools() {
 	local m
@@ -47,14 +38,6 @@ need_tools() {
 }
 
 # --- Debian's x86_64 cloud kernel and busybox ------------------------------------
-
-fetch() {
-	local pkg=$1
-	ls "$cache/${pkg}"_*.deb >/dev/null 2>&1 && return 0
-	echo "# downloading $pkg"
-	(cd "$cache" && apt-get download -q "$pkg" >/dev/null 2>&1) ||
-		bail "apt-get download $pkg failed"
-}
 
 need_kernel() {
 	local x m
@@ -97,14 +80,9 @@ need_kernel() {
 # Everything before the boot, once at a time (the meson tests may overlap).
 prepare() {
 	mkdir -p "$cache"
-	exec 9>"$work/lock"
-	flock 9
+	take_lock
 	need_tools
 	need_kernel
-}
-
-prepared() {
-	flock -u 9
 }
 
 # --- initramfs ------------------------------------------------------------------
@@ -130,16 +108,6 @@ add_program() {
 		cp -L "$lib" "$root/lib/x86_64-linux-gnu/"
 	done
 	cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
-}
-
-# pack ROOT OUT [gzip]: a newc cpio of ROOT.  Big payloads stay uncompressed:
-# gunzip in the emulated kernel costs more than reading the bytes.
-pack() {
-	if [ "${3:-}" = gzip ]; then
-		(cd "$1" && find . | cpio -o -H newc --quiet | gzip -1 >"$2")
-	else
-		(cd "$1" && find . | cpio -o -H newc --quiet >"$2")
-	fi
 }
 
 # --- boot ------------------------------------------------------------------------
