@@ -744,8 +744,8 @@ static int flush_deferred(struct vcpu *cpu, struct acrn_vm_priv *p)
 	return r;
 }
 
-static int malformed(struct vcpu *cpu, struct acrn_vm_priv *p, uint32_t slot,
-		     const struct acrn_io_request *req, const char *what, unsigned long long v)
+static int malformed_request(struct vcpu *cpu, struct acrn_vm_priv *p, uint32_t slot,
+			     const struct acrn_io_request *req, const char *what, unsigned long long v)
 {
 	int r;
 
@@ -807,11 +807,11 @@ static int decode(struct vcpu *cpu, struct acrn_vm_priv *p, uint32_t slot,
 	e->vcpu_id = slot;
 	e->kind = VCPU_EXIT_NONE;
 	if (type > ACRN_IOREQ_TYPE_PCICFG)
-		return malformed(cpu, p, slot, req, "type", type);
+		return malformed_request(cpu, p, slot, req, "type", type);
 	if (dir > ACRN_IOREQ_DIR_WRITE)
-		return malformed(cpu, p, slot, req, "direction", dir);
+		return malformed_request(cpu, p, slot, req, "direction", dir);
 	if (size != 1 && size != 2 && size != 4 && !(size == 8 && type == ACRN_IOREQ_TYPE_MMIO))
-		return malformed(cpu, p, slot, req, "size", size);
+		return malformed_request(cpu, p, slot, req, "size", size);
 	io->len = (uint32_t)size;
 	io->is_write = dir == ACRN_IOREQ_DIR_WRITE;
 	io->vcpu_id = slot;
@@ -820,7 +820,7 @@ static int decode(struct vcpu *cpu, struct acrn_vm_priv *p, uint32_t slot,
 		const struct acrn_pio_request *pio = &req->reqs.pio_request;
 
 		if (pio->address > 0xffff || pio->address + size > 0x10000)
-			return malformed(cpu, p, slot, req, "port", pio->address);
+			return malformed_request(cpu, p, slot, req, "port", pio->address);
 		if (io->is_write && power_event(cpu, p, pio->address, io->len,
 						(uint32_t)(pio->value & len_mask(io->len))))
 			return 0;
@@ -834,7 +834,7 @@ static int decode(struct vcpu *cpu, struct acrn_vm_priv *p, uint32_t slot,
 		const struct acrn_mmio_request *mmio = &req->reqs.mmio_request;
 
 		if (mmio->address + size < mmio->address)
-			return malformed(cpu, p, slot, req, "address", mmio->address);
+			return malformed_request(cpu, p, slot, req, "address", mmio->address);
 		io->addr = mmio->address;
 		if (io->is_write)
 			put_le(io->data, mmio->value, io->len);
@@ -845,13 +845,13 @@ static int decode(struct vcpu *cpu, struct acrn_vm_priv *p, uint32_t slot,
 		const struct acrn_pci_request *pci = &req->reqs.pci_request;
 
 		if (pci->bus > 0xff)
-			return malformed(cpu, p, slot, req, "pci bus", pci->bus);
+			return malformed_request(cpu, p, slot, req, "pci bus", pci->bus);
 		if (pci->dev > 0x1f)
-			return malformed(cpu, p, slot, req, "pci device", pci->dev);
+			return malformed_request(cpu, p, slot, req, "pci device", pci->dev);
 		if (pci->func > 7)
-			return malformed(cpu, p, slot, req, "pci function", pci->func);
+			return malformed_request(cpu, p, slot, req, "pci function", pci->func);
 		if (pci->reg > 0xfff || pci->reg + size > 0x1000)
-			return malformed(cpu, p, slot, req, "pci register", pci->reg);
+			return malformed_request(cpu, p, slot, req, "pci register", pci->reg);
 		io->addr = VCPU_PCI_CFG_ADDR(pci->bus, pci->dev, pci->func, pci->reg);
 		if (io->is_write)
 			put_le(io->data, pci->value, io->len);

@@ -207,6 +207,13 @@ VCPU_PRIVATE_API int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch 
  */
 int vcpu_regs_each(struct vcpu *cpu, struct vcpu_reg *get, const struct vcpu_reg *set,
 		   uint32_t n);
+/*
+ * A run structure the driver filled with something out of range (a length,
+ * a count, an offset, a code): -EPROTO, with the backend, the raw exit
+ * reason, the field and its value in the detail.  Nothing of it is used.
+ */
+int vcpu_malformed(struct vcpu *cpu, const char *what, unsigned long long v);
+
 /* Prefix the detail that batch entry @i left with its index; returns @r. */
 int vcpu_regs_entry_failed(struct vcpu *cpu, uint32_t i, int r);
 /* VCPU_REG_X86_SEG() ids. */

@@ -308,6 +308,12 @@ VCPU_API int vcpu_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32
 	return ops->set_regs ? ops->set_regs(cpu, regs, n) : vcpu_regs_each(cpu, NULL, regs, n);
 }
 
+int vcpu_malformed(struct vcpu *cpu, const char *what, unsigned long long v)
+{
+	return cpu_fail(cpu, -EPROTO, "vCPU %u: malformed %s exit %u (0x%x): %s %llu", cpu->id,
+			cpu->vm->hv->ops->name, cpu->exit.raw_reason, cpu->exit.raw_reason, what, v);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Dispatch                                                                   */
 

@@ -495,19 +495,13 @@ static int gz_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
 /* ------------------------------------------------------------------------ */
 /* Exit decoding                                                              */
 
-static int malformed(struct vcpu *cpu, const char *what, unsigned long long v)
-{
-	return cpu_fail(cpu, -EPROTO, "vCPU %u: malformed GenieZone exit 0x%x: %s %llu", cpu->id,
-			cpu->exit.raw_reason, what, v);
-}
-
 static int decode_mmio(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 {
 	struct vcpu_io *io = &cpu->exit.u.io;
 	uint64_t size = run->u.mmio.size;
 
 	if (size != 1 && size != 2 && size != 4 && size != 8)
-		return malformed(cpu, "mmio.size", size);
+		return vcpu_malformed(cpu, "mmio.size", size);
 	io->vcpu_id = cpu->id;
 	io->addr = run->u.mmio.phys_addr;
 	io->len = (uint32_t)size;
@@ -544,7 +538,7 @@ static int decode_system_event(struct vcpu *cpu, const struct gzvm_vcpu_run *run
 	uint32_t type = run->u.system_event.type, ndata = run->u.system_event.ndata;
 
 	if (ndata > 16)
-		return malformed(cpu, "system_event.ndata", ndata);
+		return vcpu_malformed(cpu, "system_event.ndata", ndata);
 	switch (type) {
 	case GZVM_SYSTEM_EVENT_SHUTDOWN: ev->type = VCPU_SYSTEM_EVENT_SHUTDOWN; break;
 	case GZVM_SYSTEM_EVENT_RESET: ev->type = VCPU_SYSTEM_EVENT_RESET; break;
@@ -553,7 +547,7 @@ static int decode_system_event(struct vcpu *cpu, const struct gzvm_vcpu_run *run
 	case GZVM_SYSTEM_EVENT_WAKEUP: ev->type = VCPU_SYSTEM_EVENT_WAKEUP; break;
 	case GZVM_SYSTEM_EVENT_SUSPEND:
 	case GZVM_SYSTEM_EVENT_S2IDLE: ev->type = VCPU_SYSTEM_EVENT_SUSPEND; break;
-	default: return malformed(cpu, "system_event.type", type);
+	default: return vcpu_malformed(cpu, "system_event.type", type);
 	}
 	ev->raw_type = type;
 	ev->ndata = ndata;
@@ -592,7 +586,7 @@ static int decode_internal(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 	uint32_t ndata = run->u.internal.ndata;
 
 	if (ndata > 16)
-		return malformed(cpu, "internal.ndata", ndata);
+		return vcpu_malformed(cpu, "internal.ndata", ndata);
 	cpu->exit.u.internal.code = run->u.internal.suberror;
 	cpu->exit.u.internal.ndata = ndata;
 	memcpy(cpu->exit.u.internal.data, run->u.internal.data, ndata * sizeof(uint64_t));

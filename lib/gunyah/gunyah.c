@@ -565,12 +565,6 @@ static int gunyah_get_reg(struct vcpu *cpu, uint64_t reg, uint64_t *value)
 /* ------------------------------------------------------------------------ */
 /* Exit decoding                                                              */
 
-static int malformed(struct vcpu *cpu, const char *what, unsigned long long v)
-{
-	return cpu_fail(cpu, -EPROTO, "vCPU %u: malformed Gunyah exit %u: %s %llu", cpu->id,
-			cpu->exit.raw_reason, what, v);
-}
-
 /* Both revisions lay mmio out alike (v8 without resume_action). */
 static int decode_mmio(struct vcpu *cpu, uint64_t addr, uint32_t len, uint8_t is_write,
 		       const uint8_t *data)
@@ -578,9 +572,9 @@ static int decode_mmio(struct vcpu *cpu, uint64_t addr, uint32_t len, uint8_t is
 	struct vcpu_io *io = &cpu->exit.u.io;
 
 	if (len == 0 || len > sizeof(io->data))
-		return malformed(cpu, "mmio.len", len);
+		return vcpu_malformed(cpu, "mmio.len", len);
 	if (is_write > 1)
-		return malformed(cpu, "mmio.is_write", is_write);
+		return vcpu_malformed(cpu, "mmio.is_write", is_write);
 	io->vcpu_id = cpu->id;
 	io->addr = addr;
 	io->len = len;
@@ -609,7 +603,7 @@ static int decode_status(struct vcpu *cpu, const struct gunyah_vcpu_run *run)
 	uint64_t r = 0;
 
 	if (rsize > GUNYAH_VM_MAX_EXIT_REASON_SIZE)
-		return malformed(cpu, "status.exit_info.reason_size", rsize);
+		return vcpu_malformed(cpu, "status.exit_info.reason_size", rsize);
 	memcpy(reason, run->status.exit_info.reason, sizeof(reason));
 	for (uint32_t i = 0; i < rsize; i++)
 		r |= (uint64_t)reason[i] << (8 * i);
@@ -640,11 +634,11 @@ static int decode_status(struct vcpu *cpu, const struct gunyah_vcpu_run *run)
 			ev->type = VCPU_SYSTEM_EVENT_CRASH;
 			break;
 		default:
-			return malformed(cpu, "status.exit_info.type", type);
+			return vcpu_malformed(cpu, "status.exit_info.type", type);
 		}
 		break;
 	default:
-		return malformed(cpu, "status.status", status);
+		return vcpu_malformed(cpu, "status.status", status);
 	}
 	ev->raw_type = type;
 	ev->ndata = 4;

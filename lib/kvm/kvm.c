@@ -406,19 +406,13 @@ static int kvm_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t 
 /* ------------------------------------------------------------------------ */
 /* Exit decoding                                                              */
 
-static int malformed(struct vcpu *cpu, const char *what, unsigned long long v)
-{
-	return cpu_fail(cpu, -EPROTO, "vCPU %u: malformed KVM exit %u: %s %llu", cpu->id,
-			cpu->exit.raw_reason, what, v);
-}
-
 static int decode_mmio(struct vcpu *cpu, const struct kvm_run *run)
 {
 	struct vcpu_io *io = &cpu->exit.u.io;
 	uint32_t len = run->u.mmio.len;
 
 	if (len == 0 || len > sizeof(io->data))
-		return malformed(cpu, "mmio.len", len);
+		return vcpu_malformed(cpu, "mmio.len", len);
 	/* The whole member: a read's data[] and response start at zero. */
 	*io = (struct vcpu_io){ .addr = run->u.mmio.phys_addr, .len = len,
 				.is_write = run->u.mmio.is_write != 0, .vcpu_id = cpu->id };
@@ -444,18 +438,18 @@ static int decode_pio(struct vcpu *cpu, struct kvm_run *run)
 	uint64_t off = run->u.io.data_offset, total;
 
 	if (!kvm_arch(cpu->vm->hv)->has_pio)
-		return malformed(cpu, "port I/O exit on an architecture without ports, port",
+		return vcpu_malformed(cpu, "port I/O exit on an architecture without ports, port",
 				 run->u.io.port);
 	if (size != 1 && size != 2 && size != 4)
-		return malformed(cpu, "io.size", size);
+		return vcpu_malformed(cpu, "io.size", size);
 	if (dir > KVM_EXIT_IO_OUT)
-		return malformed(cpu, "io.direction", dir);
+		return vcpu_malformed(cpu, "io.direction", dir);
 	if (count == 0)
-		return malformed(cpu, "io.count", count);
+		return vcpu_malformed(cpu, "io.count", count);
 	total = (uint64_t)count * size; /* at most 2^34: no overflow */
 	/* The data must lie inside the mapping and past the kvm_run header. */
 	if (off < sizeof(struct kvm_run) || off > cpu->run_size || total > cpu->run_size - off)
-		return malformed(cpu, "io.data_offset", off);
+		return vcpu_malformed(cpu, "io.data_offset", off);
 	*io = (struct vcpu_io){ .addr = run->u.io.port, .len = size,
 				.is_write = dir == KVM_EXIT_IO_OUT, .vcpu_id = cpu->id };
 	cpu->io_buf = (uint8_t *)run + off;
@@ -472,7 +466,7 @@ static int decode_system_event(struct vcpu *cpu, const struct kvm_run *run)
 	uint32_t type = run->u.system_event.type, ndata = run->u.system_event.ndata;
 
 	if (ndata > 16)
-		return malformed(cpu, "system_event.ndata", ndata);
+		return vcpu_malformed(cpu, "system_event.ndata", ndata);
 	switch (type) {
 	case KVM_SYSTEM_EVENT_SHUTDOWN: ev->type = VCPU_SYSTEM_EVENT_SHUTDOWN; break;
 	case KVM_SYSTEM_EVENT_RESET: ev->type = VCPU_SYSTEM_EVENT_RESET; break;
@@ -481,7 +475,7 @@ static int decode_system_event(struct vcpu *cpu, const struct kvm_run *run)
 	case KVM_SYSTEM_EVENT_TDX_FATAL: ev->type = VCPU_SYSTEM_EVENT_CRASH; break;
 	case KVM_SYSTEM_EVENT_WAKEUP: ev->type = VCPU_SYSTEM_EVENT_WAKEUP; break;
 	case KVM_SYSTEM_EVENT_SUSPEND: ev->type = VCPU_SYSTEM_EVENT_SUSPEND; break;
-	default: return malformed(cpu, "system_event.type", type);
+	default: return vcpu_malformed(cpu, "system_event.type", type);
 	}
 	ev->raw_type = type;
 	ev->reserved = 0;
@@ -502,7 +496,7 @@ static int decode_internal(struct vcpu *cpu, const struct kvm_run *run, uint32_t
 	uint32_t ndata = run->u.internal.ndata;
 
 	if (ndata > 16)
-		return malformed(cpu, "internal.ndata", ndata);
+		return vcpu_malformed(cpu, "internal.ndata", ndata);
 	cpu->exit.u.internal.code = run->u.internal.suberror;
 	cpu->exit.u.internal.ndata = ndata;
 	memcpy(cpu->exit.u.internal.data, run->u.internal.data, ndata * sizeof(uint64_t));
