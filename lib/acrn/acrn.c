@@ -1010,9 +1010,6 @@ static int acrn_complete(struct vcpu *cpu, bool resume)
 			     "vCPU %u: ACRN cannot re-execute an access (0x%llx): completed as a "
 			     "failed one",
 			     cp->cur_slot, (unsigned long long)io->addr);
-	else if (io->response > VCPU_IO_RETRY)
-		r = cpu_fail(cpu, -EINVAL, "vCPU %u: unknown I/O response %u", cp->cur_slot,
-			     io->response);
 	{
 		int n = notify(cpu, p, cp->cur_slot);
 		return r < 0 ? r : n;

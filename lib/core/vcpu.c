@@ -347,6 +347,22 @@ static __attribute__((noinline)) int call_io_rep(io_handler fn, void *ctx, struc
 }
 
 /*
+ * A response outside enum vcpu_io_response, on every backend: the error is
+ * the caller's (a handler's own error or stop code is lost with it), and
+ * the access completes as handled, with the data the handler left, so the
+ * guest is not left at it.
+ */
+static __attribute__((noinline, cold)) int bad_response(struct vcpu *cpu)
+{
+	struct vcpu_io *io = &cpu->exit.u.io;
+	uint32_t response = io->response;
+
+	io->response = VCPU_IO_HANDLED;
+	return cpu_fail(cpu, -EINVAL, "vCPU %u: the %s handler's response %u is not HANDLED, "
+			"FAULT or RETRY", cpu->id, vcpu_exit_kind_name(cpu->exit.kind), response);
+}
+
+/*
  * The handler gets io to fill in data and response; what the guest's
  * access was (address, length, direction) is the backend's to write back
  * by, so it is put back as decoded, whatever the handler left there.
@@ -399,6 +415,15 @@ static int handler_result(struct vcpu *cpu, int r)
 	return r;
 }
 
+/* An access handled: the handler's result, then its response checked (the core's rule). */
+static inline int io_result(struct vcpu *cpu, int r)
+{
+	r = handler_result(cpu, r);
+	if (__builtin_expect(cpu->exit.u.io.response > VCPU_IO_RETRY, 0))
+		return bad_response(cpu);
+	return r;
+}
+
 static int dispatch(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 {
 	struct vcpu_exit *e = &cpu->exit;
@@ -406,11 +431,11 @@ static int dispatch(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 	switch (e->kind) {
 	case VCPU_EXIT_MMIO:
 		if (h->mmio)
-			return handler_result(cpu, call_io(h->mmio, ctx, cpu));
+			return io_result(cpu, call_io(h->mmio, ctx, cpu));
 		break;
 	case VCPU_EXIT_PIO:
 		if (h->pio)
-			return handler_result(cpu, call_io(h->pio, ctx, cpu));
+			return io_result(cpu, call_io(h->pio, ctx, cpu));
 		break;
 	case VCPU_EXIT_HYPERCALL:
 		if (h->hypercall)
@@ -422,7 +447,7 @@ static int dispatch(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 		break;
 	case VCPU_EXIT_PCI_CONFIG:
 		if (h->pci_config)
-			return handler_result(cpu, call_io(h->pci_config, ctx, cpu));
+			return io_result(cpu, call_io(h->pci_config, ctx, cpu));
 		break;
 	case VCPU_EXIT_MEMORY_FAULT:
 		/* Nobody fixed the memory unless a handler says so. */

@@ -714,9 +714,6 @@ static int gz_complete(struct vcpu *cpu, bool resume)
 
 	switch (cpu->exit.kind) {
 	case VCPU_EXIT_MMIO:
-		if (io->response > VCPU_IO_RETRY)
-			return cpu_fail(cpu, -EINVAL, "vCPU %u: I/O response %u is not HANDLED, FAULT or "
-						      "RETRY", cpu->id, io->response);
 		if (io->response != VCPU_IO_HANDLED)
 			return cpu_fail(cpu, -EOPNOTSUPP,
 					"vCPU %u: GenieZone cannot %s an access at 0x%llx", cpu->id,

@@ -742,9 +742,6 @@ static int gunyah_complete(struct vcpu *cpu, bool resume)
 
 	switch (cpu->exit.kind) {
 	case VCPU_EXIT_MMIO:
-		if (io->response > VCPU_IO_RETRY)
-			return cpu_fail(cpu, -EINVAL, "vCPU %u: MMIO response %u is not HANDLED, "
-						      "FAULT or RETRY", cpu->id, io->response);
 		if (v8 && io->response != VCPU_IO_HANDLED)
 			return cpu_fail(cpu, -EOPNOTSUPP,
 					"vCPU %u: the v8 Gunyah ABI cannot %s an access at 0x%llx",
