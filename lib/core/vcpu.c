@@ -415,6 +415,25 @@ static int handler_result(struct vcpu *cpu, int r)
 	return r;
 }
 
+/*
+ * A memory fault not answered with RETRY: no ABI can reflect it into the
+ * guest (running again would only fault again), so it ends vcpu_run(),
+ * beating a handler's stop code.
+ */
+static __attribute__((noinline, cold)) int unbacked(struct vcpu *cpu)
+{
+	const struct vcpu_memory_fault *f = &cpu->exit.u.fault;
+	char size[40] = "", attempt[32] = "";
+
+	if (f->size)
+		snprintf(size, sizeof(size), "+0x%llx", (unsigned long long)f->size);
+	if (f->error)
+		snprintf(attempt, sizeof(attempt), " (attempt %d)", f->error);
+	return cpu_fail(cpu, -EFAULT, "vCPU %u: guest access to 0x%llx%s has no memory behind "
+			"it%s; %s cannot reflect the fault into the guest", cpu->id,
+			(unsigned long long)f->gpa, size, attempt, cpu->vm->hv->ops->name);
+}
+
 /* An access handled: the handler's result, then its response checked (the core's rule). */
 static inline int io_result(struct vcpu *cpu, int r)
 {
@@ -449,19 +468,24 @@ static int dispatch(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 		if (h->pci_config)
 			return io_result(cpu, call_io(h->pci_config, ctx, cpu));
 		break;
-	case VCPU_EXIT_MEMORY_FAULT:
+	case VCPU_EXIT_MEMORY_FAULT: {
+		int r;
+
 		/* Nobody fixed the memory unless a handler says so. */
 		e->u.fault.response = VCPU_IO_FAULT;
-		if (h->memory_fault)
-			return handler_result(cpu, h->memory_fault(ctx, cpu, &e->u.fault));
-		if (h->other) {
-			int r = h->other(ctx, cpu, e);
+		if (h->memory_fault) {
+			r = handler_result(cpu, h->memory_fault(ctx, cpu, &e->u.fault));
+		} else if (h->other) {
+			r = h->other(ctx, cpu, e);
 			/* .other saw a const exit: continuing means "try again". */
 			if (r == 0)
 				e->u.fault.response = VCPU_IO_RETRY;
-			return handler_result(cpu, r);
+			r = handler_result(cpu, r);
+		} else {
+			return unhandled(cpu);
 		}
-		return unhandled(cpu);
+		return r >= 0 && e->u.fault.response != VCPU_IO_RETRY ? unbacked(cpu) : r;
+	}
 	default:
 		break;
 	}

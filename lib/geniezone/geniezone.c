@@ -727,11 +727,7 @@ static int gz_complete(struct vcpu *cpu, bool resume)
 		memcpy(run->u.hypercall.args, hc->ret, sizeof(hc->ret));
 		return 0;
 	case VCPU_EXIT_MEMORY_FAULT:
-		/* GZVM_RUN retries the access; it only succeeds if memory was added. */
-		if (cpu->exit.u.fault.response != VCPU_IO_RETRY)
-			return cpu_fail(cpu, -EFAULT,
-					"vCPU %u: guest access to 0x%llx has no memory behind it",
-					cpu->id, (unsigned long long)cpu->exit.u.fault.gpa);
+		/* Nothing to write: the core ends the run unless RETRY (vcpu.c, unbacked()). */
 		return 0;
 	default:
 		return 0;

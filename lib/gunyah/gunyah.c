@@ -754,12 +754,7 @@ static int gunyah_complete(struct vcpu *cpu, bool resume)
 			run->mmio.resume_action = (uint8_t)io->response; /* 0, 1, 2 = the ABI's values */
 		return 0;
 	case VCPU_EXIT_MEMORY_FAULT:
-		/* v17 does not read page_fault.resume_action: running again retries the access. */
-		if (cpu->exit.u.fault.response != VCPU_IO_RETRY)
-			return cpu_fail(cpu, -EFAULT,
-					"vCPU %u: guest access to 0x%llx has no memory behind it (attempt "
-					"%d); Gunyah cannot reflect the fault into the guest", cpu->id,
-					(unsigned long long)cpu->exit.u.fault.gpa, cpu->exit.u.fault.error);
+		/* Nothing to write: the core ends the run unless RETRY (vcpu.c, unbacked()). */
 		return 0;
 	case VCPU_EXIT_SYSTEM_EVENT:
 	case VCPU_EXIT_FAIL_ENTRY:

@@ -677,12 +677,7 @@ static int kvm_complete(struct vcpu *cpu, bool resume)
 	case VCPU_EXIT_HYPERCALL:
 		return kvm_arch(cpu->vm->hv)->hypercall_complete(cpu, run);
 	case VCPU_EXIT_MEMORY_FAULT:
-		/* KVM cannot reflect it: KVM_RUN would only fault again. */
-		if (cpu->exit.u.fault.response != VCPU_IO_RETRY)
-			return cpu_fail(cpu, -EFAULT,
-					"vCPU %u: guest access to 0x%llx+0x%llx has no memory behind it",
-					cpu->id, (unsigned long long)cpu->exit.u.fault.gpa,
-					(unsigned long long)cpu->exit.u.fault.size);
+		/* Nothing to write: the core ends the run unless RETRY (vcpu.c, unbacked()). */
 		return 0;
 	default:
 		return 0;
