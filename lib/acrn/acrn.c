@@ -132,10 +132,6 @@ static int acrn_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *v
 
 static int check_config(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 {
-	if (cfg->ipa_bits)
-		return vm_fail(vm, -EINVAL, "ipa_bits is an arm64 setting");
-	if (cfg->flags & VCPU_VM_SYSTEM_SUSPEND)
-		return vm_fail(vm, -EINVAL, "VCPU_VM_SYSTEM_SUSPEND is an arm64 setting");
 	if (memchr(cfg->name, '\0', sizeof(cfg->name)) == NULL)
 		return vm_fail(vm, -EINVAL, "the ACRN VM name has at most %d characters",
 			       ACRN_NAME_LEN - 1);
@@ -1040,6 +1036,7 @@ static void acrn_set_immediate_exit(struct vcpu *cpu, int value)
 
 const struct vcpu_backend_ops vcpu_acrn_ops = {
 	.name = "acrn",
+	.vm_config = VCFG_CPU_AFFINITY | VCFG_PM1A_PORT | VCFG_NAME,
 	.hv_init = acrn_hv_init,
 	.hv_fini = acrn_hv_fini,
 	.check = acrn_check,

@@ -115,6 +115,14 @@ struct vcpu_backend_ops {
 	 * mappings merge with their neighbours (GenieZone).
 	 */
 	bool ram_shared;
+	/*
+	 * The struct vcpu_vm_config settings this ABI has (VCFG_*): the core
+	 * refuses a non-zero one it lacks, so every backend says alike that
+	 * the caller's intent cannot be honoured.  Values the backend takes
+	 * it still checks itself (an arm64-only width on x86, a width the
+	 * driver cannot give).
+	 */
+	uint32_t vm_config;
 	int (*hv_init)(struct vcpu_hv *hv);
 	void (*hv_fini)(struct vcpu_hv *hv);
 	int (*check)(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *value, char *err);
@@ -180,6 +188,12 @@ struct vcpu_backend_ops {
 	int (*finish)(struct vcpu *cpu);
 	void (*set_immediate_exit)(struct vcpu *cpu, int value);
 };
+
+#define VCFG_IPA_BITS     (1u << 0) /* ipa_bits */
+#define VCFG_SUSPEND      (1u << 1) /* flags: VCPU_VM_SYSTEM_SUSPEND */
+#define VCFG_CPU_AFFINITY (1u << 2) /* cpu_affinity */
+#define VCFG_PM1A_PORT    (1u << 3) /* x86_pm1a_cnt_port */
+#define VCFG_NAME         (1u << 4) /* name */
 
 extern const struct vcpu_backend_ops vcpu_kvm_ops;
 extern const struct vcpu_backend_ops vcpu_gunyah_ops;

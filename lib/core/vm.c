@@ -4,9 +4,32 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+/* A setting the backend does not have is refused, not ignored (vcpu.h). */
+static int check_config(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg)
+{
+	const struct {
+		uint32_t bit;
+		bool set;
+		const char *what;
+	} fields[] = {
+		{ VCFG_IPA_BITS, cfg->ipa_bits != 0, "ipa_bits" },
+		{ VCFG_SUSPEND, (cfg->flags & VCPU_VM_SYSTEM_SUSPEND) != 0, "VCPU_VM_SYSTEM_SUSPEND" },
+		{ VCFG_CPU_AFFINITY, cfg->cpu_affinity != 0, "cpu_affinity" },
+		{ VCFG_PM1A_PORT, cfg->x86_pm1a_cnt_port != 0, "x86_pm1a_cnt_port" },
+		{ VCFG_NAME, cfg->name[0] != '\0', "name" },
+	};
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (fields[i].set && !(hv->ops->vm_config & fields[i].bit))
+			return hv_fail(hv, -EINVAL, "vcpu_vm_config.%s is not a setting of the %s "
+				       "backend: leave it 0", fields[i].what, hv->ops->name);
+	return 0;
+}
 
 VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg,
 			    struct vcpu_vm **out)
@@ -30,6 +53,9 @@ VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg
 	if (cfg->flags & ~VCPU_VM_SYSTEM_SUSPEND)
 		return hv_fail(hv, -EINVAL, "unknown vcpu_vm_config flags 0x%x",
 			       cfg->flags & ~VCPU_VM_SYSTEM_SUSPEND);
+	r = check_config(hv, cfg);
+	if (r < 0)
+		return r;
 
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)

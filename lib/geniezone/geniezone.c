@@ -136,10 +136,6 @@ static int gz_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 	uint64_t bits = 0;
 	int r;
 
-	if (cfg->cpu_affinity || cfg->x86_pm1a_cnt_port || cfg->name[0])
-		return vm_fail(vm, -EINVAL, "cpu_affinity, x86_pm1a_cnt_port and name are ACRN settings");
-	if (cfg->flags & VCPU_VM_SYSTEM_SUSPEND)
-		return vm_fail(vm, -EINVAL, "GenieZone has no switch for PSCI SYSTEM_SUSPEND events");
 	/* Every VM gets the driver's width (VM type 0): only that width can be honoured. */
 	if (cfg->ipa_bits) {
 		r = check_ext(hv, hv->fd, GZVM_CAP_VM_GPA_SIZE, &bits);
@@ -742,6 +738,7 @@ static int gz_complete(struct vcpu *cpu, bool resume)
  */
 const struct vcpu_backend_ops vcpu_geniezone_ops = {
 	.name = "geniezone",
+	.vm_config = VCFG_IPA_BITS, /* only the driver's own width */
 	/* gzvm_vm_ioctl_set_memory_region(): memory_size must be the VMA's size. */
 	.ram_shared = true,
 	.hv_init = gz_hv_init,

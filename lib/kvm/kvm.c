@@ -140,8 +140,6 @@ static int kvm_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 	uint64_t slots = 0;
 	int r;
 
-	if (cfg->cpu_affinity || cfg->x86_pm1a_cnt_port || cfg->name[0])
-		return vm_fail(vm, -EINVAL, "cpu_affinity, x86_pm1a_cnt_port and name are ACRN settings");
 	r = arch->vm_type(vm, cfg, &type);
 	if (r < 0)
 		return r;
@@ -715,6 +713,7 @@ static int kvm_finish(struct vcpu *cpu)
 
 const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.name = "kvm",
+	.vm_config = VCFG_IPA_BITS | VCFG_SUSPEND, /* arm64's: kvm_x86.c refuses them */
 	.hv_init = kvm_hv_init,
 	.hv_fini = kvm_hv_fini,
 	.check = kvm_check,
