@@ -360,6 +360,13 @@ VCPU_API int vcpu_vm_create_gic_v3(struct vcpu_vm *vm, uint64_t dist_base, uint6
 	if (!vm->hv->ops->vm_gic_v3)
 		return vm_fail(vm, -EOPNOTSUPP, "the %s backend has no in-kernel GICv3",
 			       vm->hv->ops->name);
+	/* The GIC architecture's, whoever emulates it (vcpu_vm_create_gic_v3(3)). */
+	if ((dist_base | redist_base) & (VCPU_GIC_V3_DIST_SIZE - 1))
+		return vm_fail(vm, -EINVAL, "GICv3 bases 0x%llx/0x%llx must be 64 KiB aligned",
+			       (unsigned long long)dist_base, (unsigned long long)redist_base);
+	if (nr_irqs < 64 || nr_irqs > 1024 || nr_irqs % 32)
+		return vm_fail(vm, -EINVAL, "GICv3 nr_irqs %u must be a multiple of 32 in 64..1024",
+			       nr_irqs);
 	return vm->hv->ops->vm_gic_v3(vm, dist_base, redist_base, nr_irqs);
 }
 

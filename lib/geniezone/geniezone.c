@@ -241,12 +241,6 @@ static int gz_vm_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint
 	struct gz_vm_priv *p = vm_priv(vm);
 	int r;
 
-	if ((dist | redist) & (VCPU_GIC_V3_DIST_SIZE - 1))
-		return vm_fail(vm, -EINVAL, "GICv3 bases 0x%llx/0x%llx must be 64 KiB aligned",
-			       (unsigned long long)dist, (unsigned long long)redist);
-	if (nr_irqs < 64 || nr_irqs > 1024 || nr_irqs % 32)
-		return vm_fail(vm, -EINVAL, "GICv3 nr_irqs %u must be a multiple of 32 in 64..1024",
-			       nr_irqs);
 	pthread_mutex_lock(&vm->lock);
 	if (p->gic) {
 		r = vm_fail(vm, -EEXIST, "the VM already has a vGICv3");

@@ -202,12 +202,6 @@ int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_
 	struct kvm_create_device dev = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
 	int r;
 
-	if ((dist | redist) & (VCPU_GIC_V3_DIST_SIZE - 1))
-		return vm_fail(vm, -EINVAL, "GICv3 bases 0x%llx/0x%llx must be 64 KiB aligned",
-			       (unsigned long long)dist, (unsigned long long)redist);
-	if (nr_irqs < 64 || nr_irqs > 1024 || nr_irqs % 32)
-		return vm_fail(vm, -EINVAL, "GICv3 nr_irqs %u must be a multiple of 32 in 64..1024",
-			       nr_irqs);
 	pthread_mutex_lock(&vm->lock);
 	if (vm->irqchip_fd >= 0) {
 		r = vm_fail(vm, -EEXIST, "the VM already has an in-kernel irqchip");
