@@ -228,6 +228,20 @@ int vcpu_regs_each(struct vcpu *cpu, struct vcpu_reg *get, const struct vcpu_reg
  */
 int vcpu_malformed(struct vcpu *cpu, const char *what, unsigned long long v);
 
+/*
+ * An SMCCC call's results before the handler (vcpu.h, struct
+ * vcpu_hypercall): x0 NOT_SUPPORTED unless the handler answers, x1..x3 as
+ * the guest left them, so a handler sets only what it returns.  @hc->args
+ * (x1..) must be filled.
+ */
+static inline void vcpu_smccc_results_init(struct vcpu_hypercall *hc)
+{
+	hc->ret[0] = VCPU_SMCCC_RET_NOT_SUPPORTED;
+	hc->ret[1] = hc->args[0];
+	hc->ret[2] = hc->args[1];
+	hc->ret[3] = hc->args[2];
+}
+
 /* Prefix the detail that batch entry @i left with its index; returns @r. */
 int vcpu_regs_entry_failed(struct vcpu *cpu, uint32_t i, int r);
 /* VCPU_REG_X86_SEG() ids. */

@@ -515,8 +515,7 @@ static int decode_hypercall(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 	memcpy(hc->args, &run->u.hypercall.args[1], SMCCC_NARGS * sizeof(uint64_t));
 	hc->nargs = SMCCC_NARGS;
 	hc->flags = 0; /* an HVC: the exit is the guest-HVC path (crosvm: GZVM_EXIT_HVC) */
-	hc->ret[0] = VCPU_SMCCC_RET_NOT_SUPPORTED;
-	memcpy(&hc->ret[1], &run->u.hypercall.args[1], 3 * sizeof(uint64_t));
+	vcpu_smccc_results_init(hc);
 	cpu->exit.kind = VCPU_EXIT_HYPERCALL;
 	return 0;
 }

@@ -156,8 +156,7 @@ static int arm64_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run)
 		return r;
 	p->hc_regs[0] = hc->nr;
 	memcpy(&p->hc_regs[1], hc->args, 3 * sizeof(uint64_t));
-	hc->ret[0] = VCPU_SMCCC_RET_NOT_SUPPORTED;
-	memcpy(&hc->ret[1], hc->args, 3 * sizeof(uint64_t));
+	vcpu_smccc_results_init(hc);
 	cpu->exit.kind = VCPU_EXIT_HYPERCALL;
 	return 0;
 }
