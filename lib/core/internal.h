@@ -229,6 +229,19 @@ int vcpu_regs_each(struct vcpu *cpu, struct vcpu_reg *get, const struct vcpu_reg
 int vcpu_malformed(struct vcpu *cpu, const char *what, unsigned long long v);
 
 /*
+ * The two exits KVM's kvm_run layout (which GenieZone's copies) carries
+ * with up to 16 data words: the words past @ndata read as zero, more than
+ * 16 is a malformed exit.  @type is the portable system-event type the
+ * backend mapped @raw_type to.  With @legacy_word0 a system event without
+ * data words still gets word 0 (KVM before KVM_CAP_SYSTEM_EVENT_DATA kept
+ * a flags word there).  0 or -EPROTO.
+ */
+int vcpu_decode_system_event(struct vcpu *cpu, uint32_t type, uint32_t raw_type, uint32_t ndata,
+			     const uint64_t *data, bool legacy_word0);
+int vcpu_decode_internal(struct vcpu *cpu, uint32_t kind, uint64_t code, uint32_t ndata,
+			 const uint64_t *data);
+
+/*
  * An SMCCC call's results before the handler (vcpu.h, struct
  * vcpu_hypercall): x0 NOT_SUPPORTED unless the handler answers, x1..x3 as
  * the guest left them, so a handler sets only what it returns.  @hc->args

@@ -314,6 +314,37 @@ int vcpu_malformed(struct vcpu *cpu, const char *what, unsigned long long v)
 			cpu->vm->hv->ops->name, cpu->exit.raw_reason, cpu->exit.raw_reason, what, v);
 }
 
+int vcpu_decode_system_event(struct vcpu *cpu, uint32_t type, uint32_t raw_type, uint32_t ndata,
+			     const uint64_t *data, bool legacy_word0)
+{
+	struct vcpu_system_event *ev = &cpu->exit.u.system_event;
+
+	if (ndata > 16)
+		return vcpu_malformed(cpu, "system_event.ndata", ndata);
+	ev->type = type;
+	ev->raw_type = raw_type;
+	ev->reserved = 0;
+	ev->ndata = ndata;
+	memset(ev->data, 0, sizeof(ev->data));
+	memcpy(ev->data, data, ndata * sizeof(ev->data[0]));
+	if (legacy_word0 && ndata == 0)
+		ev->data[0] = data[0];
+	cpu->exit.kind = VCPU_EXIT_SYSTEM_EVENT;
+	return 0;
+}
+
+int vcpu_decode_internal(struct vcpu *cpu, uint32_t kind, uint64_t code, uint32_t ndata,
+			 const uint64_t *data)
+{
+	if (ndata > 16)
+		return vcpu_malformed(cpu, "internal.ndata", ndata);
+	cpu->exit.u.internal.code = code;
+	cpu->exit.u.internal.ndata = ndata;
+	memcpy(cpu->exit.u.internal.data, data, ndata * sizeof(uint64_t));
+	cpu->exit.kind = kind;
+	return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Dispatch                                                                   */
 

@@ -523,26 +523,20 @@ static int decode_hypercall(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 /* GenieZone types 1-5 are KVM's; 6 SEV_TERM is a crash, 7 S2IDLE a suspend (exits.md). */
 static int decode_system_event(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 {
-	struct vcpu_system_event *ev = &cpu->exit.u.system_event;
-	uint32_t type = run->u.system_event.type, ndata = run->u.system_event.ndata;
+	uint32_t raw = run->u.system_event.type, type;
 
-	if (ndata > 16)
-		return vcpu_malformed(cpu, "system_event.ndata", ndata);
-	switch (type) {
-	case GZVM_SYSTEM_EVENT_SHUTDOWN: ev->type = VCPU_SYSTEM_EVENT_SHUTDOWN; break;
-	case GZVM_SYSTEM_EVENT_RESET: ev->type = VCPU_SYSTEM_EVENT_RESET; break;
+	switch (raw) {
+	case GZVM_SYSTEM_EVENT_SHUTDOWN: type = VCPU_SYSTEM_EVENT_SHUTDOWN; break;
+	case GZVM_SYSTEM_EVENT_RESET: type = VCPU_SYSTEM_EVENT_RESET; break;
 	case GZVM_SYSTEM_EVENT_CRASH:
-	case GZVM_SYSTEM_EVENT_SEV_TERM: ev->type = VCPU_SYSTEM_EVENT_CRASH; break;
-	case GZVM_SYSTEM_EVENT_WAKEUP: ev->type = VCPU_SYSTEM_EVENT_WAKEUP; break;
+	case GZVM_SYSTEM_EVENT_SEV_TERM: type = VCPU_SYSTEM_EVENT_CRASH; break;
+	case GZVM_SYSTEM_EVENT_WAKEUP: type = VCPU_SYSTEM_EVENT_WAKEUP; break;
 	case GZVM_SYSTEM_EVENT_SUSPEND:
-	case GZVM_SYSTEM_EVENT_S2IDLE: ev->type = VCPU_SYSTEM_EVENT_SUSPEND; break;
-	default: return vcpu_malformed(cpu, "system_event.type", type);
+	case GZVM_SYSTEM_EVENT_S2IDLE: type = VCPU_SYSTEM_EVENT_SUSPEND; break;
+	default: return vcpu_malformed(cpu, "system_event.type", raw);
 	}
-	ev->raw_type = type;
-	ev->ndata = ndata;
-	memcpy(ev->data, run->u.system_event.data, ndata * sizeof(ev->data[0]));
-	cpu->exit.kind = VCPU_EXIT_SYSTEM_EVENT;
-	return 0;
+	return vcpu_decode_system_event(cpu, type, raw, run->u.system_event.ndata,
+					run->u.system_event.data, false);
 }
 
 /*
@@ -570,19 +564,6 @@ static int decode_exception(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 	return 0;
 }
 
-static int decode_internal(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
-{
-	uint32_t ndata = run->u.internal.ndata;
-
-	if (ndata > 16)
-		return vcpu_malformed(cpu, "internal.ndata", ndata);
-	cpu->exit.u.internal.code = run->u.internal.suberror;
-	cpu->exit.u.internal.ndata = ndata;
-	memcpy(cpu->exit.u.internal.data, run->u.internal.data, ndata * sizeof(uint64_t));
-	cpu->exit.kind = VCPU_EXIT_INTERNAL_ERROR;
-	return 0;
-}
-
 /* The exits the kernel consumes itself and re-enters (§3 "reaches userspace? no"). */
 static bool kernel_internal(uint32_t reason)
 {
@@ -607,7 +588,8 @@ static int decode_exit(struct vcpu *cpu, const struct gzvm_vcpu_run *run, uint32
 	case GZVM_EXIT_EXCEPTION:
 		return decode_exception(cpu, run);
 	case GZVM_EXIT_INTERNAL_ERROR:
-		return decode_internal(cpu, run);
+		return vcpu_decode_internal(cpu, VCPU_EXIT_INTERNAL_ERROR, run->u.internal.suberror,
+					    run->u.internal.ndata, run->u.internal.data);
 	case GZVM_EXIT_FAIL_ENTRY:
 		e->kind = VCPU_EXIT_FAIL_ENTRY;
 		e->u.internal.code = run->u.fail_entry.hardware_entry_failure_reason;

@@ -460,46 +460,21 @@ static int decode_pio(struct vcpu *cpu, struct kvm_run *run)
 
 static int decode_system_event(struct vcpu *cpu, const struct kvm_run *run)
 {
-	struct vcpu_system_event *ev = &cpu->exit.u.system_event;
-	uint32_t type = run->u.system_event.type, ndata = run->u.system_event.ndata;
+	uint32_t raw = run->u.system_event.type, type;
 
-	if (ndata > 16)
-		return vcpu_malformed(cpu, "system_event.ndata", ndata);
-	switch (type) {
-	case KVM_SYSTEM_EVENT_SHUTDOWN: ev->type = VCPU_SYSTEM_EVENT_SHUTDOWN; break;
-	case KVM_SYSTEM_EVENT_RESET: ev->type = VCPU_SYSTEM_EVENT_RESET; break;
+	switch (raw) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN: type = VCPU_SYSTEM_EVENT_SHUTDOWN; break;
+	case KVM_SYSTEM_EVENT_RESET: type = VCPU_SYSTEM_EVENT_RESET; break;
 	case KVM_SYSTEM_EVENT_CRASH:
 	case KVM_SYSTEM_EVENT_SEV_TERM:
-	case KVM_SYSTEM_EVENT_TDX_FATAL: ev->type = VCPU_SYSTEM_EVENT_CRASH; break;
-	case KVM_SYSTEM_EVENT_WAKEUP: ev->type = VCPU_SYSTEM_EVENT_WAKEUP; break;
-	case KVM_SYSTEM_EVENT_SUSPEND: ev->type = VCPU_SYSTEM_EVENT_SUSPEND; break;
-	default: return vcpu_malformed(cpu, "system_event.type", type);
+	case KVM_SYSTEM_EVENT_TDX_FATAL: type = VCPU_SYSTEM_EVENT_CRASH; break;
+	case KVM_SYSTEM_EVENT_WAKEUP: type = VCPU_SYSTEM_EVENT_WAKEUP; break;
+	case KVM_SYSTEM_EVENT_SUSPEND: type = VCPU_SYSTEM_EVENT_SUSPEND; break;
+	default: return vcpu_malformed(cpu, "system_event.type", raw);
 	}
-	ev->raw_type = type;
-	ev->reserved = 0;
-	ev->ndata = ndata;
-	/* Words past ndata read as zero; the usual one word is a plain move. */
-	memset(ev->data, 0, sizeof(ev->data));
-	if (ndata > 1)
-		memcpy(ev->data, run->u.system_event.data, ndata * sizeof(ev->data[0]));
-	else
-		/* Kernels before KVM_CAP_SYSTEM_EVENT_DATA only set the legacy flags word. */
-		ev->data[0] = run->u.system_event.data[0];
-	cpu->exit.kind = VCPU_EXIT_SYSTEM_EVENT;
-	return 0;
-}
-
-static int decode_internal(struct vcpu *cpu, const struct kvm_run *run, uint32_t kind)
-{
-	uint32_t ndata = run->u.internal.ndata;
-
-	if (ndata > 16)
-		return vcpu_malformed(cpu, "internal.ndata", ndata);
-	cpu->exit.u.internal.code = run->u.internal.suberror;
-	cpu->exit.u.internal.ndata = ndata;
-	memcpy(cpu->exit.u.internal.data, run->u.internal.data, ndata * sizeof(uint64_t));
-	cpu->exit.kind = kind;
-	return 0;
+	/* Kernels before KVM_CAP_SYSTEM_EVENT_DATA only set the legacy flags word. */
+	return vcpu_decode_system_event(cpu, type, raw, run->u.system_event.ndata,
+					run->u.system_event.data, true);
 }
 
 static int decode_exit(struct vcpu *cpu, struct kvm_run *run)
@@ -530,7 +505,8 @@ static int decode_exit(struct vcpu *cpu, struct kvm_run *run)
 	memset(&e->u, 0, sizeof(e->u));
 	switch (reason) {
 	case KVM_EXIT_INTERNAL_ERROR:
-		return decode_internal(cpu, run, VCPU_EXIT_INTERNAL_ERROR);
+		return vcpu_decode_internal(cpu, VCPU_EXIT_INTERNAL_ERROR, run->u.internal.suberror,
+					    run->u.internal.ndata, run->u.internal.data);
 	case KVM_EXIT_FAIL_ENTRY:
 		e->kind = VCPU_EXIT_FAIL_ENTRY;
 		e->u.internal.code = run->u.fail_entry.hardware_entry_failure_reason;
