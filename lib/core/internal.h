@@ -58,7 +58,6 @@ struct vcpu_vm {
 	unsigned nr_regions, cap_regions;
 	unsigned max_regions;   /* the driver's slot count, asked at creation */
 	unsigned nr_vcpus;
-	int irqchip_fd;         /* -1 until an in-kernel irqchip device exists */
 	void *priv;
 	atomic_flag err_busy;   /* writers of err: VM-level calls come from any thread */
 	char err[VCPU_ERRLEN];

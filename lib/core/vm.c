@@ -63,7 +63,6 @@ VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg
 	vm->hv = hv;
 	atomic_flag_clear(&vm->err_busy);
 	vm->fd = -1;
-	vm->irqchip_fd = -1;
 	vm->flags = cfg->flags;
 	r = pthread_mutex_init(&vm->lock, NULL);
 	if (r) {

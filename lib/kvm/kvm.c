@@ -146,6 +146,7 @@ static int kvm_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 	vm->priv = calloc(1, sizeof(struct kvm_vm_priv));
 	if (!vm->priv)
 		return vm_fail(vm, -ENOMEM, "cannot allocate KVM VM state");
+	((struct kvm_vm_priv *)vm->priv)->gic_fd = -1;
 	r = sys_ioctl(hv, hv->fd, KVM_CREATE_VM, type);
 	if (r < 0) {
 		vm_fail(vm, r, "KVM_CREATE_VM(type 0x%lx) failed", type);
@@ -172,8 +173,10 @@ fail_priv:
 
 static void kvm_vm_destroy(struct vcpu_vm *vm)
 {
-	if (vm->irqchip_fd >= 0)
-		sys_close(vm->hv, vm->irqchip_fd);
+	const struct kvm_vm_priv *p = vm->priv;
+
+	if (p->gic_fd >= 0)
+		sys_close(vm->hv, p->gic_fd);
 	sys_close(vm->hv, vm->fd);
 	free(vm->priv);
 	vm->priv = NULL;

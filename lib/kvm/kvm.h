@@ -22,6 +22,7 @@ struct kvm_vm_priv {
 	bool vcpu_created; /* KVM_CREATE_VCPU succeeded once: KVM keeps that vCPU until the VM dies */
 	bool x86_irqchip;  /* KVM_CREATE_IRQCHIP done */
 	bool x86_pit;      /* KVM_CREATE_PIT2 done */
+	int gic_fd;        /* arm64: the vGICv3 device, -1 until it exists */
 	uint64_t x86_hc_exit; /* KVM_CAP_EXIT_HYPERCALL mask enabled so far */
 };
 

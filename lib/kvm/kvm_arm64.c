@@ -198,11 +198,12 @@ static int set_dev_attr(struct vcpu_vm *vm, int fd, uint32_t group, uint64_t att
 
 int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs)
 {
+	struct kvm_vm_priv *p = vm->priv;
 	struct kvm_create_device dev = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
 	int r;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vm->irqchip_fd >= 0) {
+	if (p->gic_fd >= 0) {
 		r = vm_fail(vm, -EEXIST, "the VM already has an in-kernel irqchip");
 		goto out;
 	}
@@ -229,7 +230,7 @@ int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_
 	if (r < 0)
 		sys_close(vm->hv, (int)dev.fd);
 	else
-		vm->irqchip_fd = (int)dev.fd;
+		p->gic_fd = (int)dev.fd;
 out:
 	pthread_mutex_unlock(&vm->lock);
 	return r;
