@@ -1765,6 +1765,31 @@ static void test_destroy_started_no_leak(void **state)
 	assert_int_equal(vcpu_mock_failures(f->mock, NULL), 0);
 }
 
+/*
+ * ACRN_IOCTL_DESTROY_VM refused: the hypervisor may still write the pinned
+ * request page, so nothing is freed and the handle stays; a second
+ * vcpu_vm_destroy() asks again and then frees it all (the fixture counts).
+ */
+static void test_destroy_refused_keeps_vm(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu_vm *vm;
+	uint64_t calls;
+
+	open_n(f, 1, 0);
+	assert_int_equal(vcpu_vm_start(f->vm), 0);
+	assert_int_equal(vcpu_destroy(&f->cpu[0]), 0);
+	/* The destroy's calls: DESTROY_IOREQ_CLIENT, then DESTROY_VM. */
+	calls = vcpu_mock_calls(f->mock);
+	assert_int_equal(vcpu_mock_fail_call(f->mock, calls + 2, EIO), 0);
+	vm = f->vm;
+	assert_int_equal(vcpu_vm_destroy(&f->vm), -EIO);
+	assert_ptr_equal(f->vm, vm);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "kept"));
+	assert_int_equal(vcpu_vm_destroy(&f->vm), 0);
+	assert_null(f->vm);
+}
+
 /* ------------------------------------------------------------------------ */
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1844,6 +1869,7 @@ int main(void)
 		T(test_ioeventfd),
 		T(test_memory),
 		T(test_destroy_started_no_leak),
+		T(test_destroy_refused_keeps_vm),
 	};
 
 	mallopt(M_ARENA_MAX, 1);

@@ -163,7 +163,9 @@ VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg
  * vcpu_vm_destroy() - destroy a VM and unmap nothing of the VMM's memory.
  * @vm: pointer to the handle; set to NULL on success, so a second call is a
  *      clean -EINVAL rather than a use after free.
- * Return: 0; -EBUSY while vCPUs of this VM exist; -EINVAL for NULL.
+ * Return: 0; -EBUSY while vCPUs of this VM exist; -EINVAL for NULL; the
+ * driver's errno when it refused to destroy the VM (ACRN): the VM and the
+ * handle are kept, and a later call tries again.
  */
 VCPU_API int vcpu_vm_destroy(struct vcpu_vm **vm);
 

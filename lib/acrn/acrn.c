@@ -224,20 +224,31 @@ fail:
 	return r;
 }
 
-static void acrn_vm_destroy(struct vcpu_vm *vm)
+/*
+ * acrn-dm's teardown order: the I/O request client, then the VM.  The
+ * request page stays pinned, the hypervisor free to write it, until
+ * DESTROY_VM succeeds; if it fails, nothing is freed and the handle stays,
+ * so the VMM can try again (hsm.c acrn_vm_destroy() clears its "destroyed"
+ * mark on failure, so a second call really asks again).
+ */
+static int acrn_vm_destroy(struct vcpu_vm *vm)
 {
 	struct acrn_vm_priv *p = vm_priv(vm);
 	struct vcpu_hv *hv = vm->hv;
+	int r;
 
-	/* acrn-dm's teardown order (acrn.md §1 step 11); close() alone would do it too. */
-	if (atomic_load(&p->client))
-		sys_ioctl(hv, vm->fd, ACRN_IOCTL_DESTROY_IOREQ_CLIENT, 0);
-	sys_ioctl(hv, vm->fd, ACRN_IOCTL_DESTROY_VM, 0);
+	if (atomic_load(&p->client) &&
+	    sys_ioctl(hv, vm->fd, ACRN_IOCTL_DESTROY_IOREQ_CLIENT, 0) == 0)
+		atomic_store(&p->client, false);
+	r = sys_ioctl(hv, vm->fd, ACRN_IOCTL_DESTROY_VM, 0);
+	if (r < 0)
+		return vm_fail(vm, r, "ACRN_IOCTL_DESTROY_VM failed: the VM and its pinned request "
+			       "page are kept; destroy it again");
 	sys_close(hv, vm->fd);
-	/* Unpinned by DESTROY_VM: only now may the page go. */
 	free(p->page);
 	free(p);
 	vm->priv = NULL;
+	return 0;
 }
 
 static int acrn_vm_map(struct vcpu_vm *vm, const struct vcpu_region *reg, bool remove)

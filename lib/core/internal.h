@@ -126,7 +126,8 @@ struct vcpu_backend_ops {
 	void (*hv_fini)(struct vcpu_hv *hv);
 	int (*check)(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *value, char *err);
 	int (*vm_create)(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg);
-	void (*vm_destroy)(struct vcpu_vm *vm);
+	/* 0, or the driver refused: then the VM and all of it stay as they were. */
+	int (*vm_destroy)(struct vcpu_vm *vm);
 	int (*vm_map)(struct vcpu_vm *vm, const struct vcpu_region *r, bool remove);
 	int (*vm_irq_line)(struct vcpu_vm *vm, uint32_t irq, int level);
 	int (*vm_gic_v3)(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs);

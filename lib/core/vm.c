@@ -98,6 +98,7 @@ VCPU_API int vcpu_vm_destroy(struct vcpu_vm **pvm)
 	struct vcpu_vm *vm;
 	struct vcpu_hv *hv;
 	unsigned n;
+	int r;
 
 	if (!pvm || !*pvm)
 		return -EINVAL;
@@ -108,7 +109,9 @@ VCPU_API int vcpu_vm_destroy(struct vcpu_vm **pvm)
 	pthread_mutex_unlock(&vm->lock);
 	if (n)
 		return vm_fail(vm, -EBUSY, "cannot destroy the VM: %u vCPU(s) still exist", n);
-	hv->ops->vm_destroy(vm);
+	r = hv->ops->vm_destroy(vm);
+	if (r < 0)
+		return r; /* the handle stays valid: the caller may try again */
 	/* The driver no longer uses the memory: free what vcpu_vm_alloc() made. */
 	for (unsigned i = 0; i < vm->nr_regions; i++)
 		if (vm->regions[i].owned)

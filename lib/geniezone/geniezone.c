@@ -160,11 +160,12 @@ static int gz_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 	return 0;
 }
 
-static void gz_vm_destroy(struct vcpu_vm *vm)
+static int gz_vm_destroy(struct vcpu_vm *vm)
 {
 	sys_close(vm->hv, vm->fd);
 	free(vm->priv);
 	vm->priv = NULL;
+	return 0;
 }
 
 /*

@@ -159,11 +159,12 @@ static int gunyah_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg
 	return 0;
 }
 
-static void gunyah_vm_destroy(struct vcpu_vm *vm)
+static int gunyah_vm_destroy(struct vcpu_vm *vm)
 {
 	sys_close(vm->hv, vm->fd);
 	free(vm->priv);
 	vm->priv = NULL;
+	return 0;
 }
 
 /* ------------------------------------------------------------------------ */

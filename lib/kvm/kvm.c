@@ -171,7 +171,7 @@ fail_priv:
 	return r;
 }
 
-static void kvm_vm_destroy(struct vcpu_vm *vm)
+static int kvm_vm_destroy(struct vcpu_vm *vm)
 {
 	const struct kvm_vm_priv *p = vm->priv;
 
@@ -180,6 +180,7 @@ static void kvm_vm_destroy(struct vcpu_vm *vm)
 	sys_close(vm->hv, vm->fd);
 	free(vm->priv);
 	vm->priv = NULL;
+	return 0;
 }
 
 static int kvm_vm_map(struct vcpu_vm *vm, const struct vcpu_region *reg, bool remove)
