@@ -326,8 +326,10 @@ int vcpu_decode_system_event(struct vcpu *cpu, uint32_t type, uint32_t raw_type,
 	ev->reserved = 0;
 	ev->ndata = ndata;
 	memset(ev->data, 0, sizeof(ev->data));
-	memcpy(ev->data, data, ndata * sizeof(ev->data[0]));
-	if (legacy_word0 && ndata == 0)
+	/* The usual one word is a plain move, not a memcpy call. */
+	if (ndata > 1)
+		memcpy(ev->data, data, ndata * sizeof(ev->data[0]));
+	else if (ndata == 1 || legacy_word0)
 		ev->data[0] = data[0];
 	cpu->exit.kind = VCPU_EXIT_SYSTEM_EVENT;
 	return 0;
