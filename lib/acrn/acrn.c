@@ -82,6 +82,8 @@ static int acrn_hv_init(struct vcpu_hv *hv)
 	hv->priv = calloc(1, sizeof(struct acrn_hv_priv));
 	if (!hv->priv)
 		return hv_fail(hv, -ENOMEM, "cannot allocate ACRN state");
+	/* A request completed unanswered fails the access (reads all ones, as acrn-dm). */
+	hv->io_responses = 1u << VCPU_IO_FAULT;
 	return 0;
 }
 
@@ -980,7 +982,6 @@ static int acrn_complete(struct vcpu *cpu, bool resume)
 	const struct vcpu_io *io = &cpu->exit.u.io;
 	struct acrn_io_request *s;
 	uint64_t v;
-	int r = 0;
 
 	if (!cp->cur_valid)
 		return 0;
@@ -1012,15 +1013,8 @@ static int acrn_complete(struct vcpu *cpu, bool resume)
 		else
 			s->reqs.pci_request.value = (uint32_t)v;
 	}
-	if (io->response == VCPU_IO_RETRY)
-		r = cpu_fail(cpu, -EOPNOTSUPP,
-			     "vCPU %u: ACRN cannot re-execute an access (0x%llx): completed as a "
-			     "failed one",
-			     cp->cur_slot, (unsigned long long)io->addr);
-	{
-		int n = notify(cpu, p, cp->cur_slot);
-		return r < 0 ? r : n;
-	}
+	/* RETRY was refused by the core and turned into FAULT (hv->io_responses). */
+	return notify(cpu, p, cp->cur_slot);
 }
 
 /*

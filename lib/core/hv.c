@@ -83,6 +83,7 @@ int vcpu_hv_open_sys(enum vcpu_backend backend, enum vcpu_arch arch, const char 
 	if (!hv)
 		return -ENOMEM;
 	hv->ops = backends[idx].ops;
+	hv->driver = hv->ops->name;
 	atomic_flag_clear(&hv->err_busy);
 	hv->sys = sys;
 	hv->sys_ctx = sys_ctx;

@@ -35,6 +35,13 @@ struct vcpu_hv {
 	unsigned nr_vcpus;      /* across VMs, guarded by lock: freezes kick_signal */
 	pthread_mutex_t lock;
 	void *priv;             /* backend state (KVM: run-mapping size) */
+	/*
+	 * The handler responses besides HANDLED this driver can carry out
+	 * (1 << VCPU_IO_FAULT, 1 << VCPU_IO_RETRY), set by hv_init; the core
+	 * refuses the others (vcpu.c, io_result()).
+	 */
+	uint32_t io_responses;
+	const char *driver;     /* the driver's name in details: ops->name, or its ABI's */
 	atomic_flag err_busy;   /* writers of err: hv_fail() from any thread */
 	char err[VCPU_ERRLEN];
 };

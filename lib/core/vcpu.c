@@ -467,12 +467,36 @@ static __attribute__((noinline, cold)) int unbacked(struct vcpu *cpu)
 			(unsigned long long)f->gpa, size, attempt, cpu->vm->hv->ops->name);
 }
 
-/* An access handled: the handler's result, then its response checked (the core's rule). */
+/*
+ * A response the driver cannot carry out: the caller hears -EOPNOTSUPP, and
+ * the access completes as a failed one where the driver can say so, else
+ * as handled with the handler's data, so the guest is not left at it.
+ */
+static __attribute__((noinline, cold)) int unsupported_response(struct vcpu *cpu)
+{
+	struct vcpu_io *io = &cpu->exit.u.io;
+	const uint32_t response = io->response;
+
+	io->response = cpu->vm->hv->io_responses & (1u << VCPU_IO_FAULT) ? VCPU_IO_FAULT
+									 : VCPU_IO_HANDLED;
+	return cpu_fail(cpu, -EOPNOTSUPP, "vCPU %u: the %s driver cannot %s an access at 0x%llx",
+			cpu->id, cpu->vm->hv->driver,
+			response == VCPU_IO_FAULT ? "fault" : "re-execute",
+			(unsigned long long)io->addr);
+}
+
+/* An access handled: the handler's result, then its response checked (the core's rules). */
 static inline int io_result(struct vcpu *cpu, int r)
 {
+	const uint32_t response = cpu->exit.u.io.response;
+
 	r = handler_result(cpu, r);
-	if (__builtin_expect(cpu->exit.u.io.response > VCPU_IO_RETRY, 0))
-		return bad_response(cpu);
+	if (__builtin_expect(response != VCPU_IO_HANDLED, 0)) {
+		if (response > VCPU_IO_RETRY)
+			return bad_response(cpu);
+		if (!(cpu->vm->hv->io_responses & (1u << response)))
+			return unsupported_response(cpu);
+	}
 	return r;
 }
 

@@ -686,11 +686,7 @@ static int gz_complete(struct vcpu *cpu, bool resume)
 
 	switch (cpu->exit.kind) {
 	case VCPU_EXIT_MMIO:
-		if (io->response != VCPU_IO_HANDLED)
-			return cpu_fail(cpu, -EOPNOTSUPP,
-					"vCPU %u: GenieZone cannot %s an access at 0x%llx", cpu->id,
-					io->response == VCPU_IO_FAULT ? "fault" : "retry",
-					(unsigned long long)io->addr);
+		/* Always HANDLED: GenieZone can neither fault nor retry (hv->io_responses 0). */
 		/* The next GZVM_RUN copies it in; the hypervisor loads register reg_nr. */
 		if (!io->is_write)
 			memcpy(run->u.mmio.data, io->data, io->len);

@@ -85,6 +85,9 @@ static int gunyah_hv_init(struct vcpu_hv *hv)
 		return hv_fail(hv, -ENOMEM, "cannot allocate Gunyah state");
 	p->v8 = r == -ENOTTY;
 	hv->priv = p;
+	/* v17's resume_action can fault or retry an access; v8 has none. */
+	hv->io_responses = p->v8 ? 0 : 1u << VCPU_IO_FAULT | 1u << VCPU_IO_RETRY;
+	hv->driver = p->v8 ? "gunyah (v8 ABI)" : "gunyah (v17 ABI)";
 	return 0;
 }
 
@@ -738,11 +741,7 @@ static int gunyah_complete(struct vcpu *cpu, bool resume)
 
 	switch (cpu->exit.kind) {
 	case VCPU_EXIT_MMIO:
-		if (v8 && io->response != VCPU_IO_HANDLED)
-			return cpu_fail(cpu, -EOPNOTSUPP,
-					"vCPU %u: the v8 Gunyah ABI cannot %s an access at 0x%llx",
-					cpu->id, io->response == VCPU_IO_FAULT ? "fault" : "retry",
-					(unsigned long long)io->addr);
+		/* v8 has no resume action: hv->io_responses is 0 there, HANDLED only. */
 		/* mmio.len stays as the kernel wrote it: v8 copies that many bytes back. */
 		if (!io->is_write && io->response == VCPU_IO_HANDLED)
 			memcpy(v8 ? run8->mmio.data : run->mmio.data, io->data, io->len);

@@ -642,12 +642,7 @@ static int kvm_complete(struct vcpu *cpu, bool resume)
 	switch (cpu->exit.kind) {
 	case VCPU_EXIT_MMIO:
 	case VCPU_EXIT_PIO:
-		/* The core refused responses outside the enum (vcpu.c, bad_response()). */
-		if (io->response != VCPU_IO_HANDLED)
-			return cpu_fail(cpu, -EOPNOTSUPP,
-					"vCPU %u: KVM backend cannot %s an access at 0x%llx",
-					cpu->id, io->response == VCPU_IO_FAULT ? "fault" : "retry",
-					(unsigned long long)io->addr);
+		/* Always HANDLED: KVM can neither fault nor retry (hv->io_responses 0). */
 		/* Port reads were stored in place, item by item, by the core. */
 		if (cpu->exit.kind == VCPU_EXIT_MMIO && !io->is_write)
 			memcpy(run->u.mmio.data, io->data, io->len);
