@@ -43,7 +43,7 @@ static bool ops_complete(const struct vcpu_backend_ops *o)
 {
 	return o->name && o->hv_init && o->check && o->vm_create && o->vm_destroy && o->vm_map &&
 	       o->vm_irq_line && o->vcpu_create && o->vcpu_destroy && o->get_reg && o->set_reg &&
-	       o->run_once && o->complete && o->set_immediate_exit;
+	       o->run_once && o->set_immediate_exit;
 }
 
 static int find_backend(enum vcpu_backend b)

@@ -88,6 +88,14 @@ struct vcpu {
 	 */
 	uint8_t *io_buf;
 	uint32_t io_count;
+	/*
+	 * Chosen with the exit: how the handler's results are written back
+	 * (NULL: nothing to write; backends that do not choose per exit keep
+	 * their ops->complete), and whether the driver must still finish the
+	 * exit before vcpu_run() returns (ops->finish).
+	 */
+	int (*complete)(struct vcpu *cpu, bool resume);
+	bool finish_pending;
 	void *priv;
 	char err[VCPU_ERRLEN];
 };
@@ -96,7 +104,7 @@ struct vcpu {
  * A backend: one table of these per hypervisor ABI.  Required (checked at
  * open, see hv.c): name, hv_init, check, vm_create, vm_destroy, vm_map,
  * vm_irq_line, vcpu_create, vcpu_destroy, get_reg, set_reg, run_once,
- * complete, set_immediate_exit.  Every other entry is optional: NULL means
+ * set_immediate_exit.  Every other entry is optional: NULL means
  * the ABI has no such thing, and the core answers for it (most often
  * -EOPNOTSUPP with a detail that names the backend).
  *
@@ -181,14 +189,15 @@ struct vcpu_backend_ops {
 	/* Exit path: one entry into the guest, then decode. */
 	int (*run_once)(struct vcpu *cpu);
 	/*
-	 * Write the handler's results back; @resume: the loop is about to
-	 * enter the guest again (false: vcpu_run() is returning).  An error
-	 * beats the handler's stop code.
+	 * Optional: write the handler's results back; @resume: the loop is
+	 * about to enter the guest again (false: vcpu_run() is returning).  An
+	 * error beats the handler's stop code.  The default of struct
+	 * vcpu.complete, which a backend may instead set per exit in run_once.
 	 */
 	int (*complete)(struct vcpu *cpu, bool resume);
 	/*
-	 * Optional: make the driver finish the exit complete() wrote back
-	 * without running the guest, so registers and guest state are
+	 * Optional, for exits run_once marked finish_pending: make the driver
+	 * finish the exit complete() wrote back without running the guest, so registers and guest state are
 	 * consistent when vcpu_run() returns.  Leaves the immediate-exit flag
 	 * set; the core restores it.
 	 */

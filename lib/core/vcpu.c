@@ -67,6 +67,7 @@ VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct
 		return vm_fail(vm, -ENOMEM, "cannot allocate vCPU %u", id);
 	cpu->vm = vm;
 	cpu->id = id;
+	cpu->complete = hv->ops->complete;
 	cpu->fd = -1;
 	cpu->exit.vcpu_id = id;
 
@@ -566,13 +567,6 @@ static bool take_kick(struct vcpu *cpu, const struct vcpu_backend_ops *ops)
 	return true;
 }
 
-/* Exits whose results the driver applies only on the next entry (kvm.md §5). */
-static bool needs_finish(enum vcpu_exit_kind kind)
-{
-	return kind == VCPU_EXIT_MMIO || kind == VCPU_EXIT_PIO || kind == VCPU_EXIT_HYPERCALL ||
-	       kind == VCPU_EXIT_PCI_CONFIG;
-}
-
 /*
  * Where the driver has no signal mask of its own, the kick signal is let
  * through around the run call only; a kick landing just before the call is
@@ -674,7 +668,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 			break;
 		r = dispatch(cpu, h, ctx);
 		/* Write back even when stopping: a resumed guest must see the result. */
-		int c = ops->complete(cpu, r == 0);
+		int c = cpu->complete ? cpu->complete(cpu, r == 0) : 0;
 		/*
 		 * A write-back that failed beats a handler's stop code: the
 		 * guest did not get what the handler gave it, and the caller
@@ -683,7 +677,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		 */
 		if (c < 0 && r >= 0)
 			r = c;
-		unfinished = c == 0 && needs_finish(cpu->exit.kind);
+		unfinished = c == 0 && cpu->finish_pending;
 		if (r != 0)
 			break;
 	}

@@ -408,6 +408,29 @@ static int kvm_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t 
 /* ------------------------------------------------------------------------ */
 /* Exit decoding                                                              */
 
+/*
+ * Write-backs, chosen per exit by the decoders (struct vcpu.complete).  The
+ * response is always HANDLED by now: KVM can neither fault nor retry an
+ * access (hv->io_responses is 0), the core saw to it.  An MMIO write and
+ * port I/O (the core stored port reads in place, item by item) have
+ * nothing to write.
+ */
+static int complete_mmio_read(struct vcpu *cpu, bool resume)
+{
+	struct kvm_run *run = cpu->run;
+	const struct vcpu_io *io = &cpu->exit.u.io;
+
+	(void)resume;
+	memcpy(run->u.mmio.data, io->data, io->len);
+	return 0;
+}
+
+static int complete_hypercall(struct vcpu *cpu, bool resume)
+{
+	(void)resume;
+	return kvm_arch(cpu->vm->hv)->hypercall_complete(cpu, cpu->run);
+}
+
 static int decode_mmio(struct vcpu *cpu, const struct kvm_run *run)
 {
 	struct vcpu_io *io = &cpu->exit.u.io;
@@ -429,6 +452,8 @@ static int decode_mmio(struct vcpu *cpu, const struct kvm_run *run)
 		}
 	}
 	cpu->exit.kind = VCPU_EXIT_MMIO;
+	cpu->complete = io->is_write ? NULL : complete_mmio_read;
+	cpu->finish_pending = true;
 	return 0;
 }
 
@@ -459,6 +484,7 @@ static int decode_pio(struct vcpu *cpu, struct kvm_run *run)
 	if (!io->is_write)
 		memset(cpu->io_buf, 0, total); /* unhandled reads complete as zeros */
 	cpu->exit.kind = VCPU_EXIT_PIO;
+	cpu->finish_pending = true;
 	return 0;
 }
 
@@ -500,6 +526,8 @@ static int decode_exit(struct vcpu *cpu, struct kvm_run *run)
 		return decode_pio(cpu, run);
 	case KVM_EXIT_HYPERCALL:
 		memset(&e->u.hypercall, 0, sizeof(e->u.hypercall));
+		cpu->complete = complete_hypercall;
+		cpu->finish_pending = true;
 		return kvm_arch(cpu->vm->hv)->hypercall_decode(cpu, run);
 	case KVM_EXIT_SYSTEM_EVENT:
 		return decode_system_event(cpu, run);
@@ -582,6 +610,9 @@ static int kvm_run_once(struct vcpu *cpu)
 	 */
 	if (run->exit_reason == KVM_EXIT_MEMORY_FAULT)
 		run->exit_reason = KVM_EXIT_UNKNOWN;
+	/* Until a decoder says otherwise, the exit has nothing to write back or finish. */
+	cpu->complete = NULL;
+	cpu->finish_pending = false;
 	r = sys_ioctl(cpu->vm->hv, cpu->fd, KVM_RUN, 0);
 	/*
 	 * EAGAIN: an x86 vCPU that waited for INIT/SIPI (an application
@@ -631,30 +662,6 @@ static int kvm_run_signal_mask(struct vcpu *cpu, const sigset_t *mask)
 	p->sigmask = bits;
 	p->sigmask_set = true;
 	return 0;
-}
-
-static int kvm_complete(struct vcpu *cpu, bool resume)
-{
-	(void)resume;
-	struct kvm_run *run = cpu->run;
-	const struct vcpu_io *io = &cpu->exit.u.io;
-
-	switch (cpu->exit.kind) {
-	case VCPU_EXIT_MMIO:
-	case VCPU_EXIT_PIO:
-		/* Always HANDLED: KVM can neither fault nor retry (hv->io_responses 0). */
-		/* Port reads were stored in place, item by item, by the core. */
-		if (cpu->exit.kind == VCPU_EXIT_MMIO && !io->is_write)
-			memcpy(run->u.mmio.data, io->data, io->len);
-		return 0;
-	case VCPU_EXIT_HYPERCALL:
-		return kvm_arch(cpu->vm->hv)->hypercall_complete(cpu, run);
-	case VCPU_EXIT_MEMORY_FAULT:
-		/* Nothing to write: the core ends the run unless RETRY (vcpu.c, unbacked()). */
-		return 0;
-	default:
-		return 0;
-	}
 }
 
 static void kvm_set_immediate_exit(struct vcpu *cpu, int value)
@@ -712,7 +719,6 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.set_segment = kvm_x86_set_segment,
 	.run_signal_mask = kvm_run_signal_mask,
 	.run_once = kvm_run_once,
-	.complete = kvm_complete,
 	.finish = kvm_finish,
 	.set_immediate_exit = kvm_set_immediate_exit,
 };
