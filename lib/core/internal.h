@@ -96,6 +96,9 @@ struct vcpu {
 	 */
 	int (*complete)(struct vcpu *cpu, bool resume);
 	bool finish_pending;
+	/* The seam, copied from the handle: the run call without a chain of loads. */
+	const struct vcpu_sys *sys;
+	void *sys_ctx;
 	void *priv;
 	char err[VCPU_ERRLEN];
 };
@@ -294,6 +297,12 @@ void vcpu_err_set(atomic_flag *busy, char *buf, const char *detail);
 static inline int sys_ioctl(const struct vcpu_hv *hv, int fd, unsigned long req, unsigned long arg)
 {
 	return hv->sys->ioctl(hv->sys_ctx, fd, req, arg);
+}
+
+/* The vCPU's own calls on the exit path (the same seam as sys_ioctl()). */
+static inline int vcpu_ioctl(const struct vcpu *cpu, unsigned long req, unsigned long arg)
+{
+	return cpu->sys->ioctl(cpu->sys_ctx, cpu->fd, req, arg);
 }
 
 static inline int sys_close(const struct vcpu_hv *hv, int fd)

@@ -68,6 +68,8 @@ VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct
 	cpu->vm = vm;
 	cpu->id = id;
 	cpu->complete = hv->ops->complete;
+	cpu->sys = hv->sys;
+	cpu->sys_ctx = hv->sys_ctx;
 	cpu->fd = -1;
 	cpu->exit.vcpu_id = id;
 
@@ -602,6 +604,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	bool unfinished = false;
 	int expected = 0;
 	sigset_t kick, thread_mask;
+	bool own_mask; /* the driver has a signal mask for its run call (KVM) */
 	int r;
 
 	if (!cpu)
@@ -624,6 +627,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	 * read(), write(), poll() or nanosleep() never fail with EINTR because
 	 * of a kick; only the run call lets it through.
 	 */
+	own_mask = ops->run_signal_mask != NULL;
 	sigemptyset(&kick);
 	sigaddset(&kick, cpu->vm->hv->kick_signal);
 	pthread_sigmask(SIG_BLOCK, &kick, &thread_mask);
@@ -648,9 +652,9 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		}
 		cpu->io_buf = NULL;
 		unfinished = false; /* entering the driver completes the last exit */
-		r = ops->run_signal_mask ? ops->run_once(cpu) : run_unblocked(ops, cpu, &kick);
+		r = own_mask ? ops->run_once(cpu) : run_unblocked(ops, cpu, &kick);
 		if (r == -EINTR) {
-			if (ops->run_signal_mask)
+			if (own_mask)
 				drop_pending_kick(&kick);
 			/*
 			 * A kick (seen above) or another signal: re-enter.  A

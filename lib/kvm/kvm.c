@@ -613,7 +613,9 @@ static int kvm_run_once(struct vcpu *cpu)
 	/* Until a decoder says otherwise, the exit has nothing to write back or finish. */
 	cpu->complete = NULL;
 	cpu->finish_pending = false;
-	r = sys_ioctl(cpu->vm->hv, cpu->fd, KVM_RUN, 0);
+	r = vcpu_ioctl(cpu, KVM_RUN, 0);
+	if (__builtin_expect(r >= 0, 1))
+		return decode_exit(cpu, run);
 	/*
 	 * EAGAIN: an x86 vCPU that waited for INIT/SIPI (an application
 	 * processor with the in-kernel LAPIC) changed state and must simply be
@@ -621,14 +623,11 @@ static int kvm_run_once(struct vcpu *cpu)
 	 */
 	if (r == -EINTR || r == -EAGAIN)
 		return -EINTR;
-	if (r < 0) {
-		/* KVM_CAP_MEMORY_FAULT_INFO: the failure itself is the exit. */
-		if ((r == -EFAULT || r == -EHWPOISON) && run->exit_reason == KVM_EXIT_MEMORY_FAULT)
-			return decode_memory_fault(cpu, run);
-		cpu->exit.kind = VCPU_EXIT_NONE;
-		return cpu_fail(cpu, r, "KVM_RUN on vCPU %u failed", cpu->id);
-	}
-	return decode_exit(cpu, run);
+	/* KVM_CAP_MEMORY_FAULT_INFO: the failure itself is the exit. */
+	if ((r == -EFAULT || r == -EHWPOISON) && run->exit_reason == KVM_EXIT_MEMORY_FAULT)
+		return decode_memory_fault(cpu, run);
+	cpu->exit.kind = VCPU_EXIT_NONE;
+	return cpu_fail(cpu, r, "KVM_RUN on vCPU %u failed", cpu->id);
 }
 
 /*
