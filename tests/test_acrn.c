@@ -1790,6 +1790,75 @@ static void test_destroy_refused_keeps_vm(void **state)
 	assert_null(f->vm);
 }
 
+/*
+ * A reset from another thread landing between the serving thread's check of
+ * the reset generation and its NOTIFY_REQUEST_FINISH: the mock's notify
+ * hook starts the reset right there and gives it 50 ms.  The reset must
+ * wait for the completion in flight (CLEAR_VM_IOREQ would otherwise free
+ * the slot, and the late notify complete whatever the slot holds then).
+ */
+struct reset_race {
+	struct vcpu_vm *vm;
+	atomic_int go, done, armed;
+	int rc;
+};
+
+static void *reset_main(void *arg)
+{
+	struct reset_race *x = arg;
+
+	while (!atomic_load(&x->go))
+		sleep_us(100);
+	x->rc = vcpu_vm_reset(x->vm);
+	atomic_store(&x->done, 1);
+	return NULL;
+}
+
+static void reset_in_notify(void *arg)
+{
+	struct reset_race *x = arg;
+
+	if (!atomic_exchange(&x->armed, 0))
+		return;
+	atomic_store(&x->go, 1);
+	for (int i = 0; i < 500 && !atomic_load(&x->done); i++)
+		sleep_us(100);
+}
+
+static int answer_and_stop(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	(void)ctx, (void)cpu;
+	memset(io->data, 0, sizeof(io->data));
+	io->data[0] = 0x34;
+	io->data[1] = 0x12;
+	return VCPU_STOP;
+}
+
+static void test_reset_waits_for_completion_in_flight(void **state)
+{
+	struct fx *f = *state;
+	const struct vcpu_handlers h = { .mmio = answer_and_stop };
+	struct vcpu_mock_step s[] = { mmio_read(MMIO_BASE, 4, 0x1234, 0) };
+	struct reset_race x = { 0 };
+	const char *msg = "";
+	struct thr t;
+
+	open_n(f, 1, 0);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_vm_start(f->vm), 0);
+	x.vm = f->vm;
+	atomic_store(&x.armed, 1);
+	mock_acrn_set_notify_hook(f->mock, reset_in_notify, &x);
+	thr_start(&t, reset_main, &x);
+	assert_int_equal(vcpu_run(f->cpu[0], &h, NULL), VCPU_STOP);
+	thr_join(&t);
+	mock_acrn_set_notify_hook(f->mock, NULL, NULL);
+	assert_int_equal(x.rc, 0);
+	if (vcpu_mock_failures(f->mock, &msg))
+		fail_msg("the mock saw: %s", msg);
+	assert_int_equal(info(f).state, MACRN_CREATED);
+}
+
 /* ------------------------------------------------------------------------ */
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1870,6 +1939,7 @@ int main(void)
 		T(test_memory),
 		T(test_destroy_started_no_leak),
 		T(test_destroy_refused_keeps_vm),
+		T(test_reset_waits_for_completion_in_flight),
 	};
 
 	mallopt(M_ARENA_MAX, 1);

@@ -52,6 +52,7 @@ struct acrn_vm_priv {
 	atomic_int kick;                     /* a kick for whichever thread serves */
 	atomic_int kickers;                  /* kicks reading .server right now */
 	atomic_uint reset_gen;               /* bumped by vcpu_vm_reset() */
+	atomic_int completing;               /* the server is between its gen check and NOTIFY */
 	/* Only the serving thread touches these (claiming orders the hand-over). */
 	unsigned scan;                       /* first slot of the next scan (fairness) */
 	uint32_t deferred;                   /* slots of power requests not notified yet */
@@ -362,6 +363,9 @@ static int acrn_vm_reset(struct vcpu_vm *vm)
 			goto out;
 	}
 	atomic_fetch_add(&p->reset_gen, 1);
+	/* A completion already past its check finishes first (completion_begin()). */
+	while (atomic_load(&p->completing))
+		sched_yield();
 	r = sys_ioctl(vm->hv, vm->fd, ACRN_IOCTL_CLEAR_VM_IOREQ, 0);
 	if (r < 0) {
 		vm_fail(vm, r, "ACRN_IOCTL_CLEAR_VM_IOREQ failed");
@@ -737,6 +741,28 @@ static int notify(struct vcpu *cpu, struct acrn_vm_priv *p, uint32_t slot)
 }
 
 /* Resuming service completes the power requests handed out last time. */
+/*
+ * A completion is checked against the reset generation, then written and
+ * notified; a reset bumps the generation, then waits for a completion in
+ * flight before CLEAR_VM_IOREQ.  With sequentially consistent atomics
+ * either the server sees the new generation and sends nothing, or the
+ * reset sees it completing and lets it finish first: a notify never lands
+ * on a slot the reset already cleared (whatever it holds by then).
+ */
+static bool completion_begin(struct acrn_vm_priv *p, unsigned gen)
+{
+	atomic_store(&p->completing, 1);
+	if (atomic_load(&p->reset_gen) == gen)
+		return true;
+	atomic_store(&p->completing, 0);
+	return false;
+}
+
+static void completion_end(struct acrn_vm_priv *p)
+{
+	atomic_store(&p->completing, 0);
+}
+
 static int flush_deferred(struct vcpu *cpu, struct acrn_vm_priv *p)
 {
 	uint32_t d = p->deferred;
@@ -745,11 +771,12 @@ static int flush_deferred(struct vcpu *cpu, struct acrn_vm_priv *p)
 	if (!d)
 		return 0;
 	p->deferred = 0;
-	if (atomic_load(&p->reset_gen) != p->deferred_gen)
+	if (!completion_begin(p, p->deferred_gen))
 		return 0; /* CLEAR_VM_IOREQ completed them */
 	for (uint32_t i = 0; i < ACRN_IO_REQUEST_MAX && r == 0; i++)
 		if (d & (1u << i))
 			r = notify(cpu, p, i);
+	completion_end(p);
 	return r;
 }
 
@@ -982,13 +1009,11 @@ static int acrn_complete(struct vcpu *cpu, bool resume)
 	const struct vcpu_io *io = &cpu->exit.u.io;
 	struct acrn_io_request *s;
 	uint64_t v;
+	int r;
 
 	if (!cp->cur_valid)
 		return 0;
 	cp->cur_valid = false;
-	/* vcpu_vm_reset() meanwhile: CLEAR_VM_IOREQ completed it, the slot is not ours. */
-	if (atomic_load(&p->reset_gen) != cp->cur_gen)
-		return 0;
 	s = &p->page->req_slot[cp->cur_slot];
 	if (cpu->exit.kind == VCPU_EXIT_SYSTEM_EVENT) {
 		/*
@@ -996,10 +1021,15 @@ static int acrn_complete(struct vcpu *cpu, bool resume)
 		 * write while the VMM resets or powers off.  A later
 		 * vcpu_run() completes it, unless a reset already did.
 		 */
-		p->deferred |= 1u << cp->cur_slot;
-		p->deferred_gen = cp->cur_gen;
+		if (atomic_load(&p->reset_gen) == cp->cur_gen) {
+			p->deferred |= 1u << cp->cur_slot;
+			p->deferred_gen = cp->cur_gen;
+		}
 		return 0;
 	}
+	/* vcpu_vm_reset() meanwhile: CLEAR_VM_IOREQ completed it, the slot is not ours. */
+	if (!completion_begin(p, cp->cur_gen))
+		return 0;
 	if (!io->is_write) {
 		/* acrn-dm answers a read it could not emulate with all-ones. */
 		if (io->response == VCPU_IO_HANDLED)
@@ -1014,7 +1044,9 @@ static int acrn_complete(struct vcpu *cpu, bool resume)
 			s->reqs.pci_request.value = (uint32_t)v;
 	}
 	/* RETRY was refused by the core and turned into FAULT (hv->io_responses). */
-	return notify(cpu, p, cp->cur_slot);
+	r = notify(cpu, p, cp->cur_slot);
+	completion_end(p);
+	return r;
 }
 
 /*

@@ -52,6 +52,9 @@
 
 struct macrn_driver {
 	uint16_t next_vmid;
+	/* A test's own code run as NOTIFY_REQUEST_FINISH arrives, before the mock lock. */
+	void (*notify_hook)(void *arg);
+	void *notify_arg;
 };
 
 static int copy_in(void *dst, unsigned long arg, size_t len)
@@ -934,8 +937,11 @@ static int vm_ioctl(struct vcpu_mock *m, struct macrn_vm *vm, unsigned long req,
 
 static int acrn_ioctl(struct vcpu_mock *m, struct mock_file *f, unsigned long req, unsigned long arg)
 {
+	const struct macrn_driver *st = m->drv_state;
 	int r;
 
+	if (req == ACRN_IOCTL_NOTIFY_REQUEST_FINISH && st->notify_hook)
+		st->notify_hook(st->notify_arg);
 	pthread_mutex_lock(&m->lock);
 	r = f->obj ? vm_ioctl(m, f->obj, req, arg) : -ENOTTY;
 	pthread_mutex_unlock(&m->lock);
@@ -1049,6 +1055,14 @@ static void lock_m(const struct vcpu_mock *m)
 static void unlock_m(const struct vcpu_mock *m)
 {
 	pthread_mutex_unlock(&((struct vcpu_mock *)m)->lock);
+}
+
+void mock_acrn_set_notify_hook(struct vcpu_mock *m, void (*hook)(void *arg), void *arg)
+{
+	struct macrn_driver *st = m->drv_state;
+
+	st->notify_hook = hook;
+	st->notify_arg = arg;
 }
 
 int mock_acrn_info(const struct vcpu_mock *m, int fd, struct mock_acrn_info *out)

@@ -81,6 +81,12 @@ struct mock_acrn_info {
 	uint32_t slot_state[ACRN_IO_REQUEST_MAX];
 };
 int mock_acrn_info(const struct vcpu_mock *m, int fd, struct mock_acrn_info *out);
+/*
+ * Tests only: run @hook(@arg) in the calling thread whenever the VMM sends
+ * NOTIFY_REQUEST_FINISH, before the mock handles it (NULL: none), to put
+ * another thread's call exactly between a completion and its notify.
+ */
+void mock_acrn_set_notify_hook(struct vcpu_mock *m, void (*hook)(void *arg), void *arg);
 /* The registers vCPU @vcpu last received and how often (*count). */
 int mock_acrn_regs(const struct vcpu_mock *m, int fd, uint32_t vcpu, struct acrn_vcpu_regs *out,
 		   unsigned *count);
