@@ -49,6 +49,8 @@ struct acrn_vm_priv {
 	uint32_t bound;                      /* vCPU ids with a handle, under vm->lock */
 	/* The serving thread: its handle, kicks forwarded to it, resets. */
 	_Atomic(struct vcpu *) server;
+	/* The handle whose thread serves right now (inside vcpu_run()), or NULL. */
+	_Atomic(struct vcpu *) active;
 	atomic_int kick;                     /* a kick for whichever thread serves */
 	atomic_int kickers;                  /* kicks reading .server right now */
 	atomic_uint reset_gen;               /* bumped by vcpu_vm_reset() */
@@ -705,28 +707,37 @@ static uint64_t get_le(const uint8_t *p, uint32_t len)
 }
 
 /*
- * Become the VM's server.  Only a change of hands takes the VM lock; serving
- * on takes a single atomic load.  The lock also orders the hand-over of the
- * serving thread's plain fields (scan, deferred, bad_state).
+ * Become the VM's server.  Serving is taken with one compare-and-swap on
+ * .active and given back when vcpu_run() returns (acrn_run_end()), so two
+ * threads can never both serve, whatever order their checks run in; serving
+ * on costs one load.  The VM lock orders the hand-over of the serving
+ * thread's plain fields (scan, deferred, bad_state) and of .server, which
+ * kicks signal.
  */
 static int claim_server(struct vcpu *cpu, struct acrn_vm_priv *p)
 {
-	struct vcpu *cur;
-	int r = 0;
+	struct vcpu *cur = NULL;
 
-	if (atomic_load(&p->server) == cpu)
+	if (atomic_load(&p->active) == cpu)
 		return 0;
+	/* The handle that serves is not looked at: its thread may be leaving. */
+	if (!atomic_compare_exchange_strong(&p->active, &cur, cpu))
+		return cpu_fail(cpu, -EBUSY,
+				"another handle's thread already serves this VM: on ACRN one "
+				"thread in vcpu_run() serves the I/O requests of all vCPUs");
 	pthread_mutex_lock(&cpu->vm->lock);
-	cur = atomic_load(&p->server);
-	if (cur && cur != cpu && atomic_load(&cur->in_run))
-		r = cpu_fail(cpu, -EBUSY,
-			     "vCPU %u's thread already serves this VM: on ACRN one thread in "
-			     "vcpu_run() serves the I/O requests of all vCPUs",
-			     cur->id);
-	else
-		atomic_store(&p->server, cpu);
+	atomic_store(&p->server, cpu);
 	pthread_mutex_unlock(&cpu->vm->lock);
-	return r;
+	return 0;
+}
+
+/* vcpu_run() returns: another handle's thread may serve now. */
+static void acrn_run_end(struct vcpu *cpu)
+{
+	struct acrn_vm_priv *p = vm_priv(cpu->vm);
+	struct vcpu *self = cpu;
+
+	atomic_compare_exchange_strong(&p->active, &self, NULL);
 }
 
 static int notify(struct vcpu *cpu, struct acrn_vm_priv *p, uint32_t slot)
@@ -1095,6 +1106,7 @@ const struct vcpu_backend_ops vcpu_acrn_ops = {
 	.set_segment = acrn_set_segment,
 	.set_regs = acrn_set_regs,
 	.run_once = acrn_run_once,
+	.run_end = acrn_run_end,
 	.complete = acrn_complete,
 	.set_immediate_exit = acrn_set_immediate_exit,
 };

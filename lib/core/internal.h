@@ -189,6 +189,8 @@ struct vcpu_backend_ops {
 	 * kick signal around each run call itself.
 	 */
 	int (*run_signal_mask)(struct vcpu *cpu, const sigset_t *mask);
+	/* Optional: vcpu_run() is returning (ACRN gives up serving the VM). */
+	void (*run_end)(struct vcpu *cpu);
 	/* Exit path: one entry into the guest, then decode. */
 	int (*run_once)(struct vcpu *cpu);
 	/*

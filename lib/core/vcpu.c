@@ -700,6 +700,8 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	}
 out:
 	pthread_sigmask(SIG_SETMASK, &thread_mask, NULL);
+	if (ops->run_end)
+		ops->run_end(cpu);
 	atomic_store(&cpu->in_run, 0);
 	return r;
 }
