@@ -411,9 +411,9 @@ static int kvm_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t 
 /*
  * Write-backs, chosen per exit by the decoders (struct vcpu.complete).  The
  * response is always HANDLED by now: KVM can neither fault nor retry an
- * access (hv->io_responses is 0), the core saw to it.  An MMIO write and
- * port I/O (the core stored port reads in place, item by item) have
- * nothing to write.
+ * access (hv->io_responses is 0), the core saw to it.  An MMIO write, a
+ * single OUT and rep port I/O (the core stored those reads in place, item
+ * by item) have nothing to write.
  */
 static int complete_mmio_read(struct vcpu *cpu, bool resume)
 {
@@ -422,6 +422,17 @@ static int complete_mmio_read(struct vcpu *cpu, bool resume)
 
 	(void)resume;
 	memcpy(run->u.mmio.data, io->data, io->len);
+	return 0;
+}
+
+/* A single IN: the value goes where the exit's data_offset pointed (decode_pio()). */
+static int complete_pio_in(struct vcpu *cpu, bool resume)
+{
+	const struct kvm_vcpu_priv *p = cpu->priv;
+	const struct vcpu_io *io = &cpu->exit.u.io;
+
+	(void)resume;
+	memcpy(p->pio_data, io->data, io->len);
 	return 0;
 }
 
@@ -479,12 +490,24 @@ static int decode_pio(struct vcpu *cpu, struct kvm_run *run)
 		return vcpu_malformed(cpu, "io.data_offset", off);
 	*io = (struct vcpu_io){ .addr = run->u.io.port, .len = size,
 				.is_write = dir == KVM_EXIT_IO_OUT, .vcpu_id = cpu->id };
+	cpu->exit.kind = VCPU_EXIT_PIO;
+	cpu->finish_pending = true;
+	if (count == 1) {
+		/* The usual single access goes through io->data like MMIO, with no item loop. */
+		struct kvm_vcpu_priv *p = cpu->priv;
+
+		p->pio_data = (uint8_t *)run + off;
+		if (io->is_write)
+			memcpy(io->data, p->pio_data, size);
+		else
+			cpu->complete = complete_pio_in;
+		return 0;
+	}
+	/* rep ins/outs: the core calls the handler per item, reads stored in place. */
 	cpu->io_buf = (uint8_t *)run + off;
 	cpu->io_count = count;
 	if (!io->is_write)
 		memset(cpu->io_buf, 0, total); /* unhandled reads complete as zeros */
-	cpu->exit.kind = VCPU_EXIT_PIO;
-	cpu->finish_pending = true;
 	return 0;
 }
 

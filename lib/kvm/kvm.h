@@ -14,6 +14,7 @@
 struct kvm_vcpu_priv {
 	uint64_t hc_regs[4]; /* arm64: x0..x3 as the guest left them at a hypercall */
 	uint64_t sigmask;    /* the KVM_SET_SIGNAL_MASK set last, if sigmask_set */
+	uint8_t *pio_data;   /* a single port access's data in the run mapping */
 	bool sigmask_set;
 };
 
