@@ -622,9 +622,7 @@ static int put_segment(struct vcpu *cpu, struct acrn_vcpu_regs *regs, enum vcpu_
 		break;
 	case VCPU_X86_GDT:
 	case VCPU_X86_IDT:
-		if (s->limit > 0xffff)
-			return cpu_fail(cpu, -EINVAL, "descriptor-table limit 0x%x exceeds 16 bits",
-					s->limit);
+		/* The core refused limits over 16 bits. */
 		if (seg == VCPU_X86_GDT) {
 			r->gdt.base = s->base;
 			r->gdt.limit = (uint16_t)s->limit;

@@ -178,6 +178,15 @@ VCPU_API int vcpu_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 	return r < 0 ? r : cpu->vm->hv->ops->get_segment(cpu, seg, out);
 }
 
+/*
+ * GDTR and IDTR hold a 16-bit limit on every x86 ABI (kvm_dtable, ACRN's
+ * acrn_descriptor_ptr): a wider one would be cut, not refused, by a driver.
+ */
+static bool dtable_limit_too_wide(enum vcpu_x86_seg seg, const struct vcpu_x86_segment *in)
+{
+	return (seg == VCPU_X86_GDT || seg == VCPU_X86_IDT) && in->limit > 0xffff;
+}
+
 VCPU_API int vcpu_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 				  const struct vcpu_x86_segment *in)
 {
@@ -186,6 +195,9 @@ VCPU_API int vcpu_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 	if (!cpu)
 		return -EINVAL;
 	r = check_segment_call(cpu, seg, in);
+	if (r == 0 && dtable_limit_too_wide(seg, in))
+		r = cpu_fail(cpu, -EINVAL, "descriptor-table limit 0x%x exceeds 16 bits",
+			     in->limit);
 	return r < 0 ? r : cpu->vm->hv->ops->set_segment(cpu, seg, in);
 }
 
@@ -229,8 +241,8 @@ static int check_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n,
 					cpu->vm->hv->arch == VCPU_ARCH_ARM64 ? "n arm64" : "n x86_64");
 		if (!set)
 			continue;
-		if ((e->id == VCPU_REG_X86_SEG(VCPU_X86_GDT) ||
-		     e->id == VCPU_REG_X86_SEG(VCPU_X86_IDT)) && e->seg.limit > 0xffff)
+		if (vcpu_reg_is_segment(e->id) &&
+		    dtable_limit_too_wide((enum vcpu_x86_seg)(e->id - VCPU_REG_X86_SEG(0)), &e->seg))
 			return cpu_fail(cpu, -EINVAL, "%s: entry %u: descriptor-table limit 0x%x "
 					"exceeds 16 bits", fn, i, e->seg.limit);
 		/* A register set twice has no defined order on every ABI: refuse it. */

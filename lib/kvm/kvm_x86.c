@@ -202,20 +202,16 @@ static void seg_get(struct kvm_sregs *s, enum vcpu_x86_seg seg, struct vcpu_x86_
 					  .unusable = k->unusable };
 }
 
-/* Portable segment -> kvm_sregs; -EINVAL for a descriptor-table limit over 16 bits. */
-static int seg_put(struct vcpu *cpu, struct kvm_sregs *s, enum vcpu_x86_seg seg,
-		   const struct vcpu_x86_segment *in)
+/* Portable segment -> kvm_sregs (the core refused descriptor-table limits over 16 bits). */
+static void seg_put(struct kvm_sregs *s, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *in)
 {
 	struct kvm_segment *k;
 
 	if (seg == VCPU_X86_GDT || seg == VCPU_X86_IDT) {
 		struct kvm_dtable *t = seg == VCPU_X86_GDT ? &s->gdt : &s->idt;
-		if (in->limit > 0xffff)
-			return cpu_fail(cpu, -EINVAL, "descriptor-table limit 0x%x exceeds 16 bits",
-					in->limit);
 		t->base = in->base;
 		t->limit = (uint16_t)in->limit;
-		return 0;
+		return;
 	}
 	k = seg_slot(s, seg);
 	*k = (struct kvm_segment){ .base = in->base, .limit = in->limit,
@@ -223,7 +219,6 @@ static int seg_put(struct vcpu *cpu, struct kvm_sregs *s, enum vcpu_x86_seg seg,
 				   .present = in->present, .dpl = in->dpl, .db = in->db,
 				   .s = in->s, .l = in->l, .g = in->g, .avl = in->avl,
 				   .unusable = in->unusable };
-	return 0;
 }
 
 int kvm_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *out)
@@ -242,9 +237,10 @@ int kvm_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vc
 	struct kvm_sregs s;
 	int r = get_sregs(cpu, &s);
 
-	if (r == 0)
-		r = seg_put(cpu, &s, seg, in);
-	return r < 0 ? r : set_sregs(cpu, &s);
+	if (r < 0)
+		return r;
+	seg_put(&s, seg, in);
+	return set_sregs(cpu, &s);
 }
 
 /*
@@ -304,13 +300,10 @@ static int x86_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t 
 	old = b.sregs;
 	for (uint32_t i = 0; i < n; i++) {
 		if (vcpu_reg_is_segment(regs[i].id))
-			r = seg_put(cpu, &b.sregs,
-				    (enum vcpu_x86_seg)(regs[i].id - VCPU_REG_X86_SEG(0)),
-				    &regs[i].seg);
+			seg_put(&b.sregs, (enum vcpu_x86_seg)(regs[i].id - VCPU_REG_X86_SEG(0)),
+				&regs[i].seg);
 		else
 			*x86_slot(regs[i].id, &b.regs, &b.sregs) = regs[i].value;
-		if (r < 0)
-			return r;
 	}
 	if (b.need_sregs && (r = set_sregs(cpu, &b.sregs)) < 0)
 		return r;
