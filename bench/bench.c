@@ -182,6 +182,7 @@ static const struct vcpu_handlers handlers = {
 struct side {
 	enum vcpu_arch arch;
 	enum bseam_pattern pattern;
+	uint32_t vm_flags;      /* vcpu_vm_config.flags (VCPU_VM_LAZY_HYPERCALL_ARGS) */
 	void *ram;
 	uint64_t ram_gpa, ram_size, code_gpa;
 	/* libvcpu */
@@ -254,7 +255,9 @@ static void lib_boot(struct side *s)
 /* The libvcpu VM of @s on @hv (already open). */
 static void lib_side(struct side *s, struct bseam *seam)
 {
-	CHECK(vcpu_vm_create(s->hv, NULL, &s->vm), vcpu_hv_last_error(s->hv));
+	const struct vcpu_vm_config cfg = { .flags = s->vm_flags };
+
+	CHECK(vcpu_vm_create(s->hv, &cfg, &s->vm), vcpu_hv_last_error(s->hv));
 	CHECK(vcpu_vm_map(s->vm, s->ram_gpa, s->ram, s->ram_size, 0), vcpu_vm_last_error(s->vm));
 	CHECK(vcpu_create(s->vm, 0, 0, &s->cpu), vcpu_vm_last_error(s->vm));
 	if (seam)
@@ -494,9 +497,11 @@ static int cmd_latency(const struct opts *o)
  * (the thread id, finishing the last exit) cancel out.
  */
 static void dispatch_one(const struct opts *o, enum vcpu_arch a, enum bseam_pattern p,
-			 unsigned *dump)
+			 uint32_t vm_flags, unsigned *dump)
 {
-	struct side s = { .pattern = p };
+	struct side s = { .pattern = p, .vm_flags = vm_flags };
+	const char *kind = vm_flags & VCPU_VM_LAZY_HYPERCALL_ARGS ? "hypercall-lazy"
+								   : pattern_name(p);
 	struct bseam *seam;
 	struct opts so = *o;
 	const uint64_t n[3] = { 100, o->exits, 2 * o->exits };
@@ -513,7 +518,7 @@ static void dispatch_one(const struct opts *o, enum vcpu_arch a, enum bseam_patt
 			DIE("the seam gave %llu exits, the handler counted %llu",
 			    (unsigned long long)(bseam_exits(seam, 0) - before),
 			    (unsigned long long)n[i]);
-		printf("dispatch-dump %u %s %s %llu\n", ++*dump, arch_name(a), pattern_name(p),
+		printf("dispatch-dump %u %s %s %llu\n", ++*dump, arch_name(a), kind,
 		       (unsigned long long)n[i]);
 	}
 	lib_side_free(&s);
@@ -526,14 +531,17 @@ static int cmd_dispatch(const struct opts *o)
 	static const struct {
 		enum vcpu_arch arch;
 		enum bseam_pattern kind;
+		uint32_t vm_flags;
 	} runs[] = {
-		{ VCPU_ARCH_ARM64, BSEAM_MMIO_WRITE },
-		{ VCPU_ARCH_ARM64, BSEAM_HYPERCALL },
-		{ VCPU_ARCH_ARM64, BSEAM_SYSTEM_EVENT },
-		{ VCPU_ARCH_X86_64, BSEAM_MMIO_WRITE },
-		{ VCPU_ARCH_X86_64, BSEAM_PIO_OUT },
-		{ VCPU_ARCH_X86_64, BSEAM_HYPERCALL },
-		{ VCPU_ARCH_X86_64, BSEAM_SYSTEM_EVENT },
+		{ VCPU_ARCH_ARM64, BSEAM_MMIO_WRITE, 0 },
+		{ VCPU_ARCH_ARM64, BSEAM_HYPERCALL, 0 },
+		/* the handler reads no argument (it answers by function id) */
+		{ VCPU_ARCH_ARM64, BSEAM_HYPERCALL, VCPU_VM_LAZY_HYPERCALL_ARGS },
+		{ VCPU_ARCH_ARM64, BSEAM_SYSTEM_EVENT, 0 },
+		{ VCPU_ARCH_X86_64, BSEAM_MMIO_WRITE, 0 },
+		{ VCPU_ARCH_X86_64, BSEAM_PIO_OUT, 0 },
+		{ VCPU_ARCH_X86_64, BSEAM_HYPERCALL, 0 },
+		{ VCPU_ARCH_X86_64, BSEAM_SYSTEM_EVENT, 0 },
 	};
 	unsigned dump = 0;
 
@@ -542,7 +550,7 @@ static int cmd_dispatch(const struct opts *o)
 			continue;
 		if (o->kind && strcmp(o->kind, pattern_name(runs[i].kind)))
 			continue;
-		dispatch_one(o, runs[i].arch, runs[i].kind, &dump);
+		dispatch_one(o, runs[i].arch, runs[i].kind, runs[i].vm_flags, &dump);
 	}
 	fflush(stdout);
 	return 0;

@@ -791,6 +791,50 @@ static void test_hypercall_default_results(void **state)
 	expect_script(f, 0, ARRAY_SIZE(s));
 }
 
+static int on_hc_two_results(void *ctx, struct vcpu *cpu, struct vcpu_hypercall *hc)
+{
+	struct rec *r = ctx;
+	uint64_t v = 0;
+
+	r->hc[r->n_hc++] = *hc;
+	/* Free here: the arguments are in the run structure, lazy or not. */
+	assert_int_equal(vcpu_hypercall_arg(cpu, 6, &v), 0);
+	assert_int_equal(v, 77);
+	hc->ret[0] = 0;
+	hc->ret[1] = 0xb1;
+	hc->ret[2] = 0xdead; /* past nret: not written */
+	hc->nret = 2;
+	return VCPU_CONTINUE;
+}
+
+/*
+ * VCPU_VM_LAZY_HYPERCALL_ARGS on GenieZone: the arguments are filled all
+ * the same; only ret[0..nret-1] go back, x2 and x3 keep the guest's values.
+ */
+static void test_hypercall_lazy_nret(void **state)
+{
+	struct fx *f = *state;
+	static const uint64_t args[7] = { 11, 22, 33, 44, 55, 66, 77 };
+	static const uint64_t expect[4] = { 0, 0xb1, 22, 33 };
+	const struct vcpu_vm_config cfg = { .flags = VCPU_VM_LAZY_HYPERCALL_ARGS };
+	const struct vcpu_handlers h = { .hypercall = on_hc_two_results, .mmio = on_mmio };
+	struct vcpu_mock_step s[] = { hvc(0xc6000011, 7, args, 4, expect), stop() };
+	struct vcpu *cpu;
+	struct rec r;
+
+	assert_int_equal(vcpu_mock_open(VCPU_BACKEND_GENIEZONE, NULL, &f->mock, &f->hv), 0);
+	assert_int_equal(vcpu_vm_create(f->hv, &cfg, &f->vm), 0);
+	cpu = add_cpu(f, 0);
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, &r), VCPU_STOP);
+	assert_int_equal(r.n_hc, 1);
+	assert_memory_equal(r.hc[0].args, args, sizeof(args));
+	assert_int_equal(r.hc[0].nret, 1);
+	assert_int_equal(r.hc[0].ret[1], 0);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
 /* ======================================================================== */
 /* System events, shutdown, exceptions, fatal exits                           */
 
@@ -1784,6 +1828,7 @@ int main(void)
 		/* hypercalls */
 		T(test_hypercall_args_and_results),
 		T(test_hypercall_default_results),
+		T(test_hypercall_lazy_nret),
 		/* other exits */
 		T(test_system_events_all_types),
 		T(test_system_event_malformed),

@@ -1104,6 +1104,260 @@ static void test_hypercall_not_forwarded(void **state)
 	expect_script(f, 0, ARRAY_SIZE(s));
 }
 
+/* ------------------------------------------------------------------------ */
+/* VCPU_VM_LAZY_HYPERCALL_ARGS, vcpu_hypercall_arg(), nret, and the per-exit */
+/* reuse of arguments already read (arm64 KVM: one ONE_REG call each).      */
+
+#define KVM_GET_ONE_REG_REQ 0x4010aeabul /* _IOW(KVMIO, 0xab, struct kvm_one_reg) */
+#define KVM_SET_ONE_REG_REQ 0x4010aeacul /* _IOW(KVMIO, 0xac, struct kvm_one_reg) */
+
+/* ioctls @req made since call number @since. */
+static unsigned calls_since(struct fx *f, uint64_t since, unsigned long req)
+{
+	struct vcpu_mock_call_info ci;
+	unsigned n = 0;
+
+	for (uint64_t i = since + 1; i <= vcpu_mock_calls(f->mock); i++)
+		if (vcpu_mock_call_info(f->mock, i, &ci) == 0 && ci.call == VCPU_MOCK_CALL_IOCTL &&
+		    ci.req == req)
+			n++;
+	return n;
+}
+
+/* An arm64 KVM VM with @flags and vCPU 0, forwarding the vendor hypervisor calls. */
+static struct vcpu *open_hc_vm(struct fx *f, uint32_t flags)
+{
+	const struct vcpu_mock_config cfg = { .arch = ARM64 };
+	const struct vcpu_vm_config vcfg = { .flags = flags };
+
+	assert_int_equal(vcpu_mock_open(VCPU_BACKEND_KVM, &cfg, &f->mock, &f->hv), 0);
+	assert_int_equal(vcpu_vm_create(f->hv, &vcfg, &f->vm), 0);
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, SMCCC_VENDOR_HYP_BASE, 0x100), 0);
+	return add_cpu(f, 0);
+}
+
+struct lazy_rec {
+	struct fx *f;
+	uint64_t t0;            /* the call count when the handler started */
+	unsigned gets, sets;    /* ONE_REG calls the handler caused */
+	uint64_t arg1, arg1_again, x2, x1_after_set;
+	uint64_t seen_args[8], seen_ret[4];
+	uint32_t seen_nret;
+	int r_arg, r_bad_index, r_after_set;
+	uint32_t nret;          /* what the handler sets */
+	uint64_t ret[4];
+};
+
+static int on_lazy_hc(void *ctx, struct vcpu *cpu, struct vcpu_hypercall *hc)
+{
+	struct lazy_rec *l = ctx;
+	uint64_t t0 = vcpu_mock_calls(l->f->mock);
+
+	memcpy(l->seen_args, hc->args, sizeof(l->seen_args));
+	memcpy(l->seen_ret, hc->ret, sizeof(l->seen_ret));
+	l->seen_nret = hc->nret;
+	/* Argument 1 (x2) three ways: one ONE_REG call in all. */
+	l->r_arg = vcpu_hypercall_arg(cpu, 1, &l->arg1);
+	vcpu_hypercall_arg(cpu, 1, &l->arg1_again);
+	vcpu_get_reg(cpu, VCPU_REG_ARM64_X(2), &l->x2);
+	l->r_bad_index = vcpu_hypercall_arg(cpu, hc->nargs, &l->arg1_again);
+	/* A register the handler writes is read back as written, not as the argument. */
+	vcpu_set_reg(cpu, VCPU_REG_ARM64_X(6), 0x600d);
+	vcpu_get_reg(cpu, VCPU_REG_ARM64_X(6), &l->x1_after_set);
+	l->r_after_set = vcpu_hypercall_arg(cpu, 5, &l->arg1_again); /* x6: written first */
+	l->gets = calls_since(l->f, t0, KVM_GET_ONE_REG_REQ);
+	l->sets = calls_since(l->f, t0, KVM_SET_ONE_REG_REQ);
+	l->t0 = vcpu_mock_calls(l->f->mock);
+	memcpy(hc->ret, l->ret, sizeof(l->ret));
+	if (l->nret)
+		hc->nret = l->nret;
+	return VCPU_STOP;
+}
+
+/*
+ * Lazy: nothing read before the handler, each argument read once however
+ * it is asked for, x0 alone written back unless nret says more, x1..x3
+ * past nret keep the guest's values.
+ */
+static void test_lazy_hypercall_args(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_hc_vm(f, VCPU_VM_LAZY_HYPERCALL_ARGS);
+	const uint32_t fn = SMCCC_VENDOR_HYP_BASE + 0x30;
+	const uint64_t expect[] = { 0x5a };
+	struct vcpu_mock_step s[] = { hypercall(fn, 0, 7, hc_args, 1, expect) };
+	struct lazy_rec l = { .f = f, .ret = { 0x5a, 0xdead, 0xdead, 0xdead } };
+	const struct vcpu_handlers h = { .hypercall = on_lazy_hc };
+	uint64_t t0, v;
+
+	SCRIPT(f, 0, s);
+	t0 = vcpu_mock_calls(f->mock);
+	assert_int_equal(vcpu_run(cpu, &h, &l), VCPU_STOP);
+	/* Before the handler: no argument read, results at their lazy defaults. */
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(l.seen_args[i], 0);
+	assert_int_equal(l.seen_ret[0], VCPU_SMCCC_RET_NOT_SUPPORTED);
+	for (unsigned i = 1; i < 4; i++)
+		assert_int_equal(l.seen_ret[i], 0);
+	assert_int_equal(l.seen_nret, 1);
+	assert_int_equal(l.r_arg, 0);
+	assert_int_equal(l.arg1, hc_args[1]);
+	assert_int_equal(l.arg1_again, hc_args[1]);
+	assert_int_equal(l.x2, hc_args[1]);
+	assert_int_equal(l.r_bad_index, -EINVAL);
+	assert_int_equal(l.x1_after_set, 0x600d);
+	assert_int_equal(l.r_after_set, -ESTALE);
+	/* x2 once, x6 once (after the handler wrote it); the set itself. */
+	assert_int_equal(l.gets, 2);
+	assert_int_equal(l.sets, 1);
+	/* Between KVM_RUN and the handler: no ONE_REG at all. */
+	assert_int_equal(calls_since(f, t0, KVM_GET_ONE_REG_REQ), 2);
+	/* After it: x0 only (nret 1), then the finishing KVM_RUN. */
+	assert_int_equal(calls_since(f, l.t0, KVM_SET_ONE_REG_REQ), 1);
+	assert_int_equal(reg_of(cpu, VCPU_REG_ARM64_X(0)), 0x5a);
+	for (unsigned i = 1; i < 4; i++)
+		assert_int_equal(reg_of(cpu, VCPU_REG_ARM64_X(i)), hc_args[i - 1]);
+	/* Read before the results went back: still known; not read: gone. */
+	assert_int_equal(vcpu_hypercall_arg(cpu, 1, &v), 0);
+	assert_int_equal(v, hc_args[1]);
+	assert_int_equal(vcpu_hypercall_arg(cpu, 0, &v), -ESTALE);
+	expect_detail(vcpu_last_error(cpu));
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+/* nret 3: x0..x2 written, x3 keeps the guest's value. */
+static void test_lazy_hypercall_nret(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_hc_vm(f, VCPU_VM_LAZY_HYPERCALL_ARGS);
+	const uint32_t fn = SMCCC_VENDOR_HYP_BASE + 0x31;
+	const uint64_t expect[] = { 0, 0xb1, 0xb2, hc_args[2] };
+	struct vcpu_mock_step s[] = { hypercall(fn, 0, 7, hc_args, 4, expect) };
+	struct lazy_rec l = { .f = f, .nret = 3, .ret = { 0, 0xb1, 0xb2, 0xdead } };
+	const struct vcpu_handlers h = { .hypercall = on_lazy_hc };
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, &l), VCPU_STOP);
+	assert_int_equal(calls_since(f, l.t0, KVM_SET_ONE_REG_REQ), 3);
+	assert_int_equal(reg_of(cpu, VCPU_REG_ARM64_X(1)), 0xb1);
+	assert_int_equal(reg_of(cpu, VCPU_REG_ARM64_X(2)), 0xb2);
+	assert_int_equal(reg_of(cpu, VCPU_REG_ARM64_X(3)), hc_args[2]);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+static int on_nret5(void *ctx, struct vcpu *cpu, struct vcpu_hypercall *hc)
+{
+	(void)ctx;
+	(void)cpu;
+	for (unsigned i = 0; i < 4; i++)
+		hc->ret[i] = 0xc0 + i;
+	hc->nret = 5;
+	return VCPU_CONTINUE;
+}
+
+/* More than four results: the caller's error, and the four are written back. */
+static void test_hypercall_nret_above_four(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_hc_vm(f, VCPU_VM_LAZY_HYPERCALL_ARGS);
+	const uint32_t fn = SMCCC_VENDOR_HYP_BASE + 0x32;
+	const uint64_t expect[] = { 0xc0, 0xc1, 0xc2, 0xc3 };
+	struct vcpu_mock_step s[] = { hypercall(fn, 0, 7, hc_args, 4, expect) };
+	const struct vcpu_handlers h = { .hypercall = on_nret5 };
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, NULL), -EINVAL);
+	assert_non_null(strstr(vcpu_last_error(cpu), "nret 5"));
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(reg_of(cpu, VCPU_REG_ARM64_X(i)), 0xc0 + i);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+static int on_eager_hc(void *ctx, struct vcpu *cpu, struct vcpu_hypercall *hc)
+{
+	struct lazy_rec *l = ctx;
+	uint64_t t0 = vcpu_mock_calls(l->f->mock), v;
+
+	/* Every argument and x1..x7 again: all already read, no call. */
+	for (uint32_t i = 0; i < hc->nargs; i++) {
+		assert_int_equal(vcpu_hypercall_arg(cpu, i, &v), 0);
+		assert_int_equal(v, hc_args[i]);
+		assert_int_equal(vcpu_get_reg(cpu, VCPU_REG_ARM64_X(i + 1), &v), 0);
+		assert_int_equal(v, hc_args[i]);
+	}
+	l->gets = calls_since(l->f, t0, KVM_GET_ONE_REG_REQ);
+	l->seen_nret = hc->nret;
+	hc->ret[0] = 0;
+	hc->ret[1] = 0x99; /* x1 changes; x2, x3 as they were: not written */
+	l->t0 = vcpu_mock_calls(l->f->mock);
+	return VCPU_STOP;
+}
+
+/*
+ * 1.0 behaviour without the flag (all read, nret 4); reads during the exit
+ * cost nothing; only the results that differ are written; after vcpu_run()
+ * a register reads as the guest will see it (x1 = its result).
+ */
+static void test_eager_hypercall_reuses_args(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_hc_vm(f, 0);
+	const uint32_t fn = SMCCC_VENDOR_HYP_BASE + 0x33;
+	const uint64_t expect[] = { 0, 0x99, hc_args[1], hc_args[2] };
+	struct vcpu_mock_step s[] = { hypercall(fn, 0, 7, hc_args, 4, expect) };
+	struct lazy_rec l = { .f = f };
+	const struct vcpu_handlers h = { .hypercall = on_eager_hc };
+	uint64_t v;
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, &l), VCPU_STOP);
+	assert_int_equal(l.gets, 0);
+	assert_int_equal(l.seen_nret, 4);
+	assert_int_equal(calls_since(f, l.t0, KVM_SET_ONE_REG_REQ), 2); /* x0, x1 */
+	assert_int_equal(vcpu_get_reg(cpu, VCPU_REG_ARM64_X(1), &v), 0);
+	assert_int_equal(v, 0x99);
+	assert_int_equal(vcpu_hypercall_arg(cpu, 0, &v), 0); /* the argument, kept */
+	assert_int_equal(v, hc_args[0]);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+static int on_hc_stop(void *ctx, struct vcpu *cpu, struct vcpu_hypercall *hc)
+{
+	(void)ctx;
+	(void)cpu;
+	hc->ret[0] = 0;
+	return VCPU_STOP;
+}
+
+/* Bad calls of vcpu_hypercall_arg(); x86 fills every argument in the exit. */
+static void test_hypercall_arg_errors(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	const uint64_t args[] = { 0x1000, 4, 7 };
+	const uint64_t expect[] = { 0 };
+	struct vcpu_mock_step s[] = {
+		hypercall(X86_KVM_HC_MAP_GPA_RANGE, VCPU_HYPERCALL_LONGMODE, 3, args, 1, expect),
+	};
+	const struct vcpu_handlers h = { .hypercall = on_hc_stop };
+	uint64_t v;
+
+	assert_int_equal(vcpu_hypercall_arg(NULL, 0, &v), -EINVAL);
+	assert_int_equal(vcpu_hypercall_arg(cpu, 0, NULL), -EINVAL);
+	assert_int_equal(vcpu_hypercall_arg(cpu, 0, &v), -EINVAL); /* no exit yet */
+	assert_non_null(strstr(vcpu_last_error(cpu), "not a hypercall"));
+	assert_int_equal(vcpu_vm_forward_hypercalls(f->vm, X86_KVM_HC_MAP_GPA_RANGE, 1), 0);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, NULL), VCPU_STOP);
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(vcpu_hypercall_arg(cpu, i, &v), 0);
+		assert_int_equal(v, args[i]);
+	}
+	assert_int_equal(vcpu_hypercall_arg(cpu, 3, &v), -EINVAL); /* MAP_GPA_RANGE has 3 */
+	assert_int_equal(vcpu_last_exit(cpu)->u.hypercall.nret, 1);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
 /* PSCI ids may be forwarded too: SYSTEM_OFF then exits as a hypercall. */
 static void test_psci_forwarded(void **state)
 {
@@ -1792,6 +2046,11 @@ int main(void)
 		T(test_smc_forwarded_defaults),
 		T(test_hvc_smc_told_apart),
 		T(test_hypercall_not_forwarded),
+		T(test_lazy_hypercall_args),
+		T(test_lazy_hypercall_nret),
+		T(test_hypercall_nret_above_four),
+		T(test_eager_hypercall_reuses_args),
+		T(test_hypercall_arg_errors),
 		T(test_psci_forwarded),
 		T(test_forward_ranges),
 		T(test_x86_hypercall),

@@ -830,6 +830,38 @@ static int rk_on_hypercall(void *opaque, struct vcpu *cpu, struct vcpu_hypercall
 	return VCPU_CONTINUE;
 }
 
+#if defined(RK_GUEST_ARM64)
+/*
+ * The same, for a VCPU_VM_LAZY_HYPERCALL_ARGS VM: the arguments asked for
+ * with vcpu_hypercall_arg(), the reply's count given as nret.
+ */
+static int rk_on_hypercall_lazy(void *opaque, struct vcpu *cpu, struct vcpu_hypercall *hc)
+{
+	struct rk_ctx *c = opaque;
+	struct rk_event *e = rk_push(c, VCPU_EXIT_HYPERCALL, vcpu_id(cpu));
+	int r = 0;
+
+	e->addr = hc->nr;
+	e->flags = hc->flags;
+	e->raw = hc->nargs;
+	memcpy(e->ret_in, hc->ret, sizeof(e->ret_in));
+	for (uint32_t i = 0; i < 4 && i < hc->nargs && r == 0; i++)
+		r = vcpu_hypercall_arg(cpu, i, &e->args[i]);
+	if (r == 0)
+		r = vcpu_get_reg(cpu, RK_REG_PC, &e->pc);
+	if (r < 0 && !c->pc_err)
+		c->pc_err = r;
+	if (c->next_reply < c->nreplies) {
+		const struct rk_hc_reply *rep = &c->replies[c->next_reply];
+		for (unsigned i = 0; i < rep->nset && i < 4; i++)
+			hc->ret[i] = rep->ret[i];
+		hc->nret = rep->nset;
+	}
+	c->next_reply++;
+	return VCPU_CONTINUE;
+}
+#endif
+
 static int rk_on_system_event(void *opaque, struct vcpu *cpu, const struct vcpu_system_event *ev)
 {
 	struct rk_ctx *c = opaque;
@@ -1187,16 +1219,23 @@ static uint64_t rk_code_gpa = RK_CODE_BASE;
 static unsigned rk_nvms;
 #define RK_CODE_GPA rk_code_gpa
 
-static void rk_vm(struct rk *t)
+static void rk_vm_flags(struct rk *t, uint32_t flags)
 {
+	const struct vcpu_vm_config cfg = { .flags = flags };
+
 	rk_code_gpa = RK_CODE_BASE + 0x1000ull * (rk_nvms++ % RK_CODE_PAGES);
 	rk_open(t);
-	RK_OK(vcpu_vm_create(t->hv, NULL, &t->vm), vcpu_hv_last_error(t->hv));
+	RK_OK(vcpu_vm_create(t->hv, &cfg, &t->vm), vcpu_hv_last_error(t->hv));
 	t->ram = mmap(NULL, RK_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		      -1, 0);
 	assert_true(t->ram != MAP_FAILED);
 	RK_OK(vcpu_vm_map(t->vm, RK_RAM_GPA, t->ram, RK_RAM_SIZE, 0), vcpu_vm_last_error(t->vm));
 	t->ram_mapped = true;
+}
+
+static void rk_vm(struct rk *t)
+{
+	rk_vm_flags(t, 0);
 }
 
 static void rk_set(struct vcpu *cpu, uint64_t reg, uint64_t value)
@@ -1598,6 +1637,72 @@ static void rk_psci_case(struct rk *t, const uint32_t *code, size_t size,
 	free(c);
 }
 #endif
+
+/*
+ * arm64: the hypercall guest again on a VCPU_VM_LAZY_HYPERCALL_ARGS VM: the
+ * arguments the handler asks for are the guest's, x0..x(nret-1) reach it
+ * and the registers past nret keep its values (the SMC's x1).
+ */
+static void test_hypercall_lazy(void **state)
+{
+	RK_BEGIN(state);
+#if defined(RK_GUEST_ARM64)
+	static const struct rk_hc_reply replies[] = {
+		{ 4, { 0xa0a0, 0xa1a1, 0xa2a2, 0xa3a3 } }, /* HVC: nret 4 */
+		{ 1, { 0x5a5a } },                         /* SMC: nret 1, x1 kept */
+	};
+	const struct vcpu_handlers h = { .mmio = rk_on_mmio, .hypercall = rk_on_hypercall_lazy,
+					 .system_event = rk_on_system_event,
+					 .other = rk_on_other };
+	uint64_t v = 0;
+
+	rk_vm_flags(t, VCPU_VM_LAZY_HYPERCALL_ARGS);
+	RK_OK(vcpu_vm_check(t->vm, VCPU_CAP_ARM_SMCCC_FILTER, &v), vcpu_vm_last_error(t->vm));
+	if (v == 0) {
+		print_message("no SMCCC filter (Linux < 6.4): skipped\n");
+		skip();
+	}
+	RK_OK(vcpu_vm_forward_hypercalls(t->vm, RK_FWD_BASE, RK_FWD_COUNT),
+	      vcpu_vm_last_error(t->vm));
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->replies = replies;
+	c->nreplies = 2;
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(hypercall));
+	int rc = rk_run(cpu, &h, c);
+	if (rc != RK_STOP_DONE) {
+		rk_dump(c);
+		fail_msg("vcpu_run() = %d, want the DONE stop; detail \"%s\"", rc,
+			 vcpu_last_error(cpu));
+	}
+
+	rk_expect_count(c, 9, 1);
+	const struct rk_event *e = &c->ev[0];
+	assert_int_equal(e->kind, VCPU_EXIT_HYPERCALL);
+	assert_int_equal(e->addr, RK_FWD_BASE + 1);
+	assert_int_equal(e->args[0], 0x1111);
+	assert_int_equal(e->args[1], 0x2222);
+	assert_int_equal(e->args[2], 0x3333);
+	assert_int_equal(e->args[3], 0x4444);
+	assert_int_equal(e->ret_in[0], VCPU_SMCCC_RET_NOT_SUPPORTED);
+	assert_int_equal(e->ret_in[1], 0); /* lazy: results start at 0 */
+	assert_int_equal(c->pc_err, 0);
+	assert_int_equal(e->pc, RK_CODE_GPA + RK_HVC_NEXT_OFF);
+	rk_expect_io(c, 1, VCPU_EXIT_MMIO, RK_MMIO + 0x00, 8, true, 0xa0a0);
+	rk_expect_io(c, 2, VCPU_EXIT_MMIO, RK_MMIO + 0x08, 8, true, 0xa1a1);
+	rk_expect_io(c, 3, VCPU_EXIT_MMIO, RK_MMIO + 0x10, 8, true, 0xa2a2);
+	rk_expect_io(c, 4, VCPU_EXIT_MMIO, RK_MMIO + 0x18, 8, true, 0xa3a3);
+	e = &c->ev[5];
+	assert_int_equal(e->addr, RK_FWD_BASE + 2);
+	assert_int_equal(e->args[0], 0x5555);
+	rk_expect_io(c, 6, VCPU_EXIT_MMIO, RK_MMIO + 0x20, 8, true, 0x5a5a);
+	rk_expect_io(c, 7, VCPU_EXIT_MMIO, RK_MMIO + 0x28, 8, true, 0x5555);
+	free(c);
+#else
+	print_message("arm64 (SMCCC) only: x86 KVM fills every argument in the exit\n");
+	skip();
+#endif
+}
 
 /* arm64: PSCI SYSTEM_OFF through HVC is an in-kernel call that ends in a system event. */
 static void test_psci_system_off(void **state)
@@ -2295,6 +2400,7 @@ int main(void)
 		RK_TEST(test_mmio_read),
 		RK_TEST(test_pio),
 		RK_TEST(test_hypercall),
+		RK_TEST(test_hypercall_lazy),
 		RK_TEST(test_psci_system_off),
 		RK_TEST(test_psci_system_reset),
 		RK_TEST(test_hlt),

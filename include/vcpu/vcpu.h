@@ -150,6 +150,16 @@ struct vcpu_vm_config {
 
 /** arm64 KVM: report PSCI SYSTEM_SUSPEND as VCPU_SYSTEM_EVENT_SUSPEND. */
 #define VCPU_VM_SYSTEM_SUSPEND (1u << 0)
+/**
+ * Hypercall arguments and results on demand (1.1; every backend): where
+ * each argument costs a driver call (arm64 KVM reads x1..x7 one
+ * KVM_GET_ONE_REG at a time) none is read before the handler, which asks
+ * for the ones it needs with vcpu_hypercall_arg(); and only the results the
+ * handler counts in vcpu_hypercall.nret are written back (see struct
+ * vcpu_hypercall).  Without it, all arguments are read before every
+ * hypercall handler, as in 1.0.
+ */
+#define VCPU_VM_LAZY_HYPERCALL_ARGS (1u << 1)
 
 /**
  * vcpu_vm_create() - create a VM.
@@ -549,18 +559,26 @@ struct vcpu_memory_fault {
 
 /**
  * A hypercall.  arm64 (SMCCC): nr = function id (w0), args[0..6] = x1..x7,
- * ret[0..3] are written to x0..x3 (ret[1..3] start as x1..x3, ret[0] as
- * SMCCC NOT_SUPPORTED (-1), so a handler only sets what it returns).
+ * ret[0..nret-1] are written to x0..x(nret-1); ret[0] starts as SMCCC
+ * NOT_SUPPORTED (-1), ret[1..3] as x1..x3 and nret as 4, so a handler only
+ * sets what it returns.  With VCPU_VM_LAZY_HYPERCALL_ARGS, args[] hold only
+ * what vcpu_hypercall_arg() has read (all of them where reading is free:
+ * GenieZone), ret[1..3] start as 0 and nret as 1: a handler that returns
+ * more than x0 sets nret (at most 4; more fails vcpu_run() with -EINVAL),
+ * and x1..x3 past nret keep the guest's values (SMCCC 1.1+ lets unused
+ * result registers be preserved).
  * x86_64 KVM: only the numbers enabled with vcpu_vm_forward_hypercalls()
  * exit (KVM_HC_MAP_GPA_RANGE: nr 12, args[0..2] = GPA, pages, attributes);
- * ret[0] goes to RAX (32 bits of it outside long mode).
+ * ret[0] goes to RAX (32 bits of it outside long mode); nret is not used.
  */
 struct vcpu_hypercall {
 	uint64_t nr;
 	uint64_t args[8];
-	uint32_t nargs;     /**< how many args[] are valid */
+	uint32_t nargs;     /**< how many args[] the call has */
 	uint32_t flags;     /**< VCPU_HYPERCALL_* */
 	uint64_t ret[4];
+	uint32_t nret;      /**< arm64: how many of ret[] are written back (1.1) */
+	uint32_t reserved;
 };
 
 enum vcpu_system_event_type {
@@ -686,6 +704,19 @@ struct vcpu_handlers {
  * -EOPNOTSUPP (the ABI can only set them).
  */
 VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx);
+
+/**
+ * vcpu_hypercall_arg() - argument @i (0-based: x(i+1) on arm64) of the
+ * hypercall @cpu stopped at, read from the driver the first time it is
+ * asked for in this exit and stored in vcpu_hypercall.args[i] too.  For
+ * handlers, mostly with VCPU_VM_LAZY_HYPERCALL_ARGS (without it every
+ * argument is already in args[]).  After vcpu_run() returned, only
+ * arguments already read are known: the registers hold the results now.
+ * Return: 0; -EINVAL for NULL, when the last exit is no hypercall, or @i is
+ * not below nargs; -ESTALE for an argument not read before the results
+ * were written; or the driver's errno.  (1.1)
+ */
+VCPU_API int vcpu_hypercall_arg(struct vcpu *cpu, uint32_t i, uint64_t *value);
 
 /**
  * vcpu_kick() - make vcpu_run() on @cpu return -EINTR soon.

@@ -1010,9 +1010,9 @@ static int acrn_run_once(struct vcpu *cpu)
 	return -EINTR;
 }
 
-static int acrn_complete(struct vcpu *cpu, bool resume)
+static int acrn_complete(struct vcpu *cpu, int result)
 {
-	(void)resume;
+	(void)result;
 	struct acrn_vm_priv *p = vm_priv(cpu->vm);
 	struct acrn_vcpu_priv *cp = cpu->priv;
 	const struct vcpu_io *io = &cpu->exit.u.io;
@@ -1039,12 +1039,12 @@ static int acrn_complete(struct vcpu *cpu, bool resume)
 	/* vcpu_vm_reset() meanwhile: CLEAR_VM_IOREQ completed it, the slot is not ours. */
 	if (!completion_begin(p, cp->cur_gen))
 		return 0;
-	if (!io->is_write) {
+	if (!cpu->acc.is_write) {
 		/* acrn-dm answers a read it could not emulate with all-ones. */
 		if (io->response == VCPU_IO_HANDLED)
-			v = get_le(io->data, io->len);
+			v = get_le(io->data, cpu->acc.len);
 		else
-			v = len_mask(io->len);
+			v = len_mask(cpu->acc.len);
 		if (cp->cur_type == ACRN_IOREQ_TYPE_MMIO)
 			s->reqs.mmio_request.value = v;
 		else if (cp->cur_type == ACRN_IOREQ_TYPE_PORTIO)

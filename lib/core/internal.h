@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "../sys/sys.h"
@@ -70,6 +71,8 @@ struct vcpu_vm {
 	char err[VCPU_ERRLEN];
 };
 
+#define VCPU_HC_WRITTEN (1u << 31)
+
 struct vcpu {
 	struct vcpu_vm *vm;
 	uint32_t id;
@@ -89,15 +92,38 @@ struct vcpu {
 	uint8_t *io_buf;
 	uint32_t io_count;
 	/*
+	 * An I/O exit's access as decoded, kept apart from the handler (which
+	 * may change exit.u.io): write-backs go by these, and vcpu_run()
+	 * puts them back into exit.u.io before it returns.
+	 */
+	struct {
+		uint64_t addr;
+		uint32_t len;
+		uint8_t is_write;
+		uint8_t reserved[3];
+	} acc;                  /* struct vcpu_io's first 16 bytes, copied as one */
+	/*
 	 * Chosen with the exit: how the handler's results are written back
 	 * (NULL: nothing to write; backends that do not choose per exit keep
 	 * their ops->complete), and whether the driver must still finish the
 	 * exit before vcpu_run() returns (ops->finish).
 	 */
-	int (*complete)(struct vcpu *cpu, bool resume);
+	int (*complete)(struct vcpu *cpu, int result);
 	bool finish_pending;
-	/* The seam, copied from the handle: the run call without a chain of loads. */
-	const struct vcpu_sys *sys;
+	bool lazy_hc;           /* the VM has VCPU_VM_LAZY_HYPERCALL_ARGS */
+	/*
+	 * A hypercall exit: bit i, args[i] is filled; VCPU_HC_WRITTEN, the
+	 * results were written back (an argument not read by then is gone);
+	 * bits 8..30 are the backend's.
+	 */
+	uint32_t hc_known;
+	/*
+	 * The exit path's calls without a chain of loads: the backend's run
+	 * call (ops->run_once unless its vcpu_create chose one for this vCPU,
+	 * e.g. per architecture) and the seam's ioctl, copied from the handle.
+	 */
+	int (*run_once)(struct vcpu *cpu);
+	int (*sys_ioctl)(void *ctx, int fd, unsigned long req, unsigned long arg);
 	void *sys_ctx;
 	void *priv;
 	char err[VCPU_ERRLEN];
@@ -191,15 +217,25 @@ struct vcpu_backend_ops {
 	int (*run_signal_mask)(struct vcpu *cpu, const sigset_t *mask);
 	/* Optional: vcpu_run() is returning (ACRN gives up serving the VM). */
 	void (*run_end)(struct vcpu *cpu);
-	/* Exit path: one entry into the guest, then decode. */
+	/*
+	 * Exit path: one entry into the guest, then decode.  vcpu_create may
+	 * put a more specific one in struct vcpu.run_once.
+	 */
 	int (*run_once)(struct vcpu *cpu);
 	/*
-	 * Optional: write the handler's results back; @resume: the loop is
-	 * about to enter the guest again (false: vcpu_run() is returning).  An
-	 * error beats the handler's stop code.  The default of struct
+	 * Optional: read hypercall argument @i (below nargs, not yet in
+	 * hc_known) into @value, for vcpu_hypercall_arg().  NULL: the decoder
+	 * always fills every argument.
+	 */
+	int (*hypercall_arg)(struct vcpu *cpu, uint32_t i, uint64_t *value);
+	/*
+	 * Optional: write the handler's results back; @result: what the
+	 * handler (or dispatch) returned, 0 when the loop is about to enter
+	 * the guest again, else vcpu_run() is returning.  An error beats the
+	 * handler's stop code.  The default of struct
 	 * vcpu.complete, which a backend may instead set per exit in run_once.
 	 */
-	int (*complete)(struct vcpu *cpu, bool resume);
+	int (*complete)(struct vcpu *cpu, int result);
 	/*
 	 * Optional, for exits run_once marked finish_pending: make the driver
 	 * finish the exit complete() wrote back without running the guest, so registers and guest state are
@@ -257,23 +293,57 @@ int vcpu_malformed(struct vcpu *cpu, const char *what, unsigned long long v);
  * data words still gets word 0 (KVM before KVM_CAP_SYSTEM_EVENT_DATA kept
  * a flags word there).  0 or -EPROTO.
  */
-int vcpu_decode_system_event(struct vcpu *cpu, uint32_t type, uint32_t raw_type, uint32_t ndata,
-			     const uint64_t *data, bool legacy_word0);
+static inline int vcpu_decode_system_event(struct vcpu *cpu, uint32_t type, uint32_t raw_type,
+					   uint32_t ndata, const uint64_t *data, bool legacy_word0)
+{
+	/* 16-byte stores: gcc makes a 128-byte memset() one `rep stos` step per word. */
+	typedef uint64_t u64x2 __attribute__((vector_size(16), aligned(8), may_alias));
+	struct vcpu_system_event *ev = &cpu->exit.u.system_event;
+	u64x2 *words = (u64x2 *)ev->data;
+
+	if (__builtin_expect(ndata > 16, 0))
+		return vcpu_malformed(cpu, "system_event.ndata", ndata);
+	ev->type = type;
+	ev->raw_type = raw_type;
+	ev->reserved = 0;
+	ev->ndata = ndata;
+	/* Spelled out: gcc turns a loop of these back into the memset(). */
+	words[0] = words[1] = words[2] = words[3] = (u64x2){ 0, 0 };
+	words[4] = words[5] = words[6] = words[7] = (u64x2){ 0, 0 };
+	/* The usual one word is a plain move, not a memcpy call. */
+	if (ndata > 1)
+		memcpy(ev->data, data, ndata * sizeof(ev->data[0]));
+	else if (ndata == 1 || legacy_word0)
+		ev->data[0] = data[0];
+	cpu->exit.kind = VCPU_EXIT_SYSTEM_EVENT;
+	return 0;
+}
 int vcpu_decode_internal(struct vcpu *cpu, uint32_t kind, uint64_t code, uint32_t ndata,
 			 const uint64_t *data);
 
 /*
  * An SMCCC call's results before the handler (vcpu.h, struct
- * vcpu_hypercall): x0 NOT_SUPPORTED unless the handler answers, x1..x3 as
- * the guest left them, so a handler sets only what it returns.  @hc->args
- * (x1..) must be filled.
+ * vcpu_hypercall): x0 NOT_SUPPORTED unless the handler answers; x1..x3 as
+ * the guest left them and all four written back, or, with
+ * VCPU_VM_LAZY_HYPERCALL_ARGS, zeros and only x0 written unless the handler
+ * says more.  @args_read: the decoder filled args[0..nargs), as it must
+ * unless the VM is lazy.
  */
-static inline void vcpu_smccc_results_init(struct vcpu_hypercall *hc)
+static inline void vcpu_smccc_results_init(struct vcpu *cpu, struct vcpu_hypercall *hc,
+					   bool args_read)
 {
+	cpu->hc_known = args_read ? 0xff : 0; /* bits past nargs: never asked for */
 	hc->ret[0] = VCPU_SMCCC_RET_NOT_SUPPORTED;
-	hc->ret[1] = hc->args[0];
-	hc->ret[2] = hc->args[1];
-	hc->ret[3] = hc->args[2];
+	if (cpu->lazy_hc) {
+		hc->ret[1] = hc->ret[2] = hc->ret[3] = 0;
+		hc->nret = 1;
+	} else {
+		hc->ret[1] = hc->args[0];
+		hc->ret[2] = hc->args[1];
+		hc->ret[3] = hc->args[2];
+		hc->nret = 4;
+	}
+	hc->reserved = 0;
 }
 
 /* Prefix the detail that batch entry @i left with its index; returns @r. */
@@ -304,7 +374,7 @@ static inline int sys_ioctl(const struct vcpu_hv *hv, int fd, unsigned long req,
 /* The vCPU's own calls on the exit path (the same seam as sys_ioctl()). */
 static inline int vcpu_ioctl(const struct vcpu *cpu, unsigned long req, unsigned long arg)
 {
-	return cpu->sys->ioctl(cpu->sys_ctx, cpu->fd, req, arg);
+	return cpu->sys_ioctl(cpu->sys_ctx, cpu->fd, req, arg);
 }
 
 static inline int sys_close(const struct vcpu_hv *hv, int fd)

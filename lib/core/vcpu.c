@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,9 @@ VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct
 	cpu->vm = vm;
 	cpu->id = id;
 	cpu->complete = hv->ops->complete;
-	cpu->sys = hv->sys;
+	cpu->lazy_hc = (vm->flags & VCPU_VM_LAZY_HYPERCALL_ARGS) != 0;
+	cpu->run_once = hv->ops->run_once;
+	cpu->sys_ioctl = hv->sys->ioctl;
 	cpu->sys_ctx = hv->sys_ctx;
 	cpu->fd = -1;
 	cpu->exit.vcpu_id = id;
@@ -329,27 +332,6 @@ int vcpu_malformed(struct vcpu *cpu, const char *what, unsigned long long v)
 			cpu->vm->hv->ops->name, cpu->exit.raw_reason, cpu->exit.raw_reason, what, v);
 }
 
-int vcpu_decode_system_event(struct vcpu *cpu, uint32_t type, uint32_t raw_type, uint32_t ndata,
-			     const uint64_t *data, bool legacy_word0)
-{
-	struct vcpu_system_event *ev = &cpu->exit.u.system_event;
-
-	if (ndata > 16)
-		return vcpu_malformed(cpu, "system_event.ndata", ndata);
-	ev->type = type;
-	ev->raw_type = raw_type;
-	ev->reserved = 0;
-	ev->ndata = ndata;
-	memset(ev->data, 0, sizeof(ev->data));
-	/* The usual one word is a plain move, not a memcpy call. */
-	if (ndata > 1)
-		memcpy(ev->data, data, ndata * sizeof(ev->data[0]));
-	else if (ndata == 1 || legacy_word0)
-		ev->data[0] = data[0];
-	cpu->exit.kind = VCPU_EXIT_SYSTEM_EVENT;
-	return 0;
-}
-
 int vcpu_decode_internal(struct vcpu *cpu, uint32_t kind, uint64_t code, uint32_t ndata,
 			 const uint64_t *data)
 {
@@ -370,19 +352,18 @@ typedef int (*io_handler)(void *ctx, struct vcpu *cpu, struct vcpu_io *io);
 /*
  * Repeated port I/O: one handler call per item, reads stored in place.  Out
  * of line so that the single access, every other exit, inlines to one call.
- * @len and @is_write are the decoded ones: a handler may have changed io's.
  */
-static __attribute__((noinline)) int call_io_rep(io_handler fn, void *ctx, struct vcpu *cpu,
-						 uint32_t len, uint8_t is_write)
+static __attribute__((noinline)) int call_io_rep(io_handler fn, void *ctx, struct vcpu *cpu)
 {
 	struct vcpu_io *io = &cpu->exit.u.io;
-	const uint64_t addr = io->addr;
+	const uint32_t len = cpu->acc.len;
+	const bool is_write = cpu->acc.is_write;
 	int r = 0;
 
 	for (uint32_t i = 0; i < cpu->io_count && r == 0; i++) {
 		uint8_t *item = cpu->io_buf + (size_t)i * len;
 		memset(io->data, 0, sizeof(io->data));
-		io->addr = addr;
+		io->addr = cpu->acc.addr;
 		io->len = len;
 		io->is_write = is_write;
 		if (is_write)
@@ -411,23 +392,47 @@ static __attribute__((noinline, cold)) int bad_response(struct vcpu *cpu)
 }
 
 /*
+ * More results than the four result registers: the caller's error, and
+ * only those four are written back, so the guest is not left at the call.
+ */
+static __attribute__((noinline, cold)) int bad_nret(struct vcpu *cpu)
+{
+	struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
+	uint32_t nret = hc->nret;
+
+	hc->nret = 4;
+	return cpu_fail(cpu, -EINVAL, "vCPU %u: the hypercall handler's nret %u is above 4",
+			cpu->id, nret);
+}
+
+/*
  * The handler gets io to fill in data and response; what the guest's
- * access was (address, length, direction) is the backend's to write back
- * by, so it is put back as decoded, whatever the handler left there.
+ * access was (address, length, direction) is kept in cpu->acc for the
+ * backend to write back by, whatever the handler leaves in io.
  */
 static inline int call_io(io_handler fn, void *ctx, struct vcpu *cpu)
 {
 	struct vcpu_io *io = &cpu->exit.u.io;
-	const uint64_t addr = io->addr;
-	const uint32_t len = io->len;
-	const uint8_t is_write = io->is_write;
-	int r = cpu->io_buf ? call_io_rep(fn, ctx, cpu, len, is_write) : fn(ctx, cpu, io);
 
-	io->addr = addr;
-	io->len = len;
-	io->is_write = is_write;
-	return r;
+	return __builtin_expect(cpu->io_buf != NULL, 0) ? call_io_rep(fn, ctx, cpu)
+							: fn(ctx, cpu, io);
 }
+
+static bool is_io_exit(uint32_t kind)
+{
+	return kind == VCPU_EXIT_MMIO || kind == VCPU_EXIT_PIO || kind == VCPU_EXIT_PCI_CONFIG;
+}
+
+/* vcpu_last_exit() shows the access as the guest made it, not as a handler left it. */
+static void restore_access(struct vcpu *cpu)
+{
+	if (is_io_exit(cpu->exit.kind))
+		memcpy(&cpu->exit.u.io, &cpu->acc, sizeof(cpu->acc));
+}
+
+_Static_assert(sizeof(((struct vcpu *)0)->acc) == offsetof(struct vcpu_io, data) &&
+		       offsetof(struct vcpu_io, len) == 8 && offsetof(struct vcpu_io, is_write) == 12,
+	       "struct vcpu.acc mirrors the head of struct vcpu_io");
 
 static int unhandled(struct vcpu *cpu)
 {
@@ -497,7 +502,7 @@ static __attribute__((noinline, cold)) int unsupported_response(struct vcpu *cpu
 	return cpu_fail(cpu, -EOPNOTSUPP, "vCPU %u: the %s driver cannot %s an access at 0x%llx",
 			cpu->id, cpu->vm->hv->driver,
 			response == VCPU_IO_FAULT ? "fault" : "re-execute",
-			(unsigned long long)io->addr);
+			(unsigned long long)cpu->acc.addr);
 }
 
 /* An access handled: the handler's result, then its response checked (the core's rules). */
@@ -518,27 +523,38 @@ static inline int io_result(struct vcpu *cpu, int r)
 static int dispatch(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 {
 	struct vcpu_exit *e = &cpu->exit;
+	io_handler io_fn;
 
-	switch (e->kind) {
-	case VCPU_EXIT_MMIO:
-		if (h->mmio)
-			return io_result(cpu, call_io(h->mmio, ctx, cpu));
-		break;
-	case VCPU_EXIT_PIO:
-		if (h->pio)
-			return io_result(cpu, call_io(h->pio, ctx, cpu));
-		break;
-	case VCPU_EXIT_HYPERCALL:
-		if (h->hypercall)
-			return handler_result(cpu, h->hypercall(ctx, cpu, &e->u.hypercall));
-		break;
-	case VCPU_EXIT_SYSTEM_EVENT:
+	/* The frequent accesses before the table the switch compiles to. */
+	if (__builtin_expect(e->kind == VCPU_EXIT_MMIO, 1)) {
+		io_fn = h->mmio;
+		goto io;
+	}
+	if (e->kind == VCPU_EXIT_HYPERCALL) {
+		if (h->hypercall) {
+			int r = handler_result(cpu, h->hypercall(ctx, cpu, &e->u.hypercall));
+
+			return __builtin_expect(e->u.hypercall.nret > 4, 0) ? bad_nret(cpu) : r;
+		}
+		goto other;
+	}
+	if (e->kind == VCPU_EXIT_PIO) {
+		io_fn = h->pio;
+		goto io;
+	}
+	if (e->kind == VCPU_EXIT_SYSTEM_EVENT) {
 		if (h->system_event)
 			return handler_result(cpu, h->system_event(ctx, cpu, &e->u.system_event));
-		break;
+		goto other;
+	}
+	switch (e->kind) {
 	case VCPU_EXIT_PCI_CONFIG:
-		if (h->pci_config)
-			return io_result(cpu, call_io(h->pci_config, ctx, cpu));
+		io_fn = h->pci_config;
+	io:
+		/* Kept from the handler for the write-back, handled or not. */
+		memcpy(&cpu->acc, &e->u.io, sizeof(cpu->acc));
+		if (io_fn)
+			return io_result(cpu, call_io(io_fn, ctx, cpu));
 		break;
 	case VCPU_EXIT_MEMORY_FAULT: {
 		int r;
@@ -561,6 +577,7 @@ static int dispatch(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx)
 	default:
 		break;
 	}
+other:
 	if (h->other)
 		return handler_result(cpu, h->other(ctx, cpu, e));
 	return unhandled(cpu);
@@ -586,14 +603,16 @@ static bool take_kick(struct vcpu *cpu, const struct vcpu_backend_ops *ops)
  * through around the run call only; a kick landing just before the call is
  * taken by the handler in user space and caught by the immediate-exit flag.
  */
-static int run_unblocked(const struct vcpu_backend_ops *ops, struct vcpu *cpu,
-			 const sigset_t *kick)
+static int run_unblocked(struct vcpu *cpu)
 {
+	sigset_t kick;
 	int r;
 
-	pthread_sigmask(SIG_UNBLOCK, kick, NULL);
-	r = ops->run_once(cpu);
-	pthread_sigmask(SIG_BLOCK, kick, NULL);
+	sigemptyset(&kick);
+	sigaddset(&kick, cpu->vm->hv->kick_signal);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	r = cpu->run_once(cpu);
+	pthread_sigmask(SIG_BLOCK, &kick, NULL);
 	return r;
 }
 
@@ -616,7 +635,8 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	bool unfinished = false;
 	int expected = 0;
 	sigset_t kick, thread_mask;
-	bool own_mask; /* the driver has a signal mask for its run call (KVM) */
+	/* The run call: the backend's own where it has a signal mask for it (KVM). */
+	int (*run)(struct vcpu *cpu);
 	int r;
 
 	if (!cpu)
@@ -639,7 +659,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	 * read(), write(), poll() or nanosleep() never fail with EINTR because
 	 * of a kick; only the run call lets it through.
 	 */
-	own_mask = ops->run_signal_mask != NULL;
+	run = ops->run_signal_mask ? cpu->run_once : run_unblocked;
 	sigemptyset(&kick);
 	sigaddset(&kick, cpu->vm->hv->kick_signal);
 	pthread_sigmask(SIG_BLOCK, &kick, &thread_mask);
@@ -664,9 +684,11 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		}
 		cpu->io_buf = NULL;
 		unfinished = false; /* entering the driver completes the last exit */
-		r = own_mask ? ops->run_once(cpu) : run_unblocked(ops, cpu, &kick);
-		if (r == -EINTR) {
-			if (own_mask)
+		r = run(cpu);
+		if (__builtin_expect(r < 0, 0)) {
+			if (r != -EINTR)
+				break;
+			if (run != run_unblocked)
 				drop_pending_kick(&kick);
 			/*
 			 * A kick (seen above) or another signal: re-enter.  A
@@ -680,22 +702,29 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 				ops->set_immediate_exit(cpu, 0);
 			continue;
 		}
-		if (r < 0)
-			break;
 		r = dispatch(cpu, h, ctx);
 		/* Write back even when stopping: a resumed guest must see the result. */
-		int c = cpu->complete ? cpu->complete(cpu, r == 0) : 0;
-		/*
-		 * A write-back that failed beats a handler's stop code: the
-		 * guest did not get what the handler gave it, and the caller
-		 * must hear it.  An error the handler or dispatch already
-		 * reported (an unhandled exit's -ENOSYS) stays first.
-		 */
-		if (c < 0 && r >= 0)
-			r = c;
-		unfinished = c == 0 && cpu->finish_pending;
-		if (r != 0)
+		if (cpu->complete) {
+			int c = cpu->complete(cpu, r);
+
+			/*
+			 * A write-back that failed beats a handler's stop
+			 * code: the guest did not get what the handler gave
+			 * it, and the caller must hear it.  An error the
+			 * handler or dispatch already reported (an unhandled
+			 * exit's -ENOSYS) stays first.  Nothing is left to
+			 * finish.
+			 */
+			if (__builtin_expect(c < 0, 0)) {
+				if (r >= 0)
+					r = c;
+				break;
+			}
+		}
+		if (r != 0) {
+			unfinished = cpu->finish_pending;
 			break;
+		}
 	}
 	/*
 	 * Leave the vCPU consistent for the caller (register reads, saving
@@ -710,12 +739,47 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 		if (c < 0 && r >= 0)
 			r = c;
 	}
+	restore_access(cpu);
 out:
 	pthread_sigmask(SIG_SETMASK, &thread_mask, NULL);
 	if (ops->run_end)
 		ops->run_end(cpu);
 	atomic_store(&cpu->in_run, 0);
 	return r;
+}
+
+VCPU_API int vcpu_hypercall_arg(struct vcpu *cpu, uint32_t i, uint64_t *value)
+{
+	struct vcpu_hypercall *hc;
+	const struct vcpu_backend_ops *ops;
+	int r;
+
+	if (!cpu)
+		return -EINVAL;
+	if (!value)
+		return cpu_fail(cpu, -EINVAL, "vcpu_hypercall_arg: NULL value pointer");
+	hc = &cpu->exit.u.hypercall;
+	if (cpu->exit.kind != VCPU_EXIT_HYPERCALL)
+		return cpu_fail(cpu, -EINVAL, "vCPU %u: the last exit (%s) is not a hypercall",
+				cpu->id, vcpu_exit_kind_name(cpu->exit.kind));
+	if (i >= hc->nargs || i >= 8)
+		return cpu_fail(cpu, -EINVAL, "vCPU %u: hypercall argument %u, the call has %u",
+				cpu->id, i, hc->nargs);
+	if (!(cpu->hc_known & (1u << i))) {
+		if (cpu->hc_known & VCPU_HC_WRITTEN)
+			return cpu_fail(cpu, -ESTALE, "vCPU %u: hypercall argument %u was not read "
+					"before the results were written back", cpu->id, i);
+		ops = cpu->vm->hv->ops;
+		if (!ops->hypercall_arg)
+			return cpu_fail(cpu, -EPROTO, "vCPU %u: the %s backend left hypercall "
+					"argument %u unread", cpu->id, ops->name, i);
+		r = ops->hypercall_arg(cpu, i, &hc->args[i]);
+		if (r < 0)
+			return r;
+		cpu->hc_known |= 1u << i;
+	}
+	*value = hc->args[i];
+	return 0;
 }
 
 VCPU_API int vcpu_kick(struct vcpu *cpu)

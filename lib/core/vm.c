@@ -50,9 +50,9 @@ VCPU_API int vcpu_vm_create(struct vcpu_hv *hv, const struct vcpu_vm_config *cfg
 			return hv_fail(hv, -EINVAL, "vcpu_vm_config.reserved[%u] must be 0", i);
 	if (cfg->reserved32)
 		return hv_fail(hv, -EINVAL, "vcpu_vm_config.reserved32 must be 0");
-	if (cfg->flags & ~VCPU_VM_SYSTEM_SUSPEND)
+	if (cfg->flags & ~(VCPU_VM_SYSTEM_SUSPEND | VCPU_VM_LAZY_HYPERCALL_ARGS))
 		return hv_fail(hv, -EINVAL, "unknown vcpu_vm_config flags 0x%x",
-			       cfg->flags & ~VCPU_VM_SYSTEM_SUSPEND);
+			       cfg->flags & ~(VCPU_VM_SYSTEM_SUSPEND | VCPU_VM_LAZY_HYPERCALL_ARGS));
 	r = check_config(hv, cfg);
 	if (r < 0)
 		return r;

@@ -505,8 +505,9 @@ static int decode_mmio(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 
 /*
  * SMCCC over hypercall.args[] (in/out, x0..x7): nr = w0, args[0..6] =
- * x1..x7.  ret[0..3] go back to args[0..3] (x0..x3); ret[1..3] start as the
- * caller's x1..x3 so a handler only sets what it returns.
+ * x1..x7, read whether the VM is lazy or not (they cost nothing here).
+ * ret[0..nret-1] go back to args[0..nret-1] (x0..); the rest of args[]
+ * keeps the caller's registers.
  */
 static int decode_hypercall(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 {
@@ -516,7 +517,7 @@ static int decode_hypercall(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 	memcpy(hc->args, &run->u.hypercall.args[1], SMCCC_NARGS * sizeof(uint64_t));
 	hc->nargs = SMCCC_NARGS;
 	hc->flags = 0; /* an HVC: the exit is the guest-HVC path (crosvm: GZVM_EXIT_HVC) */
-	vcpu_smccc_results_init(hc);
+	vcpu_smccc_results_init(cpu, hc, true);
 	cpu->exit.kind = VCPU_EXIT_HYPERCALL;
 	return 0;
 }
@@ -677,9 +678,9 @@ static int gz_run_once(struct vcpu *cpu)
 	return decode_exit(cpu, run, reason);
 }
 
-static int gz_complete(struct vcpu *cpu, bool resume)
+static int gz_complete(struct vcpu *cpu, int result)
 {
-	(void)resume;
+	(void)result;
 	struct gzvm_vcpu_run *run = cpu->run;
 	const struct vcpu_io *io = &cpu->exit.u.io;
 	const struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
@@ -688,11 +689,12 @@ static int gz_complete(struct vcpu *cpu, bool resume)
 	case VCPU_EXIT_MMIO:
 		/* Always HANDLED: GenieZone can neither fault nor retry (hv->io_responses 0). */
 		/* The next GZVM_RUN copies it in; the hypervisor loads register reg_nr. */
-		if (!io->is_write)
-			memcpy(run->u.mmio.data, io->data, io->len);
+		if (!cpu->acc.is_write)
+			memcpy(run->u.mmio.data, io->data, cpu->acc.len);
 		return 0;
 	case VCPU_EXIT_HYPERCALL:
-		memcpy(run->u.hypercall.args, hc->ret, sizeof(hc->ret));
+		/* The core saw to nret <= 4 (vcpu.c, bad_nret()). */
+		memcpy(run->u.hypercall.args, hc->ret, hc->nret * sizeof(hc->ret[0]));
 		return 0;
 	case VCPU_EXIT_MEMORY_FAULT:
 		/* Nothing to write: the core ends the run unless RETRY (vcpu.c, unbacked()). */

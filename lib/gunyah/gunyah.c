@@ -732,7 +732,7 @@ static int gunyah_run_once(struct vcpu *cpu)
 	return v8 ? decode_v8(cpu, cpu->run) : decode_v17(cpu, cpu->run);
 }
 
-static int gunyah_complete(struct vcpu *cpu, bool resume)
+static int gunyah_complete(struct vcpu *cpu, int result)
 {
 	const struct vcpu_io *io = &cpu->exit.u.io;
 	const bool v8 = is_v8(cpu->vm->hv);
@@ -743,8 +743,8 @@ static int gunyah_complete(struct vcpu *cpu, bool resume)
 	case VCPU_EXIT_MMIO:
 		/* v8 has no resume action: hv->io_responses is 0 there, HANDLED only. */
 		/* mmio.len stays as the kernel wrote it: v8 copies that many bytes back. */
-		if (!io->is_write && io->response == VCPU_IO_HANDLED)
-			memcpy(v8 ? run8->mmio.data : run->mmio.data, io->data, io->len);
+		if (!cpu->acc.is_write && io->response == VCPU_IO_HANDLED)
+			memcpy(v8 ? run8->mmio.data : run->mmio.data, io->data, cpu->acc.len);
 		if (!v8)
 			run->mmio.resume_action = (uint8_t)io->response; /* 0, 1, 2 = the ABI's values */
 		return 0;
@@ -758,7 +758,7 @@ static int gunyah_complete(struct vcpu *cpu, bool resume)
 		 * guest: a handler that continues would loop.  One that stops
 		 * gets its stop code, and a later vcpu_run() the status again.
 		 */
-		if (!resume)
+		if (result != 0)
 			return 0;
 		return cpu_fail(cpu, -EIO, "vCPU %u: the Gunyah VM is no longer runnable; destroy "
 					   "and re-create it", cpu->id);

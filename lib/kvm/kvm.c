@@ -315,6 +315,9 @@ static int kvm_vm_signal_msi(struct vcpu_vm *vm, uint64_t addr, uint64_t data)
 	return 0;
 }
 
+static int kvm_x86_run_once(struct vcpu *cpu);
+static int kvm_arm64_run_once(struct vcpu *cpu);
+
 static int kvm_vcpu_create(struct vcpu *cpu, uint32_t flags)
 {
 	struct vcpu_hv *hv = cpu->vm->hv;
@@ -324,6 +327,16 @@ static int kvm_vcpu_create(struct vcpu *cpu, uint32_t flags)
 	cpu->priv = calloc(1, sizeof(struct kvm_vcpu_priv));
 	if (!cpu->priv)
 		return cpu_fail(cpu, -ENOMEM, "cannot allocate vCPU %u state", cpu->id);
+	((struct kvm_vcpu_priv *)cpu->priv)->x86 = kvm_arch(hv)->has_pio;
+	cpu->run_once = kvm_arch(hv)->has_pio ? kvm_x86_run_once : kvm_arm64_run_once;
+	if (!kvm_arch(hv)->has_pio)
+		kvm_arm64_vcpu_prepare(cpu);
+	/* kvm_hv_init() saw to size >= sizeof(struct kvm_run). */
+	((struct kvm_vcpu_priv *)cpu->priv)->pio_room =
+		kvm_arch(hv)->has_pio ? size - sizeof(struct kvm_run) : 0;
+	((struct kvm_vcpu_priv *)cpu->priv)->pio_fast_end =
+		((struct kvm_vcpu_priv *)cpu->priv)->pio_room >= 4
+			? ((struct kvm_vcpu_priv *)cpu->priv)->pio_room - 3 : 0;
 	r = sys_ioctl(hv, cpu->vm->fd, KVM_CREATE_VCPU, cpu->id);
 	if (r < 0) {
 		cpu_fail(cpu, r, "KVM_CREATE_VCPU(%u) failed", cpu->id);
@@ -415,34 +428,28 @@ static int kvm_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t 
  * single OUT and rep port I/O (the core stored those reads in place, item
  * by item) have nothing to write.
  */
-static int complete_mmio_read(struct vcpu *cpu, bool resume)
+static int complete_mmio_read(struct vcpu *cpu, int result)
 {
 	struct kvm_run *run = cpu->run;
 	const struct vcpu_io *io = &cpu->exit.u.io;
 
-	(void)resume;
-	memcpy(run->u.mmio.data, io->data, io->len);
+	(void)result;
+	memcpy(run->u.mmio.data, io->data, cpu->acc.len);
 	return 0;
 }
 
 /* A single IN: the value goes where the exit's data_offset pointed (decode_pio()). */
-static int complete_pio_in(struct vcpu *cpu, bool resume)
+static int complete_pio_in(struct vcpu *cpu, int result)
 {
 	const struct kvm_vcpu_priv *p = cpu->priv;
 	const struct vcpu_io *io = &cpu->exit.u.io;
 
-	(void)resume;
-	memcpy(p->pio_data, io->data, io->len);
+	(void)result;
+	memcpy(p->pio_data, io->data, cpu->acc.len);
 	return 0;
 }
 
-static int complete_hypercall(struct vcpu *cpu, bool resume)
-{
-	(void)resume;
-	return kvm_arch(cpu->vm->hv)->hypercall_complete(cpu, cpu->run);
-}
-
-static int decode_mmio(struct vcpu *cpu, const struct kvm_run *run)
+static __attribute__((noinline)) int decode_mmio(struct vcpu *cpu, const struct kvm_run *run)
 {
 	struct vcpu_io *io = &cpu->exit.u.io;
 	uint32_t len = run->u.mmio.len;
@@ -468,35 +475,40 @@ static int decode_mmio(struct vcpu *cpu, const struct kvm_run *run)
 	return 0;
 }
 
-static int decode_pio(struct vcpu *cpu, struct kvm_run *run)
+/*
+ * Port I/O, every case (decode_pio() takes the usual one): each field
+ * checked, rep ins/outs (count > 1) set up for the core's item loop, and a
+ * port exit on an architecture without ports refused (pio_room 0).
+ */
+static __attribute__((noinline, cold)) int decode_pio_any(struct vcpu *cpu, struct kvm_run *run)
 {
+	struct kvm_vcpu_priv *p = cpu->priv;
 	struct vcpu_io *io = &cpu->exit.u.io;
-	uint8_t size = run->u.io.size, dir = run->u.io.direction;
-	uint32_t count = run->u.io.count;
-	uint64_t off = run->u.io.data_offset, total;
+	const uint8_t size = run->u.io.size, dir = run->u.io.direction;
+	const uint32_t count = run->u.io.count;
+	const uint64_t off = run->u.io.data_offset;
+	const uint64_t total = (uint64_t)count * size; /* at most 2^34: no overflow */
 
-	if (!kvm_arch(cpu->vm->hv)->has_pio)
+	if (!p->x86)
 		return vcpu_malformed(cpu, "port I/O exit on an architecture without ports, port",
-				 run->u.io.port);
+				      run->u.io.port);
 	if (size != 1 && size != 2 && size != 4)
 		return vcpu_malformed(cpu, "io.size", size);
 	if (dir > KVM_EXIT_IO_OUT)
 		return vcpu_malformed(cpu, "io.direction", dir);
 	if (count == 0)
-		return vcpu_malformed(cpu, "io.count", count);
-	total = (uint64_t)count * size; /* at most 2^34: no overflow */
+		return vcpu_malformed(cpu, "io.count", 0);
 	/* The data must lie inside the mapping and past the kvm_run header. */
-	if (off < sizeof(struct kvm_run) || off > cpu->run_size || total > cpu->run_size - off)
+	if (off < sizeof(struct kvm_run) || off - sizeof(struct kvm_run) > p->pio_room ||
+	    total > p->pio_room - (off - sizeof(struct kvm_run)))
 		return vcpu_malformed(cpu, "io.data_offset", off);
 	*io = (struct vcpu_io){ .addr = run->u.io.port, .len = size,
 				.is_write = dir == KVM_EXIT_IO_OUT, .vcpu_id = cpu->id };
 	cpu->exit.kind = VCPU_EXIT_PIO;
 	cpu->finish_pending = true;
+	cpu->complete = NULL;
+	p->pio_data = (uint8_t *)run + off;
 	if (count == 1) {
-		/* The usual single access goes through io->data like MMIO, with no item loop. */
-		struct kvm_vcpu_priv *p = cpu->priv;
-
-		p->pio_data = (uint8_t *)run + off;
 		if (io->is_write)
 			memcpy(io->data, p->pio_data, size);
 		else
@@ -504,14 +516,51 @@ static int decode_pio(struct vcpu *cpu, struct kvm_run *run)
 		return 0;
 	}
 	/* rep ins/outs: the core calls the handler per item, reads stored in place. */
-	cpu->io_buf = (uint8_t *)run + off;
+	cpu->io_buf = p->pio_data;
 	cpu->io_count = count;
 	if (!io->is_write)
 		memset(cpu->io_buf, 0, total); /* unhandled reads complete as zeros */
 	return 0;
 }
 
-static int decode_system_event(struct vcpu *cpu, const struct kvm_run *run)
+/*
+ * The usual port access: one item whose data (at most 4 bytes) lies in the
+ * mapping past the kvm_run header, checked in four tests; anything else
+ * goes to decode_pio_any().  It goes through io->data like MMIO.
+ */
+static __attribute__((noinline)) int decode_pio(struct vcpu *cpu, struct kvm_run *run)
+{
+	struct kvm_vcpu_priv *p = cpu->priv;
+	struct vcpu_io *io = &cpu->exit.u.io;
+	const uint8_t size = run->u.io.size, dir = run->u.io.direction;
+	const uint64_t rel = run->u.io.data_offset - sizeof(struct kvm_run); /* wraps in the header */
+
+	if (__builtin_expect(run->u.io.count != 1 || dir > KVM_EXIT_IO_OUT ||
+			     (size != 1 && size != 2 && size != 4) || rel >= p->pio_fast_end, 0))
+		return decode_pio_any(cpu, run);
+	uint8_t *data = (uint8_t *)run + sizeof(struct kvm_run) + rel;
+
+	*io = (struct vcpu_io){ .addr = run->u.io.port, .len = size, .is_write = dir,
+				.vcpu_id = cpu->id };
+	cpu->exit.kind = VCPU_EXIT_PIO;
+	cpu->finish_pending = true;
+	p->pio_data = data;
+	if (dir != KVM_EXIT_IO_OUT) {
+		cpu->complete = complete_pio_in;
+		return 0;
+	}
+	cpu->complete = NULL;
+	/* Constant sizes copy in one move. */
+	if (size == 4)
+		memcpy(io->data, data, 4);
+	else if (size == 2)
+		memcpy(io->data, data, 2);
+	else
+		io->data[0] = data[0];
+	return 0;
+}
+
+static __attribute__((noinline)) int decode_system_event(struct vcpu *cpu, const struct kvm_run *run)
 {
 	uint32_t raw = run->u.system_event.type, type;
 
@@ -525,38 +574,48 @@ static int decode_system_event(struct vcpu *cpu, const struct kvm_run *run)
 	case KVM_SYSTEM_EVENT_SUSPEND: type = VCPU_SYSTEM_EVENT_SUSPEND; break;
 	default: return vcpu_malformed(cpu, "system_event.type", raw);
 	}
+	cpu->complete = NULL;
+	cpu->finish_pending = false;
 	/* Kernels before KVM_CAP_SYSTEM_EVENT_DATA only set the legacy flags word. */
 	return vcpu_decode_system_event(cpu, type, raw, run->u.system_event.ndata,
 					run->u.system_event.data, true);
 }
 
-static int decode_exit(struct vcpu *cpu, struct kvm_run *run)
+static int decode_memory_fault(struct vcpu *cpu, struct kvm_run *run)
+{
+	struct vcpu_exit *e = &cpu->exit;
+
+	cpu->complete = NULL;
+	cpu->finish_pending = false;
+	memset(&e->u, 0, sizeof(e->u));
+	e->raw_reason = KVM_EXIT_MEMORY_FAULT;
+	e->kind = VCPU_EXIT_MEMORY_FAULT;
+	e->u.fault.flags = run->u.memory_fault.flags;
+	e->u.fault.gpa = run->u.memory_fault.gpa;
+	e->u.fault.size = run->u.memory_fault.size;
+	/*
+	 * A failed entry leaves exit_reason alone, so this MEMORY_FAULT must
+	 * not be mistaken for a new one after the next failure.  Only this
+	 * reason is cleared: arm64 completes an MMIO read only while
+	 * exit_reason still says KVM_EXIT_MMIO (else the guest silently
+	 * re-executes the access), and KVM reads no other on entry.
+	 */
+	run->exit_reason = KVM_EXIT_UNKNOWN;
+	return 0;
+}
+
+/* The exits no decoder of the exit path takes (decode_exit()). */
+static __attribute__((noinline)) int decode_rest(struct vcpu *cpu, struct kvm_run *run)
 {
 	struct vcpu_exit *e = &cpu->exit;
 	uint32_t reason = run->exit_reason;
 
-	e->raw_reason = reason;
 	e->kind = VCPU_EXIT_NONE;
-	/*
-	 * The frequent exits clear only the member they fill (the decoders
-	 * write all of struct vcpu_io themselves): clearing the 256-byte union
-	 * cost more than the rest of an MMIO exit's dispatch (bench/dispatch.sh).
-	 */
-	switch (reason) {
-	case KVM_EXIT_MMIO:
-		return decode_mmio(cpu, run);
-	case KVM_EXIT_IO:
-		return decode_pio(cpu, run);
-	case KVM_EXIT_HYPERCALL:
-		memset(&e->u.hypercall, 0, sizeof(e->u.hypercall));
-		cpu->complete = complete_hypercall;
-		cpu->finish_pending = true;
-		return kvm_arch(cpu->vm->hv)->hypercall_decode(cpu, run);
-	case KVM_EXIT_SYSTEM_EVENT:
-		return decode_system_event(cpu, run);
-	default:
-		break;
-	}
+	/* Nothing to write back or finish for these. */
+	cpu->complete = NULL;
+	cpu->finish_pending = false;
+	if (reason == KVM_EXIT_IO)
+		return decode_pio_any(cpu, run); /* arm64: refused there, with the detail */
 	memset(&e->u, 0, sizeof(e->u));
 	switch (reason) {
 	case KVM_EXIT_INTERNAL_ERROR:
@@ -607,38 +666,16 @@ static int decode_exit(struct vcpu *cpu, struct kvm_run *run)
 	}
 }
 
-static int decode_memory_fault(struct vcpu *cpu, const struct kvm_run *run)
-{
-	struct vcpu_exit *e = &cpu->exit;
-
-	memset(&e->u, 0, sizeof(e->u));
-	e->raw_reason = KVM_EXIT_MEMORY_FAULT;
-	e->kind = VCPU_EXIT_MEMORY_FAULT;
-	e->u.fault.flags = run->u.memory_fault.flags;
-	e->u.fault.gpa = run->u.memory_fault.gpa;
-	e->u.fault.size = run->u.memory_fault.size;
-	return 0;
-}
-
-static int kvm_run_once(struct vcpu *cpu)
+/* KVM_RUN failed: a signal, a vCPU to run again, a memory fault, or an error. */
+static __attribute__((noinline, cold)) int run_failed(struct vcpu *cpu, int r)
 {
 	struct kvm_run *run = cpu->run;
-	int r;
 
 	/*
-	 * A failed entry leaves exit_reason alone, so a stale MEMORY_FAULT must
-	 * not be mistaken for a new one.  Any other reason must survive: arm64
-	 * completes an MMIO read only while exit_reason still says KVM_EXIT_MMIO
-	 * (otherwise the guest silently re-executes the access).
+	 * The guest may have run: a hypercall's registers are no longer its
+	 * arguments (vcpu_hypercall_arg() says -ESTALE, kvm_arm64.c reads them).
 	 */
-	if (run->exit_reason == KVM_EXIT_MEMORY_FAULT)
-		run->exit_reason = KVM_EXIT_UNKNOWN;
-	/* Until a decoder says otherwise, the exit has nothing to write back or finish. */
-	cpu->complete = NULL;
-	cpu->finish_pending = false;
-	r = vcpu_ioctl(cpu, KVM_RUN, 0);
-	if (__builtin_expect(r >= 0, 1))
-		return decode_exit(cpu, run);
+	cpu->hc_known = VCPU_HC_WRITTEN;
 	/*
 	 * EAGAIN: an x86 vCPU that waited for INIT/SIPI (an application
 	 * processor with the in-kernel LAPIC) changed state and must simply be
@@ -651,6 +688,55 @@ static int kvm_run_once(struct vcpu *cpu)
 		return decode_memory_fault(cpu, run);
 	cpu->exit.kind = VCPU_EXIT_NONE;
 	return cpu_fail(cpu, r, "KVM_RUN on vCPU %u failed", cpu->id);
+}
+
+/*
+ * One KVM_RUN and the exit decoded.  The frequent exits, tested in order
+ * of frequency, reach their decoders (leaves, noinline) by tail calls and
+ * clear only the member they fill: clearing the 256-byte union cost more
+ * than the rest of an MMIO exit's dispatch, and inlined decoders made this
+ * function save registers on every exit (bench/dispatch.sh).  Nothing is
+ * kept across the run call but @cpu.  Specialised per architecture
+ * (kvm_vcpu_create() chooses): x86 has port I/O and its own hypercalls.
+ */
+static inline __attribute__((always_inline)) int kvm_enter(struct vcpu *cpu, bool x86)
+{
+	int r = vcpu_ioctl(cpu, KVM_RUN, 0);
+
+	if (__builtin_expect(r < 0, 0))
+		return run_failed(cpu, r);
+	struct kvm_run *run = cpu->run;
+	const uint32_t reason = run->exit_reason;
+
+	cpu->exit.raw_reason = reason;
+	if (__builtin_expect(reason == KVM_EXIT_MMIO, 1))
+		return decode_mmio(cpu, run);
+	if (x86 && reason == KVM_EXIT_IO)
+		return decode_pio(cpu, run);
+	if (reason == KVM_EXIT_HYPERCALL) {
+		cpu->finish_pending = true;
+		return x86 ? kvm_x86_hypercall_decode(cpu, run) : kvm_arm64_hypercall_decode(cpu, run);
+	}
+	if (reason == KVM_EXIT_SYSTEM_EVENT)
+		return decode_system_event(cpu, run);
+	return decode_rest(cpu, run);
+}
+
+static int kvm_x86_run_once(struct vcpu *cpu)
+{
+	return kvm_enter(cpu, true);
+}
+
+static int kvm_arm64_run_once(struct vcpu *cpu)
+{
+	return kvm_enter(cpu, false);
+}
+
+/* The table's entry; every vCPU gets its architecture's (kvm_vcpu_create()). */
+static int kvm_run_once(struct vcpu *cpu)
+{
+	return ((struct kvm_vcpu_priv *)cpu->priv)->x86 ? kvm_x86_run_once(cpu)
+							: kvm_arm64_run_once(cpu);
 }
 
 /*
@@ -706,6 +792,8 @@ static int kvm_finish(struct vcpu *cpu)
 
 	if (!p->immediate_exit)
 		return 0;
+	/* The registers may change (an MMIO read loads one): see run_failed(). */
+	cpu->hc_known |= VCPU_HC_WRITTEN;
 	kvm_set_immediate_exit(cpu, 1);
 	r = sys_ioctl(cpu->vm->hv, cpu->fd, KVM_RUN, 0);
 	if (r == -EINTR)
@@ -741,6 +829,7 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.set_segment = kvm_x86_set_segment,
 	.run_signal_mask = kvm_run_signal_mask,
 	.run_once = kvm_run_once,
+	.hypercall_arg = kvm_arm64_hypercall_arg,
 	.finish = kvm_finish,
 	.set_immediate_exit = kvm_set_immediate_exit,
 };

@@ -12,10 +12,20 @@
 
 /* Per-vCPU state of the KVM backend, allocated at creation (never on exits). */
 struct kvm_vcpu_priv {
-	uint64_t hc_regs[4]; /* arm64: x0..x3 as the guest left them at a hypercall */
+	/* arm64: every hypercall's x0 write-back, prepared once (kvm_arm64.c) */
+	struct kvm_one_reg one_x0;
+	bool x86;            /* port I/O and x86 hypercall exits (kvm_arch_ops.has_pio) */
+	/*
+	 * Bytes of the run mapping past the kvm_run header, where port I/O
+	 * data may lie; 0 where there are no ports (every port exit is then
+	 * out of range).
+	 */
+	uint64_t pio_room;
+	/* rel (data_offset - sizeof(struct kvm_run)) below this: 4 bytes fit (decode_pio()) */
+	uint64_t pio_fast_end;
+	bool sigmask_set;
 	uint64_t sigmask;    /* the KVM_SET_SIGNAL_MASK set last, if sigmask_set */
 	uint8_t *pio_data;   /* a single port access's data in the run mapping */
-	bool sigmask_set;
 };
 
 /* Per-VM state of the KVM backend (vm->priv); guarded by vm->lock. */
@@ -36,9 +46,6 @@ struct kvm_arch_ops {
 	/* Batches (vcpu_get_regs()); NULL: one register at a time (ONE_REG). */
 	int (*get_regs)(struct vcpu *cpu, struct vcpu_reg *regs, uint32_t n);
 	int (*set_regs)(struct vcpu *cpu, const struct vcpu_reg *regs, uint32_t n);
-	/* Fill cpu->exit from the hypercall exit; complete() writes ret[] back. */
-	int (*hypercall_decode)(struct vcpu *cpu, const struct kvm_run *run);
-	int (*hypercall_complete)(struct vcpu *cpu, struct kvm_run *run);
 	uint32_t (*irq_encode)(uint32_t irq, int *ok);
 	/* vcpu_vm_forward_hypercalls(): arm64 the SMCCC filter, x86 KVM_CAP_EXIT_HYPERCALL. */
 	int (*forward_hypercalls)(struct vcpu_vm *vm, uint32_t base, uint32_t count);
@@ -54,6 +61,15 @@ static inline const struct kvm_arch_ops *kvm_arch(const struct vcpu_hv *hv)
 }
 
 int kvm_one_reg(struct vcpu *cpu, bool set, uint64_t id, uint64_t *value);
+/*
+ * A hypercall exit: fill every field of cpu->exit.u.hypercall and choose
+ * the write-back (cpu->complete).  Called directly, not through the table:
+ * they are on the exit path.
+ */
+int kvm_x86_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run);
+int kvm_arm64_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run);
+int kvm_arm64_hypercall_arg(struct vcpu *cpu, uint32_t i, uint64_t *value);
+void kvm_arm64_vcpu_prepare(struct vcpu *cpu);
 int kvm_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *s);
 int kvm_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s);
 int kvm_x86_create_irqchip(struct vcpu_vm *vm, uint32_t flags);

@@ -92,13 +92,64 @@ static uint64_t arm64_reg_id(uint64_t reg)
 	return 0;
 }
 
+/*
+ * During a hypercall exit, x1..x7 as the guest left them are args[0..6]
+ * once read (bit i of cpu->hc_known), so a handler's register reads cost
+ * one ONE_REG each per exit at most.  Bit 8 + i: the handler wrote x(i+1)
+ * (its argument value is no longer in the register).  VCPU_HC_WRITTEN: the
+ * results are in x0..; nothing is served from args[] then.
+ */
+#define HC_CHANGED(i) (1u << (8 + (i)))
+
+static bool hc_cache_on(const struct vcpu *cpu)
+{
+	return cpu->exit.kind == VCPU_EXIT_HYPERCALL && !(cpu->hc_known & VCPU_HC_WRITTEN);
+}
+
+static __attribute__((noinline, cold)) int x_failed(struct vcpu *cpu, bool set, unsigned x, int r)
+{
+	return cpu_fail(cpu, r, "KVM_%s_ONE_REG(x%u) on vCPU %u failed", set ? "SET" : "GET", x,
+			cpu->id);
+}
+
+/* ONE_REG on x@x: arm64 KVM has no KVM_GET_REGS. */
+static inline int x_reg(struct vcpu *cpu, bool set, unsigned x, uint64_t *v)
+{
+	struct kvm_one_reg one = { .id = KVM_REG_ARM64_CORE_X(x), .addr = (uint64_t)(uintptr_t)v };
+	int r = vcpu_ioctl(cpu, set ? KVM_SET_ONE_REG : KVM_GET_ONE_REG, (unsigned long)&one);
+
+	return __builtin_expect(r < 0, 0) ? x_failed(cpu, set, x, r) : 0;
+}
+
 static int arm64_reg(struct vcpu *cpu, uint64_t reg, uint64_t *value, bool set)
 {
+	struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
 	uint64_t id = arm64_reg_id(reg);
 
 	if (!id)
 		return cpu_fail(cpu, -EINVAL, "register 0x%llx is not an arm64 register",
 				(unsigned long long)reg);
+	if (reg >= VCPU_REG_ARM64_X(1) && reg <= VCPU_REG_ARM64_X(SMCCC_NARGS) &&
+	    hc_cache_on(cpu)) {
+		const unsigned i = (unsigned)(reg - VCPU_REG_ARM64_X(1));
+		int r;
+
+		if (set) {
+			/* A failed set may have been applied or not: changed either way. */
+			cpu->hc_known |= HC_CHANGED(i);
+			return x_reg(cpu, true, i + 1, value);
+		}
+		if (cpu->hc_known & (1u << i) && !(cpu->hc_known & HC_CHANGED(i))) {
+			*value = hc->args[i];
+			return 0;
+		}
+		r = x_reg(cpu, false, i + 1, value);
+		if (r == 0 && !(cpu->hc_known & HC_CHANGED(i))) {
+			hc->args[i] = *value;
+			cpu->hc_known |= 1u << i;
+		}
+		return r;
+	}
 	return kvm_one_reg(cpu, set, id, value);
 }
 
@@ -113,71 +164,98 @@ static int arm64_set_reg(struct vcpu *cpu, uint64_t reg, uint64_t value)
 }
 
 /*
- * ONE_REG on x@first..x@(first+n-1), the hypercall exit's register traffic
- * (arm64 KVM has no KVM_GET_REGS).  The seam's table, context and the vCPU
- * fd are loaded once: the compiler must reload them after each indirect
- * call, which made these calls most of a hypercall's dispatch cost.
+ * x1..x(nret-1): one whose result equals the guest's value, read before,
+ * costs nothing (1.0: "only registers the handler changed").
  */
-static int core_regs(struct vcpu *cpu, bool set, unsigned first, unsigned n, uint64_t *v)
+static __attribute__((noinline)) int write_x1_x3(struct vcpu *cpu)
 {
-	const struct vcpu_hv *hv = cpu->vm->hv;
-	int (*const ioctl_fn)(void *, int, unsigned long, unsigned long) = hv->sys->ioctl;
-	void *const ctx = hv->sys_ctx;
-	const unsigned long req = set ? KVM_SET_ONE_REG : KVM_GET_ONE_REG;
-	const int fd = cpu->fd;
-	struct kvm_one_reg one;
+	struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
+	const uint32_t known = cpu->hc_known;
+	int r = 0;
 
-	for (unsigned i = 0; i < n; i++) {
-		one.id = KVM_REG_ARM64_CORE_X(first + i);
-		one.addr = (uint64_t)(uintptr_t)&v[i];
-		int r = ioctl_fn(ctx, fd, req, (unsigned long)&one);
+	/* The core saw to nret <= 4. */
+	for (unsigned i = 1; r == 0 && i < hc->nret; i++)
+		if (!(known & (1u << (i - 1))) || hc->args[i - 1] != hc->ret[i])
+			r = x_reg(cpu, true, i, &hc->ret[i]);
+	return r;
+}
+
+/*
+ * ret[0..nret-1] to x0..: x0 always (hypercall.nr holds only its low 32
+ * bits), through the one_reg prepared at vCPU creation, so the usual
+ * single result costs one call and no stack.
+ */
+static int arm64_hypercall_complete(struct vcpu *cpu, int result)
+{
+	struct kvm_vcpu_priv *p = cpu->priv;
+	int r;
+
+	(void)result;
+	cpu->hc_known |= VCPU_HC_WRITTEN;
+	r = vcpu_ioctl(cpu, KVM_SET_ONE_REG, (unsigned long)&p->one_x0);
+	if (__builtin_expect(r < 0, 0))
+		return x_failed(cpu, true, 0, r);
+	return cpu->exit.u.hypercall.nret > 1 ? write_x1_x3(cpu) : 0;
+}
+
+/* The eager decode (no VCPU_VM_LAZY_HYPERCALL_ARGS): x1..x7 read before the handler. */
+static __attribute__((noinline)) int decode_eager(struct vcpu *cpu)
+{
+	struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
+
+	for (unsigned i = 0; i < SMCCC_NARGS; i++) {
+		int r = x_reg(cpu, false, i + 1, &hc->args[i]);
+
 		if (r < 0)
-			return cpu_fail(cpu, r, "KVM_%s_ONE_REG(x%u) on vCPU %u failed",
-					set ? "SET" : "GET", first + i, cpu->id);
+			return r;
 	}
+	vcpu_smccc_results_init(cpu, hc, true);
+	cpu->exit.kind = VCPU_EXIT_HYPERCALL;
+	cpu->complete = arm64_hypercall_complete;
 	return 0;
 }
 
 /*
  * arm64 KVM fills only hypercall.nr (the function id) and flags; the
- * arguments are still in the guest's registers.
+ * arguments are still in the guest's registers: all read now, or, for a
+ * VCPU_VM_LAZY_HYPERCALL_ARGS VM, none until the handler asks.
  */
-static int arm64_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run)
+int kvm_arm64_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run)
 {
-	struct kvm_vcpu_priv *p = cpu->priv;
 	struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
-	int r;
 
 	hc->nr = run->u.hypercall.nr;
 	hc->flags = run->u.hypercall.flags & KVM_HYPERCALL_EXIT_SMC ? VCPU_HYPERCALL_SMC : 0;
 	hc->nargs = SMCCC_NARGS;
-	r = core_regs(cpu, false, 1, SMCCC_NARGS, hc->args);
-	if (r < 0)
-		return r;
-	p->hc_regs[0] = hc->nr;
-	memcpy(&p->hc_regs[1], hc->args, 3 * sizeof(uint64_t));
-	vcpu_smccc_results_init(hc);
+	hc->args[SMCCC_NARGS] = 0;
+	if (!cpu->lazy_hc)
+		return decode_eager(cpu);
+	memset(hc->args, 0, SMCCC_NARGS * sizeof(hc->args[0]));
+	vcpu_smccc_results_init(cpu, hc, false);
 	cpu->exit.kind = VCPU_EXIT_HYPERCALL;
+	cpu->complete = arm64_hypercall_complete;
 	return 0;
 }
 
-/* Results go to x0..x3; only registers the handler changed cost an ioctl. */
-static int arm64_hypercall_complete(struct vcpu *cpu, struct kvm_run *run)
+/* vcpu_hypercall_arg(): the core saw to i < nargs, not known, results not written. */
+int kvm_arm64_hypercall_arg(struct vcpu *cpu, uint32_t i, uint64_t *value)
+{
+	if (cpu->hc_known & HC_CHANGED(i))
+		return cpu_fail(cpu, -ESTALE, "vCPU %u: the handler wrote x%u before reading "
+				"hypercall argument %u", cpu->id, i + 1, i);
+	return x_reg(cpu, false, i + 1, value);
+}
+
+/* The x0 write-back of every hypercall exit, prepared once (arm64_hypercall_complete()). */
+void kvm_arm64_vcpu_prepare(struct vcpu *cpu)
 {
 	struct kvm_vcpu_priv *p = cpu->priv;
-	struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
-	int r;
 
-	(void)run;
-	for (unsigned i = 0; i < 4; i++) {
-		if (hc->ret[i] == p->hc_regs[i] && i != 0)
-			continue;
-		r = core_regs(cpu, true, i, 1, &hc->ret[i]);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	p->one_x0 = (struct kvm_one_reg){
+		.id = KVM_REG_ARM64_CORE_X(0),
+		.addr = (uint64_t)(uintptr_t)&cpu->exit.u.hypercall.ret[0] };
 }
+
 
 static uint32_t arm64_irq_encode(uint32_t irq, int *ok)
 {
@@ -270,8 +348,6 @@ const struct kvm_arch_ops kvm_arm64_ops = {
 	.vcpu_setup = arm64_vcpu_setup,
 	.get_reg = arm64_get_reg,
 	.set_reg = arm64_set_reg,
-	.hypercall_decode = arm64_hypercall_decode,
-	.hypercall_complete = arm64_hypercall_complete,
 	.irq_encode = arm64_irq_encode,
 	.forward_hypercalls = arm64_forward_hypercalls,
 	.has_pio = false,

@@ -368,24 +368,33 @@ out:
 	return r;
 }
 
-static int x86_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run)
+static int x86_hypercall_complete(struct vcpu *cpu, int result)
+{
+	struct kvm_run *run = cpu->run;
+
+	(void)result;
+	/* KVM copies hypercall.ret into RAX on the next entry. */
+	run->u.hypercall.ret = cpu->exit.u.hypercall.ret[0];
+	return 0;
+}
+
+int kvm_x86_hypercall_decode(struct vcpu *cpu, const struct kvm_run *run)
 {
 	struct vcpu_hypercall *hc = &cpu->exit.u.hypercall;
 
 	hc->nr = run->u.hypercall.nr;
 	memcpy(hc->args, run->u.hypercall.args, sizeof(run->u.hypercall.args));
+	hc->args[6] = hc->args[7] = 0;
 	/* KVM fills the arguments of the call it forwards: MAP_GPA_RANGE has three. */
 	hc->nargs = hc->nr == KVM_HC_MAP_GPA_RANGE ? 3 : 6;
 	hc->flags = run->u.hypercall.flags & KVM_HYPERCALL_LONGMODE ? VCPU_HYPERCALL_LONGMODE : 0;
 	hc->ret[0] = run->u.hypercall.ret;
+	hc->ret[1] = hc->ret[2] = hc->ret[3] = 0;
+	hc->nret = 1; /* RAX only */
+	hc->reserved = 0;
+	cpu->hc_known = 0xff; /* all in args[]; bits past nargs are never asked for */
 	cpu->exit.kind = VCPU_EXIT_HYPERCALL;
-	return 0;
-}
-
-static int x86_hypercall_complete(struct vcpu *cpu, struct kvm_run *run)
-{
-	/* KVM copies hypercall.ret into RAX on the next entry. */
-	run->u.hypercall.ret = cpu->exit.u.hypercall.ret[0];
+	cpu->complete = x86_hypercall_complete;
 	return 0;
 }
 
@@ -452,8 +461,6 @@ const struct kvm_arch_ops kvm_x86_ops = {
 	.set_reg = x86_set_reg,
 	.get_regs = x86_get_regs,
 	.set_regs = x86_set_regs,
-	.hypercall_decode = x86_hypercall_decode,
-	.hypercall_complete = x86_hypercall_complete,
 	.irq_encode = x86_irq_encode,
 	.forward_hypercalls = x86_forward_hypercalls,
 	.has_pio = true,
