@@ -723,6 +723,9 @@ VCPU_API int vcpu_hypercall_arg(struct vcpu *cpu, uint32_t i, uint64_t *value);
  * Async-signal-safe; any thread.  A kick is never lost: if @cpu is not inside
  * vcpu_run(), the next vcpu_run() returns -EINTR at once.  Uses the
  * backend's immediate-exit flag and the kick signal (vcpu_kick_signal()).
+ * Gunyah: while the run call that completes an MMIO access is being
+ * entered, the kick is held back about 200 us (the driver takes the
+ * completion before it looks at kicks and would drop it; see vcpu_kick(3)).
  * Return: 0; -EINVAL for NULL.
  */
 VCPU_API int vcpu_kick(struct vcpu *cpu);

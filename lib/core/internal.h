@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "../sys/sys.h"
 
@@ -83,6 +84,21 @@ struct vcpu {
 	atomic_int kick_pending;
 	atomic_int in_run;
 	_Atomic pid_t tid;
+	/*
+	 * Deferred kicks (backends with ops->resume_before_kick, see
+	 * vcpu_kick()): completing, the run call now entered carries a
+	 * completion the driver takes before it looks at kicks; resume_at_entry,
+	 * the exit just decoded leaves one for the next run call (set by the
+	 * decoder); kick_timer, this vcpu_run()'s timer that sends the kick
+	 * signal a deferred kick holds back; deferring, kickers inside their
+	 * look at completing (the timer outlives them).
+	 */
+	atomic_int completing;
+	atomic_int deferring;
+	atomic_int kick_deferred;
+	bool resume_at_entry;
+	bool kick_timer_ok;
+	timer_t kick_timer;
 	struct vcpu_exit exit;  /* the last decoded exit */
 	/*
 	 * Repeated port I/O (x86 rep ins/outs): the backend points io_buf at the
@@ -244,6 +260,13 @@ struct vcpu_backend_ops {
 	 */
 	int (*finish)(struct vcpu *cpu);
 	void (*set_immediate_exit)(struct vcpu *cpu, int value);
+	/*
+	 * The driver's run call takes a pending completion (an MMIO read's
+	 * data) before it looks at immediate_exit and signals, and loses it
+	 * when either stops the call (the posted Gunyah series, v8 and v17):
+	 * the core then holds kicks back from such a call (vcpu_kick()).
+	 */
+	bool resume_before_kick;
 };
 
 #define VCFG_IPA_BITS     (1u << 0) /* ipa_bits */

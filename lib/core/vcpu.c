@@ -10,11 +10,13 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void kick_handler(int sig)
@@ -599,6 +601,80 @@ static bool take_kick(struct vcpu *cpu, const struct vcpu_backend_ops *ops)
 }
 
 /*
+ * Deferred kicks.  A driver with ops->resume_before_kick (Gunyah) takes a
+ * pending MMIO completion out of the run page before it looks at
+ * immediate_exit and at signals, and a run call either stops after that
+ * loses the completion: the guest's read gets no data.  So while a run call
+ * that carries one is entered (cpu->completing), vcpu_kick() sets neither:
+ * it arms a timer that sends the kick signal KICK_DEFER_NS later, by when
+ * the driver has long passed its window and the signal stops the guest.  A
+ * kick seen before the call still returns -EINTR without entering.
+ */
+#define KICK_DEFER_NS 200000 /* 200 us */
+
+/* This vcpu_run()'s timer: it sends the kick signal to this thread. */
+static void kick_timer_start(struct vcpu *cpu)
+{
+	struct sigevent sev;
+
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = cpu->vm->hv->kick_signal;
+	sev._sigev_un._tid = atomic_load(&cpu->tid); /* glibc's name for sigev_notify_thread_id */
+	/*
+	 * Without a timer (RLIMIT_SIGPENDING, ENOMEM) kicks are sent at once,
+	 * as they were before deferral, and may cost a completion (BUGS in
+	 * vcpu_kick(3)).
+	 */
+	cpu->kick_timer_ok = timer_create(CLOCK_MONOTONIC, &sev, &cpu->kick_timer) == 0;
+}
+
+/* The window of one run call is over: a deferred kick's timer has nothing left to do. */
+static void kick_window_end(struct vcpu *cpu)
+{
+	static const struct itimerspec off;
+
+	atomic_store(&cpu->completing, 0);
+	if (atomic_exchange(&cpu->kick_deferred, 0))
+		timer_settime(cpu->kick_timer, 0, &off, NULL);
+}
+
+static void drop_pending_kick(const sigset_t *kick);
+
+/*
+ * vcpu_run() returns, the kick signal still blocked: no kicker may arm the
+ * timer once it is gone, and a signal it already queued is taken here, not
+ * by the VMM's code after vcpu_run().
+ */
+static void kick_timer_stop(struct vcpu *cpu, const sigset_t *kick)
+{
+	if (!cpu->kick_timer_ok)
+		return;
+	atomic_store(&cpu->completing, 0);
+	while (atomic_load(&cpu->deferring))
+		sched_yield();
+	timer_delete(cpu->kick_timer);
+	drop_pending_kick(kick);
+	atomic_store(&cpu->kick_deferred, 0);
+	cpu->kick_timer_ok = false;
+}
+
+/* vcpu_kick(), while the target's run call carries a completion: true if held back. */
+static bool kick_defer(struct vcpu *cpu)
+{
+	const struct itimerspec later = { .it_value = { .tv_nsec = KICK_DEFER_NS } };
+	bool deferred = false;
+
+	atomic_fetch_add(&cpu->deferring, 1);
+	if (atomic_load(&cpu->completing)) {
+		atomic_store(&cpu->kick_deferred, 1);
+		deferred = timer_settime(cpu->kick_timer, 0, &later, NULL) == 0;
+	}
+	atomic_fetch_sub(&cpu->deferring, 1);
+	return deferred;
+}
+
+/*
  * Where the driver has no signal mask of its own, the kick signal is let
  * through around the run call only; a kick landing just before the call is
  * taken by the handler in user space and caught by the immediate-exit flag.
@@ -653,6 +729,8 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	if (!atomic_compare_exchange_strong(&cpu->in_run, &expected, 2))
 		return cpu_fail(cpu, -EBUSY, "vCPU %u is already in vcpu_run()", cpu->id);
 	atomic_store(&cpu->tid, gettid());
+	if (ops->resume_before_kick)
+		kick_timer_start(cpu);
 	atomic_store(&cpu->in_run, 1);
 	/*
 	 * The kick signal stays blocked while the handlers run, so their
@@ -673,18 +751,40 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	}
 
 	for (;;) {
-		/*
-		 * A kick sets kick_pending before the backend's immediate-exit
-		 * flag and the signal, so checking here and letting the driver
-		 * check its flag at entry leaves no window to lose one.
-		 */
-		if (take_kick(cpu, ops)) {
+		/* The run call takes a completion before it looks at kicks (above). */
+		const bool window = cpu->resume_at_entry && cpu->kick_timer_ok;
+
+		if (window) {
+			/*
+			 * completing before kick_pending is read, as a kicker
+			 * writes kick_pending before it reads completing: one
+			 * of the two sees the other (both sequentially
+			 * consistent).  A kicker that saw completing clear and
+			 * then stalled can store immediate_exit=1 late: clear
+			 * it, the kick it belonged to was taken already.
+			 */
+			atomic_store(&cpu->completing, 1);
+			if (atomic_load(&cpu->kick_pending) && take_kick(cpu, ops)) {
+				kick_window_end(cpu);
+				r = -EINTR;
+				break;
+			}
+			ops->set_immediate_exit(cpu, 0);
+		} else if (take_kick(cpu, ops)) {
+			/*
+			 * A kick sets kick_pending before the backend's
+			 * immediate-exit flag and the signal, so checking here
+			 * and letting the driver check its flag at entry leaves
+			 * no window to lose one.
+			 */
 			r = -EINTR;
 			break;
 		}
 		cpu->io_buf = NULL;
 		unfinished = false; /* entering the driver completes the last exit */
 		r = run(cpu);
+		if (window)
+			kick_window_end(cpu);
 		if (__builtin_expect(r < 0, 0)) {
 			if (r != -EINTR)
 				break;
@@ -741,6 +841,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	}
 	restore_access(cpu);
 out:
+	kick_timer_stop(cpu, &kick);
 	pthread_sigmask(SIG_SETMASK, &thread_mask, NULL);
 	if (ops->run_end)
 		ops->run_end(cpu);
@@ -791,6 +892,10 @@ VCPU_API int vcpu_kick(struct vcpu *cpu)
 		return -EINVAL;
 	hv = cpu->vm->hv;
 	atomic_store(&cpu->kick_pending, 1);
+	if (hv->ops->resume_before_kick && kick_defer(cpu)) {
+		errno = saved_errno;
+		return 0;
+	}
 	hv->ops->set_immediate_exit(cpu, 1);
 	if (atomic_load(&cpu->in_run) == 1)
 		hv->sys->signal_thread(hv->sys_ctx, atomic_load(&cpu->tid), hv->kick_signal);

@@ -582,6 +582,8 @@ static int decode_mmio(struct vcpu *cpu, uint64_t addr, uint32_t len, uint8_t is
 		memcpy(io->data, data, len);
 	io->response = VCPU_IO_HANDLED;
 	cpu->exit.kind = VCPU_EXIT_MMIO;
+	/* The next run call takes the resume before it looks at kicks (vcpu_kick()). */
+	cpu->resume_at_entry = true;
 	return 0;
 }
 
@@ -729,6 +731,8 @@ static int gunyah_run_once(struct vcpu *cpu)
 	if (v8 && !vm_started(vm))
 		/* The v8 run call started the VM: no more vCPUs can be added. */
 		atomic_store(&((struct gunyah_vm_priv *)vm->priv)->started, 1);
+	/* The call returned without a signal: it took any completion; decode_mmio() sets a new one. */
+	cpu->resume_at_entry = false;
 	return v8 ? decode_v8(cpu, cpu->run) : decode_v17(cpu, cpu->run);
 }
 
@@ -797,4 +801,6 @@ const struct vcpu_backend_ops vcpu_gunyah_ops = {
 	.complete = gunyah_complete,
 	/* No .finish: an interrupted v17/v8 run drops a pending MMIO completion. */
 	.set_immediate_exit = gunyah_set_immediate_exit,
+	/* gunyah_vcpu_run(): the resume is taken, then immediate_exit and signals are checked. */
+	.resume_before_kick = true,
 };

@@ -363,7 +363,9 @@ static int seam_munmap(void *ctx, void *addr, size_t len)
 
 static int seam_signal_thread(void *ctx, pid_t tid, int sig)
 {
-	(void)ctx;
+	struct vcpu_mock *m = ctx;
+
+	atomic_fetch_add(&m->signals_sent, 1);
 	/* A real signal: it is what interrupts a spinning guest's ppoll(). */
 	long r = syscall(SYS_tgkill, (long)getpid(), (long)tid, (long)sig);
 

@@ -17,6 +17,7 @@
 #include <vcpu/mock.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -116,6 +117,15 @@ struct vcpu_mock {
 	uint64_t fault_at;
 	int fault_err;
 	struct vcpu_mock_call_info *trace; /* ring of MOCK_TRACE entries, by call number */
+	/*
+	 * Signals sent through the seam (signal_thread), so a driver can see
+	 * one land where the kernel would test signal_pending(); and a test's
+	 * hook at a driver's race point (Gunyah: the resume just taken, kicks
+	 * not yet looked at), called without the lock.
+	 */
+	atomic_uint signals_sent;
+	void (*race_hook)(void *arg);
+	void *race_arg;
 };
 
 #define MOCK_TRACE 65536u

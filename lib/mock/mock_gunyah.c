@@ -44,8 +44,12 @@
  *   vcpu  RUN with immediate_exit set                  EINTR      test_rule_immediate_exit_v17,
  *                                                                 test_kick_before_run_v17
  *   vcpu  v8: RUN with immediate_exit set              0          test_rule_immediate_exit_v8
- *   vcpu  the resume is taken before immediate_exit is checked: lost
- *                                                                 test_rule_immediate_exit_v17/_v8
+ *   vcpu  the resume is taken before immediate_exit and signals are checked:
+ *         either stopping the call then loses it (a signal sent through the
+ *         seam from the resume hook counts as pending)
+ *                                                                 test_rule_immediate_exit_v17/_v8,
+ *                                                                 test_kick_in_resume_window_v17/_v8,
+ *                                                                 test_kicks_during_reads_v17/_v8
  *   vcpu  RUN interrupted by a signal (ERESTARTSYS)    EINTR      test_signal_is_not_a_kick
  *   vcpu  STATUS repeats on every later RUN            0          test_status_repeats
  *   vcpu  PAGE_FAULT: resume_action not read, re-executed at the next RUN

@@ -114,6 +114,14 @@ struct mgh_vcpu {
 	unsigned aborts;            /* FAULT resumes: aborts injected into the guest */
 };
 
+/*
+ * Call @hook(@arg) in every run call that has just taken a resume, before
+ * it looks at immediate_exit and signals (gunyah_vcpu_run()'s window);
+ * NULL: none.  A signal sent through the seam from the hook counts as one
+ * pending there.
+ */
+void mock_gunyah_set_resume_hook(struct vcpu_mock *m, void (*hook)(void *arg), void *arg);
+
 /* mock_gunyah.c */
 bool mgh_translate(struct mgh_vm *vm, uint64_t gpa, uint64_t len, bool write, int *attempt,
 		   void *buf);

@@ -18,6 +18,7 @@
 #include "mock_gunyah.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
@@ -223,25 +224,41 @@ static int spin(struct vcpu_mock *m, struct mgh_vcpu *v)
 	const struct timespec tick = { .tv_sec = 0, .tv_nsec = SPIN_TICK_NS };
 	const struct gunyah_vcpu_run *run = v->page;
 	uint64_t waited = 0;
-	int r;
+	sigset_t all, caller;
+	int r = 0;
 
+	/*
+	 * The kernel's signal_pending() stays set until the signal is taken
+	 * on the way out; here a signal is only seen in ppoll(), so between
+	 * ticks every signal is held pending and ppoll() lets them in.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &caller);
 	for (;;) {
-		if (__atomic_load_n(&run->immediate_exit, __ATOMIC_ACQUIRE))
-			return 1;
+		if (__atomic_load_n(&run->immediate_exit, __ATOMIC_ACQUIRE)) {
+			r = 1;
+			break;
+		}
 		if (v->vm->status != MGH_RUNNING)
-			return 0;
+			break;
 		if (waited >= SPIN_LIMIT_NS) {
 			mock_fail(m, "vCPU %u: the guest spun %llu s without a kick", v->id,
 				  (unsigned long long)(SPIN_LIMIT_NS / 1000000000ull));
-			return -EIO;
+			r = -EIO;
+			break;
 		}
 		pthread_mutex_unlock(&m->lock);
-		r = ppoll(NULL, 0, &tick, NULL);
+		r = ppoll(NULL, 0, &tick, &caller);
 		pthread_mutex_lock(&m->lock);
-		if (r < 0 && errno == EINTR)
-			return -EINTR; /* signal_pending(): ERESTARTSYS, EINTR without SA_RESTART */
+		if (r < 0 && errno == EINTR) {
+			r = -EINTR; /* signal_pending(): ERESTARTSYS, EINTR without SA_RESTART */
+			break;
+		}
+		r = 0;
 		waited += SPIN_TICK_NS;
 	}
+	pthread_sigmask(SIG_SETMASK, &caller, NULL);
+	return r;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -414,6 +431,21 @@ static int guest_loop(struct vcpu_mock *m, struct mgh_vcpu *v, bool resume_pendi
 	int rc;
 
 	for (;;) {
+		unsigned signals = atomic_load(&m->signals_sent);
+
+		if (resume_pending && m->race_hook) {
+			pthread_mutex_unlock(&m->lock);
+			m->race_hook(m->race_arg);
+			pthread_mutex_lock(&m->lock);
+		}
+		/* signal_pending() in the window: a kick signal sent meanwhile. */
+		if (resume_pending && atomic_load(&m->signals_sent) != signals) {
+			mock_fail(m, "vCPU %u step %zu: a signal stopped the run call after it took the "
+				  "resume of the access at 0x%llx: the guest never sees it", v->id,
+				  v->pidx, (unsigned long long)v->pstep.addr);
+			v->pending = false;
+			return -EINTR;
+		}
 		if (__atomic_load_n(&run->immediate_exit, __ATOMIC_ACQUIRE)) {
 			if (resume_pending) {
 				mock_fail(m, "vCPU %u step %zu: the run call returned for immediate_exit "
@@ -548,4 +580,12 @@ int mgh_vcpu_run(struct vcpu_mock *m, struct mgh_vcpu *v)
 	pthread_mutex_unlock(&m->lock);
 	pthread_mutex_unlock(&v->run_lock);
 	return r;
+}
+
+void mock_gunyah_set_resume_hook(struct vcpu_mock *m, void (*hook)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&m->lock);
+	m->race_hook = hook;
+	m->race_arg = arg;
+	pthread_mutex_unlock(&m->lock);
 }
