@@ -1252,6 +1252,92 @@ static void *server_main(void *p)
 	return NULL;
 }
 
+/*
+ * Two threads race to serve, over and over, through two handles: every
+ * vcpu_run() either serves or says -EBUSY, and no two ever serve at once
+ * (handlers never overlap); each server hands over after a few requests.
+ * A check-then-act claim let both through when their checks interleaved.
+ */
+#define RACE_REQS 1500
+
+struct claim_race {
+	struct vcpu *cpu[2];
+	atomic_int inside, overlap, handled, busy, done, ready, exited, bad_rc;
+};
+
+static int claim_race_io(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	struct claim_race *c = ctx;
+	int n;
+
+	(void)cpu;
+	if (atomic_fetch_add(&c->inside, 1) != 0)
+		atomic_store(&c->overlap, 1);
+	n = atomic_fetch_add(&c->handled, 1) + 1;
+	if (n % 3 == 1)
+		sleep_us(20); /* a second server would be inside meanwhile */
+	atomic_fetch_sub(&c->inside, 1);
+	io->response = VCPU_IO_HANDLED;
+	/* Give serving back now and then, so the other thread claims again. */
+	return n % 3 == 0 || io->addr == STOP_ADDR ? VCPU_STOP : VCPU_CONTINUE;
+}
+
+static void *claim_race_main(void *p)
+{
+	struct claim_race *c = p;
+	const struct vcpu_handlers h = { .mmio = claim_race_io };
+	const int me = atomic_fetch_add(&c->ready, 1);
+
+	while (atomic_load(&c->ready) < 2)
+		;
+	while (!atomic_load(&c->done)) {
+		int rc = vcpu_run(c->cpu[me], &h, c);
+
+		if (rc == -EBUSY)
+			atomic_fetch_add(&c->busy, 1);
+		else if (rc != VCPU_STOP && rc != -EINTR)
+			atomic_store(&c->bad_rc, rc);
+	}
+	atomic_fetch_add(&c->exited, 1);
+	return NULL;
+}
+
+static void test_claim_race_one_server(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu_mock_step *s = calloc(RACE_REQS + 1, sizeof(*s));
+	struct claim_race c = { 0 };
+	struct thr t[2];
+
+	assert_non_null(s);
+	open_n(f, 2, 0);
+	for (unsigned i = 0; i < RACE_REQS; i++)
+		s[i] = mmio_write(MMIO_BASE + 4 * (i % 16), 4, i);
+	s[RACE_REQS] = stop();
+	assert_int_equal(vcpu_mock_script(f->mock, 0, s, RACE_REQS + 1), 0);
+	free(s);
+	assert_int_equal(vcpu_vm_start(f->vm), 0);
+	c.cpu[0] = f->cpu[0];
+	c.cpu[1] = f->cpu[1];
+	thr_start(&t[0], claim_race_main, &c);
+	thr_start(&t[1], claim_race_main, &c);
+	for (int i = 0; i < 20000 && atomic_load(&c.handled) < RACE_REQS + 1; i++)
+		sleep_us(500);
+	/* Every request is served: end the threads (a server now waits for none). */
+	atomic_store(&c.done, 1);
+	for (int i = 0; i < 5000 && atomic_load(&c.exited) < 2; i++) {
+		vcpu_kick(f->cpu[0]);
+		sleep_us(1000);
+	}
+	thr_join(&t[0]);
+	thr_join(&t[1]);
+	assert_int_equal(atomic_load(&c.bad_rc), 0);
+	print_message("%d requests, %d -EBUSY\n", atomic_load(&c.handled), atomic_load(&c.busy));
+	assert_int_equal(atomic_load(&c.overlap), 0);
+	assert_int_equal(atomic_load(&c.handled), RACE_REQS + 1);
+	expect_script(f, 0, RACE_REQS + 1);
+}
+
 static void test_second_server_ebusy(void **state)
 {
 	struct fx *f = *state;
@@ -1924,6 +2010,7 @@ int main(void)
 		T(test_kick_before_run),
 		T(test_kick_from_signal_handler),
 		T(test_second_server_ebusy),
+		T(test_claim_race_one_server),
 		/* power control */
 		T(test_reset_sequence_in_handler),
 		T(test_reset_from_mmio_handler),
