@@ -66,6 +66,41 @@ struct macrn_vm {
 	unsigned nclear, nreset, nstart, npause;
 };
 
+
+#define ACRN_MAX_PCPUS ACRN_IO_REQUEST_MAX /* one slot per vCPU: no bigger VM exists */
+#define PCI_CONF_ENABLE 0x80000000u
+#define STALE_READ 0xa5a5a5a5a5a5a5a5ull   /* what a read slot holds before the VMM answers */
+#define WAIT_TICK_NS 1000000L
+#define WAIT_LIMIT_NS (30ull * 1000000000ull)
+
+struct macrn_driver {
+	uint16_t next_vmid;
+	/* A test's own code run as NOTIFY_REQUEST_FINISH arrives, before the mock lock. */
+	void (*notify_hook)(void *arg);
+	void *notify_arg;
+};
+
+
+static inline struct acrn_io_request *slot_of(struct macrn_vm *vm, uint32_t i)
+{
+	return &vm->slots[i];
+}
+
+static inline uint32_t slot_state(const struct acrn_io_request *s)
+{
+	return __atomic_load_n(&s->processed, __ATOMIC_ACQUIRE);
+}
+
+static inline void set_state(struct acrn_io_request *s, uint32_t state)
+{
+	__atomic_store_n(&s->processed, state, __ATOMIC_RELEASE);
+}
+
+/* mock_acrn_guest.c, for the HSM's ioctls (mock_acrn.c); the mock lock held. */
+void macrn_complete_slot(struct vcpu_mock *m, struct macrn_vm *vm, uint32_t id, bool check);
+void macrn_advance(struct vcpu_mock *m, struct macrn_vm *vm);
+void macrn_end_spins(struct vcpu_mock *m, struct macrn_vm *vm);
+
 /*
  * Test helpers.  @fd is the library's VM fd (struct vcpu_vm.fd).  Each
  * returns 0, or -EBADF when @fd holds no created ACRN VM.
