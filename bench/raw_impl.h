@@ -8,7 +8,7 @@
  *   RAW_IOCTL(r, fd, req, arg)          result or -errno
  *   RAW_MMAP(r, fd, len, out)           0 or -errno, *out = mapping
  *   RAW_MUNMAP(r, p, len)
- * Definitions only from kvm_abi.h (numbers checked against shared/abi/kvm.md).
+ * Definitions only from kvm_abi.h (numbers checked against doc/abi/kvm.md).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -37,7 +37,7 @@
 #define BODY_SIZE 4096
 #define KVM_EXIT_SHUTDOWN 8
 #define KVM_SYSTEM_EVENT_SHUTDOWN 1
-/* ioctl numbers (shared/abi/kvm.md section 2), to read the mock's call record. */
+/* ioctl numbers (doc/abi/kvm.md section 2), to read the mock's call record. */
 #define KVM_CREATE_VM 0xae01ul
 #define KVM_CREATE_VCPU 0xae41ul
 #define KVM_CREATE_IRQCHIP 0xae60ul

@@ -58,7 +58,7 @@ static void test_leak_accounting_sees_objects(void **state)
 	assert_int_equal(count_open_fds(), f->fds + 3);
 	assert_int_equal(count_mappings(), f->maps + 2);
 	assert_int_equal(vcpu_destroy(&f->cpu[0]), 0);
-	/* The vCPU lives as long as its VM (kvm.md §1): only the library's mapping went. */
+	/* The vCPU lives as long as its VM (doc/abi/kvm.md §1): only the library's mapping went. */
 	assert_int_equal(count_open_fds(), f->fds + 2);
 	assert_int_equal(count_mappings(), f->maps + 1);
 	assert_int_equal(vcpu_vm_destroy(&f->vm), 0);

@@ -1107,7 +1107,7 @@ static void test_signal_msi_arm64_without_its(void **state)
 /* before the vCPUs: GSIs 0..23 are driven with KVM_IRQ_LINE.  The kernel's  */
 /* own rules are also shown with raw ioctls where the library stops first.  */
 
-/* shared/abi/kvm.md section 2. */
+/* doc/abi/kvm.md section 2. */
 #define KVM_CREATE_IRQCHIP_NR 0xae60ul
 #define KVM_IRQ_LINE_NR 0x4008ae61ul
 #define KVM_CREATE_PIT2_NR 0x4040ae77ul

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The ACRN backend: /dev/acrn_hsm, one VM per open file (shared/abi/acrn.md).
+ * The ACRN backend: /dev/acrn_hsm, one VM per open file (doc/abi/acrn.md).
  *
  * ACRN has no vCPU fd and no run call.  The hypervisor schedules the vCPUs;
  * a vCPU whose access it cannot handle is paused and its request posted in
@@ -52,7 +52,7 @@ static void acrn_hv_fini(struct vcpu_hv *hv)
 }
 
 /*
- * The HSM has no capability query: these are facts of its ABI (acrn.md),
+ * The HSM has no capability query: these are facts of its ABI (doc/abi/acrn.md),
  * the same for every VM.
  */
 static int acrn_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *value, char *err)
@@ -136,7 +136,7 @@ static int acrn_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return vm_fail(vm, -ENOMEM, "cannot allocate ACRN VM state");
-	/* acrn.md §1: the HSM pins the page holding ioreq_buf; slot 0 is its start. */
+	/* doc/abi/acrn.md §1: the HSM pins the page holding ioreq_buf; slot 0 is its start. */
 	p->page = aligned_alloc(4096, sizeof(*p->page));
 	if (!p->page) {
 		free(p);
@@ -259,7 +259,7 @@ static int acrn_vm_start(struct vcpu_vm *vm)
 	pthread_mutex_lock(&vm->lock);
 	if (p->state == VM_RUNNING)
 		goto out;
-	/* acrn-dm order (acrn.md §1): the client exists before the first request. */
+	/* acrn-dm order (doc/abi/acrn.md §1): the client exists before the first request. */
 	if (!atomic_load(&p->client)) {
 		r = sys_ioctl(vm->hv, vm->fd, ACRN_IOCTL_CREATE_IOREQ_CLIENT, 0);
 		if (r < 0) {
@@ -301,7 +301,7 @@ static int acrn_vm_pause(struct vcpu_vm *vm)
 }
 
 /*
- * acrn-dm's reset (acrn.md §1 step 10): pause, complete every pending
+ * acrn-dm's reset (doc/abi/acrn.md §1 step 10): pause, complete every pending
  * request, reset; the VMM then sets boot registers and starts again.  The
  * generation is bumped first so a request being served when the reset
  * happened is not completed a second time (its slot may hold a new one).

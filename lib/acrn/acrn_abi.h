@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ACRN Hypervisor Service Module userspace ABI (/dev/acrn_hsm), written
- * from shared/abi/acrn.md: the merged include/uapi/linux/acrn.h (Linux 5.12+),
- * not the v5 patch of the seed, whose acrn_vcpu_regs was 304 bytes.  Our own
+ * from doc/abi/acrn.md: the merged include/uapi/linux/acrn.h (Linux 5.12+),
+ * not the v5 patch 07/17 ("virt: acrn: Introduce an ioctl to set vCPU
+ * registers state"), whose acrn_vcpu_regs was 304 bytes.  Our own
  * definitions, checked at compile time against every size, offset and ioctl
- * value of the tables (section numbers below are acrn.md's).  Shared by the
+ * value of the tables (section numbers below are doc/abi/acrn.md's).  Shared by the
  * backend and the mock driver.
  */
 #ifndef VCPU_ACRN_ABI_H

@@ -4,7 +4,7 @@
  * slots, the vGICv3 devices, irqfd/ioeventfd, the device-tree location,
  * vCPUs with their run buffer, ONE_REG, and the exit decoder.
  *
- * The run structure is not mapped (geniezone.md §5): each vCPU owns one
+ * The run structure is not mapped (doc/abi/geniezone.md §5): each vCPU owns one
  * persistent page-aligned buffer whose address every GZVM_RUN passes.  The
  * kernel copies it in at entry (so completion data the VMM wrote reaches the
  * hypervisor) and out at exit (so the exit reaches us).  padding1 must stay
@@ -81,7 +81,7 @@ static int gz_hv_init(struct vcpu_hv *hv)
 
 /*
  * Only the guest-physical address width is a driver query.  The rest are
- * facts of the ABI (geniezone.md), the same for every gzvm driver, because
+ * facts of the ABI (doc/abi/geniezone.md), the same for every gzvm driver, because
  * GenieZone has no capability numbers for them.
  */
 static int gz_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *value, char *err)
@@ -170,7 +170,7 @@ static int gz_vm_destroy(struct vcpu_vm *vm)
 
 /*
  * The kernel takes memory_size only when it equals the size of the VMA at
- * userspace_addr (geniezone.md §1), so a region must be one whole mapping:
+ * userspace_addr (doc/abi/geniezone.md §1), so a region must be one whole mapping:
  * vcpu_vm_alloc()'s shared anonymous mapping always is.  There is no delete:
  * a size of 0 can never match a VMA.
  */
@@ -442,7 +442,7 @@ static int reg_id(struct vcpu *cpu, uint64_t reg, uint64_t *id)
 
 /*
  * Asked of the driver, so a later driver that implements GET works; every
- * posted series answers EOPNOTSUPP (the seed's gzvm_vcpu_ioctl).
+ * posted series answers EOPNOTSUPP (gzvm_vcpu_ioctl() of the v9 series).
  */
 static int gz_get_reg(struct vcpu *cpu, uint64_t reg, uint64_t *value)
 {
@@ -522,7 +522,7 @@ static int decode_hypercall(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 	return 0;
 }
 
-/* GenieZone types 1-5 are KVM's; 6 SEV_TERM is a crash, 7 S2IDLE a suspend (exits.md). */
+/* GenieZone types 1-5 are KVM's; 6 SEV_TERM is a crash, 7 S2IDLE a suspend (doc/abi/exits.md). */
 static int decode_system_event(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 {
 	uint32_t raw = run->u.system_event.type, type;

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The MediaTek GenieZone userspace ABI (/dev/gzvm), written from
- * shared/abi/geniezone.md (v13 series; seed v9 09/21 "Add vcpu support").
+ * doc/abi/geniezone.md (v13 series; v9 patch 09/21 "Add vcpu support").
  * Our own definitions, not the kernel's header: the driver is arm64-only but
  * these layouts are LP64-identical, so the backend and its mock build and
  * run on any host.  Every number is checked at compile time against the
- * tables; section references (§) are to geniezone.md.
+ * tables; section references (§) are to doc/abi/geniezone.md.
  */
 #ifndef VCPU_GENIEZONE_ABI_H
 #define VCPU_GENIEZONE_ABI_H

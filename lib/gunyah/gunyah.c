@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * The Gunyah backend: /dev/gunyah, speaking the v17 `GUNYAH_` ABI or, when the
- * probe at open finds an older driver, the v8 `GH_` ABI (shared/abi/gunyah.md
- * parts A and B; seeds 001 and 002).
+ * probe at open finds an older driver, the v8 `GH_` ABI (doc/abi/gunyah.md
+ * parts A and B; "[PATCH v17 15/35]" and "[PATCH v8 25/28] virt: gunyah: Add
+ * proxy-scheduled vCPUs").
  *
  * How Gunyah differs from KVM, and what libvcpu makes of it:
  *  - vCPUs are VM *functions* (GUNYAH_VM_ADD_FUNCTION type VCPU); the

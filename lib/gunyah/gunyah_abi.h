@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Gunyah VM-manager userspace ABI (/dev/gunyah), written from
- * shared/abi/gunyah.md: Part A, the v17 `GUNYAH_` series (guest_memfd memory,
+ * doc/abi/gunyah.md: Part A, the v17 `GUNYAH_` series (guest_memfd memory,
  * boot context, numeric VM functions, page-fault exits, resume actions), and
  * Part B, the v8 `GH_` series (user-memory regions, functions named by a
  * string, MMIO-only exits).  The two never share a constant at run time: the

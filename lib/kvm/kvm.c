@@ -780,7 +780,7 @@ static void kvm_set_immediate_exit(struct vcpu *cpu, int value)
 }
 
 /*
- * kvm.md §5: an MMIO/PIO/hypercall exit is only complete once KVM_RUN is
+ * doc/abi/kvm.md §5: an MMIO/PIO/hypercall exit is only complete once KVM_RUN is
  * entered again; with immediate_exit set the kernel completes it and
  * returns EINTR without running the guest.  Without the capability that
  * KVM_RUN would run the guest, so the completion waits for the next run.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The KVM userspace ABI (x86_64 and arm64), written from shared/abi/kvm.md
+ * The KVM userspace ABI (x86_64 and arm64), written from doc/abi/kvm.md
  * (Linux 6.10 uapi, plus later additions marked there).  Our own definitions,
  * not the kernel's header: both architectures' layouts are defined on every
  * host, so the arm64 backend is exercised by the mock on x86_64 CI and vice
@@ -56,7 +56,7 @@ struct kvm_run {
 	union { uint8_t padding[2048]; } s;
 };
 
-_Static_assert(sizeof(struct kvm_run) == 2352, "kvm_run size (kvm.md 4.1)");
+_Static_assert(sizeof(struct kvm_run) == 2352, "kvm_run size (doc/abi/kvm.md 4.1)");
 _Static_assert(offsetof(struct kvm_run, immediate_exit) == 1, "immediate_exit");
 _Static_assert(offsetof(struct kvm_run, exit_reason) == 8, "exit_reason");
 _Static_assert(offsetof(struct kvm_run, flags) == 14, "flags");
@@ -244,7 +244,7 @@ struct kvm_enable_cap {
 _Static_assert(sizeof(struct kvm_enable_cap) == 104, "enable_cap");
 
 /*
- * §2 KVM_CREATE_PIT2 (x86).  KVM_PIT_SPEAKER_DUMMY is not in kvm.md: it is 1
+ * §2 KVM_CREATE_PIT2 (x86).  KVM_PIT_SPEAKER_DUMMY is not in doc/abi/kvm.md: it is 1
  * in arch/x86/include/uapi/asm/kvm.h ("emulate speaker port stub"), and makes
  * KVM also claim port 0x61, where Linux gates PIT channel 2 to calibrate.
  */
@@ -252,7 +252,7 @@ struct kvm_pit_config {
 	uint32_t flags;
 	uint32_t pad[15];
 };
-_Static_assert(sizeof(struct kvm_pit_config) == 64, "kvm_pit_config (kvm.md 2)");
+_Static_assert(sizeof(struct kvm_pit_config) == 64, "kvm_pit_config (doc/abi/kvm.md 2)");
 #define KVM_PIT_SPEAKER_DUMMY 1u
 
 /*
@@ -397,14 +397,14 @@ _Static_assert(KVM_GET_REGS_ARM64 == 0x8360ae81ul, "KVM_GET_REGS arm64");
 
 /*
  * Further definitions the mock driver (lib/mock) models; all from
- * shared/abi/kvm.md, checked below like the rest.
+ * doc/abi/kvm.md, checked below like the rest.
  */
 
 /* §2: vCPU state and signal-mask ioctls. */
 struct kvm_mp_state {
 	uint32_t mp_state;
 };
-_Static_assert(sizeof(struct kvm_mp_state) == 4, "kvm_mp_state (kvm.md 4.4)");
+_Static_assert(sizeof(struct kvm_mp_state) == 4, "kvm_mp_state (doc/abi/kvm.md 4.4)");
 #define KVM_MP_STATE_RUNNABLE 0
 #define KVM_MP_STATE_UNINITIALIZED 1
 #define KVM_MP_STATE_INIT_RECEIVED 2
@@ -418,7 +418,7 @@ struct kvm_signal_mask {
 	uint32_t len;
 	uint8_t sigset[];
 };
-_Static_assert(sizeof(struct kvm_signal_mask) == 4, "kvm_signal_mask header (kvm.md 4.4)");
+_Static_assert(sizeof(struct kvm_signal_mask) == 4, "kvm_signal_mask header (doc/abi/kvm.md 4.4)");
 #define KVM_SIGSET_SIZE 8
 
 #define KVM_GET_MP_STATE KVMABI_IOR(0x98, struct kvm_mp_state)
@@ -444,9 +444,9 @@ _Static_assert(KVM_GET_DEVICE_ATTR == 0x4018aee2ul, "KVM_GET_DEVICE_ATTR");
 #define KVM_REG_ARM_FW (0x0014ull << 16)
 #define KVM_REG_ARM_PSCI_VERSION 0x6030000000140000ull
 _Static_assert((KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE) == KVM_REG_ARM64_CORE_BASE,
-	       "core reg base (kvm.md 4.6)");
+	       "core reg base (doc/abi/kvm.md 4.6)");
 _Static_assert((KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM64_SYSREG) == KVM_REG_ARM64_SYSREG_BASE,
-	       "sysreg base (kvm.md 4.6)");
+	       "sysreg base (doc/abi/kvm.md 4.6)");
 _Static_assert(KVM_REG_ARM64_CORE_PC == KVM_REG_ARM64_CORE_BASE + 256 / 4, "pc offset 256");
 _Static_assert(KVM_REG_ARM64_CORE_ELR_EL1 == KVM_REG_ARM64_CORE_BASE + 280 / 4, "elr_el1 offset 280");
 

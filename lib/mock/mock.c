@@ -144,7 +144,7 @@ void mock_file_put(struct vcpu_mock *m, struct mock_file *f)
 {
 	if (--f->refs)
 		return;
-	/* kvm.md §1: vCPU and device fds hold a reference on their VM. */
+	/* doc/abi/kvm.md §1: vCPU and device fds hold a reference on their VM. */
 	if (f->vm)
 		mock_vm_put(f->vm);
 	if (f->obj && m->drv->file_release)

@@ -130,14 +130,14 @@ struct vcpu_mock {
 
 #define MOCK_TRACE 65536u
 
-/* kvm.md §4.2 memory slot, as the modelled kernel keeps it. */
+/* doc/abi/kvm.md §4.2 memory slot, as the modelled kernel keeps it. */
 struct mock_slot {
 	bool used;
 	uint32_t flags;
 	uint64_t gpa, size, uaddr;
 };
 
-/* kvm.md §6.2: one SMCCC filter range [base, last] with its action. */
+/* doc/abi/kvm.md §6.2: one SMCCC filter range [base, last] with its action. */
 struct mock_range {
 	uint32_t base, last;
 	uint8_t action;
@@ -152,7 +152,7 @@ struct mock_vgic {
 	uint32_t nr_irqs;       /* 0 until set; INIT defaults it to 256 */
 };
 
-/* §4.4: an irqfd or ioeventfd binding; eventfds are matched by fd number. */
+/* doc/abi/kvm.md §4.4: an irqfd or ioeventfd binding; eventfds are matched by fd number. */
 struct mock_irqfd {
 	int fd;
 	uint32_t gsi;
@@ -207,7 +207,7 @@ enum mock_pending {
 	PEND_PLAIN,       /* nothing to complete */
 };
 
-/* arm64 struct kvm_regs as 108 u64 words (kvm.md §4.6), indexed by offset/8. */
+/* arm64 struct kvm_regs as 108 u64 words (doc/abi/kvm.md §4.6), indexed by offset/8. */
 #define MOCK_CORE_WORDS (KVM_REGS_ARM64_SIZE / 8)
 #define CORE_SP 31
 #define CORE_PC 32

@@ -4,7 +4,7 @@
  * hypervisor behind it, with scripted guests (include/vcpu/mock.h).
  *
  * Modelled on drivers/virt/acrn (hsm.c, ioreq.c, mm.c, ioeventfd.c,
- * irqfd.c) as summarised in shared/abi/acrn.md:
+ * irqfd.c) as summarised in doc/abi/acrn.md:
  *  - one VM per open file; every ioctl but CREATE_VM fails with EINVAL
  *    until CREATE_VM (and again after DESTROY_VM); unknown numbers ENOTTY;
  *  - reserved fields must be 0 (CREATE_VM, SET_VCPU_REGS, NOTIFY,

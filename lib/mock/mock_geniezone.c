@@ -4,10 +4,11 @@
  * VM and vCPU ioctls.  GZVM_RUN and the scripted guest live in
  * mock_geniezone_guest.c.
  *
- * The rules are the posted kernel's (seed v9 09/21 gzvm_vcpu.c; gzvm_main.c,
- * gzvm_vm.c of the same series and the Android copy), with its errnos.
+ * The rules are the posted kernel's (gzvm_vcpu.c of "[PATCH v9 09/21] virt:
+ * geniezone: Add vcpu support"; gzvm_main.c, gzvm_vm.c of the same series
+ * and the Android copy), with its errnos.
  * Where the hypervisor (not the kernel) decides, the comment says so and
- * what the mock answers.  Section references (§) are to geniezone.md.
+ * what the mock answers.  Section references (§) are to doc/abi/geniezone.md.
  */
 #define _GNU_SOURCE
 #include "mock_geniezone.h"
@@ -114,7 +115,7 @@ static bool find_vma(uint64_t addr, uint64_t *start, uint64_t *end)
 }
 
 /*
- * gzvm_vm_ioctl_set_memory_region(): ENXIO for slot >= 10 (geniezone.md
+ * gzvm_vm_ioctl_set_memory_region(): ENXIO for slot >= 10 (doc/abi/geniezone.md
  * says EINVAL; every posted kernel returns -ENXIO), EFAULT without a VMA at
  * userspace_addr, EINVAL unless memory_size is that VMA's size.  The kernel
  * checks neither alignment nor wrap; a range that starts inside the VMA

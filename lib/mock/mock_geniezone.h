@@ -7,7 +7,7 @@
  *
  * Locking is the KVM model's (mock.h): a vCPU ioctl takes that vCPU's
  * ioctl_lock, then the mock lock; GZVM_RUN drops the mock lock only while
- * the guest spins.  Section references (§) are to shared/abi/geniezone.md.
+ * the guest spins.  Section references (§) are to doc/abi/geniezone.md.
  */
 #ifndef VCPU_MOCK_GENIEZONE_H
 #define VCPU_MOCK_GENIEZONE_H

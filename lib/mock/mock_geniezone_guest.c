@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * GZVM_RUN of the modelled GenieZone driver and the scripted guest behind it,
- * following the seed's gzvm_vcpu_run():
+ * following gzvm_vcpu_run() of the posted v9 series (patch 09/21):
  *
  *   copy_from_user(run) -> EFAULT; padding1 != 0 -> EINVAL;
  *   immediate_exit == 1 -> EINTR (nothing copied back);
@@ -55,7 +55,10 @@ static void copy_out(unsigned long arg, const struct gzvm_vcpu_run *k)
 	uint8_t *u = (uint8_t *)(uintptr_t)arg;
 
 	memcpy(u, k, IE_OFF);
-	/* The kernel's copy of the flag: a kicker's 1 written meanwhile is lost (§7). */
+	/*
+	 * The kernel's copy of the flag: a kicker's 1 written meanwhile is
+	 * lost (doc/abi/geniezone.md §7).
+	 */
 	__atomic_store_n(u + IE_OFF, k->immediate_exit, __ATOMIC_RELEASE);
 	memcpy(u + IE_OFF + 1, (const uint8_t *)k + IE_OFF + 1, sizeof(*k) - IE_OFF - 1);
 }

@@ -8,7 +8,7 @@
  * the VMM wrote back against the script; then it honours immediate_exit;
  * then the guest runs steps until one of them exits to userspace.
  *
- * Section references (§) are to shared/abi/kvm.md.
+ * Section references (§) are to doc/abi/kvm.md.
  */
 #define _GNU_SOURCE
 #include "mock.h"

@@ -3,7 +3,8 @@
  * The modelled Gunyah driver: /dev/gunyah, VM files, VM functions (vCPU,
  * irqfd, ioeventfd), guest memory (v17 guest_memfd bindings, v8 user
  * regions) and the boot context, with the errno of each rule of the kernel
- * code in shared/seeds 001/002 and shared/abi/gunyah.md (A.1-A.5, B.1-B.4).
+ * code of the posted v17 and v8 series ("virt: gunyah: Add
+ * proxy-scheduled vCPUs") and doc/abi/gunyah.md (A.1-A.5, B.1-B.4).
  * The run call and the scripted guest are in mock_gunyah_guest.c.
  *
  * Rules and the errno the mock answers with (v17 unless marked), and the

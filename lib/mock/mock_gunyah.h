@@ -4,7 +4,7 @@
  * and function ioctls, guest memory) and mock_gunyah_guest.c (the vCPU run
  * call and the scripted guest).  Not installed.
  *
- * Lifetimes follow the kernel (seed 001, shared/abi/gunyah.md A.1): the VM
+ * Lifetimes follow the kernel (the v17 series' gunyah_vcpu.c, doc/abi/gunyah.md A.1): the VM
  * lives while its fd or any vCPU fd is open; a vCPU object lives while its
  * function instance (removed by GUNYAH_VM_REMOVE_FUNCTION or VM teardown)
  * or its fd exists; a guest memory object lives while its fd or a binding

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * GUNYAH_VCPU_RUN (v17, seed 001 gunyah_vcpu_run()) and GH_VCPU_RUN (v8,
- * seed 002 gh_vcpu_run()) of the modelled driver, and the scripted guest
- * behind them.
+ * GUNYAH_VCPU_RUN and GH_VCPU_RUN of the modelled driver (gunyah_vcpu_run()
+ * and gh_vcpu_run() of "virt: gunyah: Add proxy-scheduled vCPUs", patch 15
+ * of the v17 series and 25/28 of v8), and the scripted guest behind them.
  *
  * One run call does what the kernel does, in its order: the vCPU must still
  * be a function and hold its hypervisor resource (ENODEV); a VM that is not

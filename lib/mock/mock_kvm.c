@@ -4,8 +4,8 @@
  * fd, for which guest architecture) and the system, VM and vGICv3 device
  * ioctls.  vCPU ioctls live in mock_vcpu.c, KVM_RUN in mock_guest.c.
  *
- * Section references (§) are to shared/abi/kvm.md.  Where the modelled
- * kernel is stricter or more specific than kvm.md, the comment says what
+ * Section references (§) are to doc/abi/kvm.md.  Where the modelled
+ * kernel is stricter or more specific than doc/abi/kvm.md, the comment says what
  * Linux does and why the mock does it.
  */
 #define _GNU_SOURCE
@@ -1058,7 +1058,7 @@ int mock_kvm_ioctl(struct vcpu_mock *m, struct mock_file *f, unsigned long req,
 
 static int kvm_driver_init(struct vcpu_mock *m)
 {
-	/* kvm.md §1: run page, x86 PIO data page, then the coalesced-MMIO ring. */
+	/* doc/abi/kvm.md §1: run page, x86 PIO data page, then the coalesced-MMIO ring. */
 	m->mmap_size = m->page_size * (mock_is_arm64(m) ? 2 : 3);
 	return 0;
 }

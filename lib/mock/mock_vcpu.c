@@ -5,7 +5,7 @@
  * KVM_ARM_VCPU_INIT, CPUID, MP state and the signal mask, and the vCPU
  * ioctl entry point.  KVM_RUN itself lives in mock_guest.c.
  *
- * Section references (§) are to shared/abi/kvm.md.
+ * Section references (§) are to doc/abi/kvm.md.
  */
 #define _GNU_SOURCE
 #include "mock.h"
