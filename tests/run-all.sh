@@ -34,11 +34,12 @@ start=$SECONDS
 setup() {
 	local dir=$1
 	shift
+	# Warnings are errors here, in CI, never in a user's default build.
 	if [ -f "$dir/build.ninja" ]; then
-		meson setup --reconfigure "$dir" "$@"
+		meson setup --reconfigure "$dir" -Dwerror=true "$@"
 	else
 		rm -rf "$dir"
-		meson setup "$dir" "$@"
+		meson setup "$dir" -Dwerror=true "$@"
 	fi
 }
 
