@@ -160,10 +160,15 @@ int main()
 	return vcpu_backend_name(VCPU_BACKEND_KVM)[0] == 0 || cfg.arch != 0;
 }
 PROG
+	# A sanitized library needs its runtime in the program: the C compiler's -fsanitize.
+	san=()
+	for a in "${cc[@]}"; do
+		case $a in -fsanitize=*) san+=("$a") ;; esac
+	done
 	for std in c++11 c++17; do
 		# shellcheck disable=SC2086
-		c++ -std=$std -Wall -Wextra -Wpedantic -Werror $mock_cflags -o "$work/user-cxx" \
-			"$work/user.cc" $mock_libs
+		c++ -std=$std -Wall -Wextra -Wpedantic -Werror "${san[@]}" $mock_cflags \
+			-o "$work/user-cxx" "$work/user.cc" $mock_libs
 		LD_LIBRARY_PATH=$libdir "$work/user-cxx"
 	done
 	echo "C++11 and C++17 (-Wpedantic) compiles of the headers OK"
