@@ -168,6 +168,92 @@ static void test_cap_no_smccc_filter(void **state)
 	expect_detail(vcpu_vm_last_error(f->vm));
 }
 
+/*
+ * The 1.1 capabilities a portable VMM asks instead of branching on the
+ * backend, on every backend's mock, and what each answer promises: a
+ * function it says does not work fails with -EOPNOTSUPP (or -EINVAL for a
+ * flag), one it says works does.
+ */
+static void test_cap_portable_facts(void **state)
+{
+	static const struct {
+		const char *name;
+		enum vcpu_backend backend;
+		uint32_t arch, flags;
+		uint64_t dtb, set, get, hc, poweroff, responses, events;
+	} b[] = {
+		{ "kvm arm64", VCPU_BACKEND_KVM, ARM64, 0, 0, 1, 1, VCPU_HYPERCALLS_ON_REQUEST, 1, 1,
+		  VCPU_EVENTS_PSCI },
+		{ "kvm x86", VCPU_BACKEND_KVM, X86, 0, 0, 1, 1, VCPU_HYPERCALLS_ON_REQUEST, 0, 1, 0 },
+		{ "gunyah v17", VCPU_BACKEND_GUNYAH, ARM64, 0, 1, 1, 0, VCPU_HYPERCALLS_NONE, 0, 7,
+		  VCPU_EVENTS_PSCI },
+		{ "gunyah v8", VCPU_BACKEND_GUNYAH, ARM64, VCPU_MOCK_GUNYAH_V8, 1, 0, 0,
+		  VCPU_HYPERCALLS_NONE, 0, 1, VCPU_EVENTS_PSCI },
+		{ "geniezone", VCPU_BACKEND_GENIEZONE, ARM64, 0, 1, 1, 0, VCPU_HYPERCALLS_ALL, 0, 1,
+		  VCPU_EVENTS_PSCI },
+		{ "acrn", VCPU_BACKEND_ACRN, X86, 0, 0, 1, 0, VCPU_HYPERCALLS_NONE, 0, 3,
+		  VCPU_EVENTS_X86_CF9 | VCPU_EVENTS_X86_PM1A },
+	};
+	(void)state;
+	for (unsigned i = 0; i < ARRAY_SIZE(b); i++) {
+		const struct vcpu_mock_config cfg = { .arch = b[i].arch, .flags = b[i].flags };
+		struct vcpu_mock *m = NULL;
+		struct vcpu_hv *hv = NULL;
+		struct vcpu_vm *vm = NULL;
+		struct vcpu *cpu = NULL;
+		uint64_t v[7], hv_dtb = 9, reg = 0;
+		static const enum vcpu_cap caps[7] = {
+			VCPU_CAP_DTB_REQUIRED, VCPU_CAP_SET_REGS, VCPU_CAP_GET_REGS,
+			VCPU_CAP_HYPERCALLS, VCPU_CAP_CREATE_POWER_OFF, VCPU_CAP_IO_RESPONSES,
+			VCPU_CAP_SYSTEM_EVENTS,
+		};
+		const uint64_t want[7] = { b[i].dtb, b[i].set, b[i].get, b[i].hc, b[i].poweroff,
+					   b[i].responses, b[i].events };
+		const uint64_t reg_id = b[i].arch == ARM64 ? VCPU_REG_ARM64_PC : VCPU_REG_X86_RIP;
+		int r;
+
+		print_message("%s\n", b[i].name);
+		assert_int_equal(vcpu_mock_open(b[i].backend, &cfg, &m, &hv), 0);
+		assert_int_equal(vcpu_vm_create(hv, NULL, &vm), 0);
+		for (unsigned c = 0; c < 7; c++) {
+			assert_int_equal(vcpu_vm_check(vm, caps[c], &v[c]), 0);
+			assert_int_equal(v[c], want[c]);
+		}
+		/* The same on the handle, but KVM arm64's hypercalls (a VM attribute). */
+		assert_int_equal(vcpu_hv_check(hv, VCPU_CAP_DTB_REQUIRED, &hv_dtb), 0);
+		assert_int_equal(hv_dtb, b[i].dtb);
+		r = vcpu_hv_check(hv, VCPU_CAP_HYPERCALLS, &hv_dtb);
+		if (b[i].backend == VCPU_BACKEND_KVM && b[i].arch == ARM64)
+			assert_int_equal(r, -EOPNOTSUPP);
+		else
+			assert_int_equal(r, 0);
+		/* What the answers promise. */
+		r = vcpu_vm_set_dtb(vm, 0x40000000, 0x10000);
+		if (!b[i].dtb)
+			assert_int_equal(r, -EOPNOTSUPP);
+		r = vcpu_vm_forward_hypercalls(vm, 0xc6000000u, 16);
+		if (b[i].hc == VCPU_HYPERCALLS_NONE)
+			assert_true(r == -EOPNOTSUPP);
+		if (b[i].hc == VCPU_HYPERCALLS_ON_REQUEST && b[i].arch == ARM64)
+			assert_int_equal(r, 0);
+		r = vcpu_create(vm, 0, VCPU_CREATE_POWER_OFF, &cpu);
+		if (b[i].poweroff) {
+			assert_int_equal(r, 0);
+		} else {
+			assert_true(r == -EINVAL || r == -EOPNOTSUPP);
+			assert_int_equal(vcpu_create(vm, 0, 0, &cpu), 0);
+		}
+		r = vcpu_set_reg(cpu, reg_id, 0x1000);
+		assert_int_equal(r == 0, b[i].set != 0);
+		r = vcpu_get_reg(cpu, reg_id, &reg);
+		assert_int_equal(r == 0, b[i].get != 0);
+		assert_int_equal(vcpu_destroy(&cpu), 0);
+		assert_int_equal(vcpu_vm_destroy(&vm), 0);
+		assert_int_equal(vcpu_hv_close(hv), 0);
+		assert_int_equal(vcpu_mock_destroy(&m), 0);
+	}
+}
+
 static void test_cap_unknown(void **state)
 {
 	struct fx *f = *state;
@@ -2017,6 +2103,7 @@ int main(void)
 		T(test_cap_no_immediate_exit),
 		T(test_cap_smccc_filter),
 		T(test_cap_no_smccc_filter),
+		T(test_cap_portable_facts),
 		T(test_cap_unknown),
 		T(test_regs_arm64_core),
 		T(test_regs_arm64_sysreg),

@@ -841,6 +841,95 @@ static void test_two_vcpus_in_parallel(void **state)
 	}
 }
 
+/*
+ * vcpu_vm_stop_all(): two vCPUs spinning in their threads both leave with
+ * -ECANCELED; a later vcpu_run() returns it without a driver call; after
+ * vcpu_vm_resume_all() both finish their scripts (no stale kick left).
+ */
+static void test_vm_stop_all(void **state)
+{
+	struct fx *f = *state;
+	static struct rec r[2];
+	struct vcpu_mock_step s[2][4];
+	struct runner ru[2];
+	struct thr t[2];
+	uint64_t calls;
+
+	open_arch(f, ARM64);
+	for (uint32_t c = 0; c < 2; c++) {
+		add_cpu(f, c);
+		rec_init(&r[c]);
+		s[c][0] = mmio_write(ARM_ADDR, 4, c);
+		s[c][1] = step(VCPU_MOCK_SPIN);
+		s[c][2] = mmio_write(MMIO_BASE + 8 * c, 4, 7);
+		s[c][3] = stop();
+		script(f, c, s[c], ARRAY_SIZE(s[c]));
+		ru[c] = (struct runner){ .cpu = f->cpu[c], .r = &r[c], .rc = 1000 };
+	}
+	assert_int_equal(vcpu_vm_stop_all(NULL), -EINVAL);
+	assert_int_equal(vcpu_vm_resume_all(NULL), -EINVAL);
+	thr_start(&t[0], runner_main, &ru[0]);
+	thr_start(&t[1], runner_main, &ru[1]);
+	for (int i = 0; i < 5000 && !(atomic_load(&r[0].armed) && atomic_load(&r[1].armed)); i++)
+		sleep_us(1000);
+	sleep_us(20000); /* both in the guest's spin */
+	assert_int_equal(vcpu_vm_stop_all(f->vm), 0);
+	thr_join(&t[0]);
+	thr_join(&t[1]);
+	for (uint32_t c = 0; c < 2; c++) {
+		assert_int_equal(ru[c].rc, -ECANCELED);
+		assert_int_equal(vcpu_mock_steps_done(f->mock, c), 2);
+	}
+	calls = vcpu_mock_calls(f->mock);
+	assert_int_equal(vcpu_run(f->cpu[0], &H_ALL, &r[0]), -ECANCELED);
+	assert_int_equal(vcpu_mock_calls(f->mock), calls);
+	assert_int_equal(vcpu_vm_resume_all(f->vm), 0);
+	for (uint32_t c = 0; c < 2; c++) {
+		assert_int_equal(vcpu_run(f->cpu[c], &H_ALL, &r[c]), VCPU_STOP);
+		expect_script(f, c, ARRAY_SIZE(s[c]));
+	}
+}
+
+/* A vCPU stopped while outside vcpu_run() keeps no kick after the resume. */
+static void test_vm_stop_all_idle(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	struct vcpu_mock_step s[] = { stop() };
+	struct rec r;
+
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_vm_stop_all(f->vm), 0);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), -ECANCELED);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), -ECANCELED);
+	assert_int_equal(vcpu_vm_resume_all(f->vm), 0);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+static int on_mmio_eintr(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	(void)ctx;
+	(void)cpu;
+	(void)io;
+	return -EINTR;
+}
+
+/* -EINTR from vcpu_run() means a kick and nothing else: a handler's is refused. */
+static void test_handler_eintr_is_not_a_kick(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, ARM64);
+	struct vcpu_mock_step s[] = { mmio_write(MMIO_BASE, 4, 1) };
+	const struct vcpu_handlers h = { .mmio = on_mmio_eintr };
+
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &h, NULL), -EINVAL);
+	assert_non_null(strstr(vcpu_last_error(cpu), "keeps for kicks"));
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
 /* ------------------------------------------------------------------------ */
 /* The portable VM calls on KVM: alloc, irqfd, ioeventfd, MSI, lifecycle     */
 
@@ -1475,6 +1564,9 @@ int main(void)
 		T(test_gic_bad_args),
 		T(test_gic_on_x86),
 		T(test_two_vcpus_in_parallel),
+		T(test_vm_stop_all),
+		T(test_vm_stop_all_idle),
+		T(test_handler_eintr_is_not_a_kick),
 		T(test_vm_alloc),
 		T(test_vm_alloc_private_aligned),
 		T(test_vm_lifecycle_calls_on_kvm),

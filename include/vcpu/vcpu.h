@@ -118,7 +118,25 @@ enum vcpu_cap {
 	VCPU_CAP_ARM_SMCCC_FILTER = 12, /**< arm64: hypercalls can be forwarded (VM-level query) */
 	VCPU_CAP_ARM_SYSTEM_SUSPEND = 13, /**< arm64: PSCI SYSTEM_SUSPEND as a system event */
 	VCPU_CAP_SYSTEM_EVENT_DATA = 14,  /**< system events carry data words */
+	/* 1.1: what a portable VMM asks instead of branching on the backend. */
+	VCPU_CAP_DTB_REQUIRED = 15,   /**< a VM needs vcpu_vm_set_dtb() before it starts */
+	VCPU_CAP_SET_REGS = 16,       /**< vcpu_set_reg() works (Gunyah: vCPU 0 before start) */
+	VCPU_CAP_GET_REGS = 17,       /**< vcpu_get_reg() works */
+	VCPU_CAP_HYPERCALLS = 18,     /**< value: VCPU_HYPERCALLS_*; KVM arm64: VM-level query */
+	VCPU_CAP_CREATE_POWER_OFF = 19, /**< vcpu_create() takes VCPU_CREATE_POWER_OFF */
+	VCPU_CAP_IO_RESPONSES = 20,   /**< value: bit n set: enum vcpu_io_response n works */
+	VCPU_CAP_SYSTEM_EVENTS = 21,  /**< value: VCPU_EVENTS_*: what arrives as a system event */
 };
+
+/** VCPU_CAP_HYPERCALLS values: how hypercalls reach the VMM's handler. */
+#define VCPU_HYPERCALLS_NONE 0       /**< never: the driver has no hypercall exits */
+#define VCPU_HYPERCALLS_ON_REQUEST 1 /**< the ranges given to vcpu_vm_forward_hypercalls() */
+#define VCPU_HYPERCALLS_ALL 2        /**< every one the driver does not answer (no request) */
+
+/** VCPU_CAP_SYSTEM_EVENTS bits: guest requests that arrive as VCPU_EXIT_SYSTEM_EVENT. */
+#define VCPU_EVENTS_PSCI (1u << 0)     /**< arm64 PSCI SYSTEM_OFF, SYSTEM_RESET(2), crashes */
+#define VCPU_EVENTS_X86_CF9 (1u << 1)  /**< x86 writes of the reset control port 0xCF9 */
+#define VCPU_EVENTS_X86_PM1A (1u << 2) /**< x86 ACPI PM1a sleep writes (x86_pm1a_cnt_port) */
 
 /**
  * vcpu_hv_check() - ask the driver for a capability.
@@ -674,7 +692,10 @@ struct vcpu_handlers {
  * vcpu_run() - run the vCPU, dispatching exits to @h, until one stops it.
  * Return:
  *  - a positive value: a handler returned it to stop the loop;
- *  - -EINTR: vcpu_kick() stopped it (not an error; no detail is recorded);
+ *  - -EINTR: vcpu_kick() stopped it (not an error; no detail is recorded).
+ *    It means nothing else: a handler that returns -EINTR makes vcpu_run()
+ *    fail with -EINVAL instead;
+ *  - -ECANCELED: vcpu_vm_stop_all() stopped the VM (not an error either);
  *  - -ENOSYS: an exit with no handler (see vcpu_last_exit());
  *  - -EPROTO: the driver reported an exit code libvcpu does not know, or a
  *    malformed exit (length, size or offset out of range); the raw code is in
@@ -704,6 +725,25 @@ struct vcpu_handlers {
  * -EOPNOTSUPP (the ABI can only set them).
  */
 VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx);
+
+/**
+ * vcpu_vm_stop_all() - make every vCPU of @vm leave vcpu_run() with
+ * -ECANCELED, and every later vcpu_run() on it return -ECANCELED at once,
+ * until vcpu_vm_resume_all().  The VM-wide stop a VMM needs to shut down,
+ * reset or save a guest: each vCPU's own thread sees it, whether it is in
+ * the guest, in a handler (the loop stops after it), or outside vcpu_run().
+ * Any thread, a handler of @vm's vCPUs included (not a signal handler: it
+ * takes the VM's lock).  (1.1)
+ * Return: 0; -EINVAL for NULL.
+ */
+VCPU_API int vcpu_vm_stop_all(struct vcpu_vm *vm);
+
+/**
+ * vcpu_vm_resume_all() - end vcpu_vm_stop_all(): vcpu_run() runs again.
+ * The kick the stop left on a vCPU that was not inside vcpu_run() is taken
+ * back.  (1.1)  Return: 0; -EINVAL for NULL.
+ */
+VCPU_API int vcpu_vm_resume_all(struct vcpu_vm *vm);
 
 /**
  * vcpu_hypercall_arg() - argument @i (0-based: x(i+1) on arm64) of the

@@ -42,6 +42,9 @@ static int acrn_hv_init(struct vcpu_hv *hv)
 		return hv_fail(hv, -ENOMEM, "cannot allocate ACRN state");
 	/* A request completed unanswered fails the access (reads all ones, as acrn-dm). */
 	hv->io_responses = 1u << VCPU_IO_FAULT;
+	/* SET_VCPU_REGS only; 0xCF9 and (if configured) PM1a writes are system events. */
+	hv->regs_set = true;
+	hv->system_events = VCPU_EVENTS_X86_CF9 | VCPU_EVENTS_X86_PM1A;
 	return 0;
 }
 
@@ -81,6 +84,9 @@ static int acrn_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *v
 	case VCPU_CAP_ARM_SYSTEM_SUSPEND:
 	case VCPU_CAP_ARM_SMCCC_FILTER:
 		*value = 0;
+		return 0;
+	case VCPU_CAP_HYPERCALLS:
+		*value = VCPU_HYPERCALLS_NONE;
 		return 0;
 	default:
 		return vcpu_fail(err, -EINVAL, "unknown capability %d", (int)cap);

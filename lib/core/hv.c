@@ -190,6 +190,36 @@ VCPU_API enum vcpu_arch vcpu_hv_arch(const struct vcpu_hv *hv)
 	return hv ? hv->arch : VCPU_ARCH_HOST;
 }
 
+/*
+ * The capabilities that are facts of the driver, set by hv_init, answered
+ * here for every backend alike; false for one the backend answers.
+ */
+bool vcpu_core_check(const struct vcpu_hv *hv, enum vcpu_cap cap, uint64_t *value)
+{
+	switch (cap) {
+	case VCPU_CAP_DTB_REQUIRED:
+		*value = hv->dtb_required;
+		return true;
+	case VCPU_CAP_SET_REGS:
+		*value = hv->regs_set;
+		return true;
+	case VCPU_CAP_GET_REGS:
+		*value = hv->regs_get;
+		return true;
+	case VCPU_CAP_CREATE_POWER_OFF:
+		*value = hv->power_off_create;
+		return true;
+	case VCPU_CAP_IO_RESPONSES:
+		*value = 1u << VCPU_IO_HANDLED | hv->io_responses;
+		return true;
+	case VCPU_CAP_SYSTEM_EVENTS:
+		*value = hv->system_events;
+		return true;
+	default:
+		return false;
+	}
+}
+
 VCPU_API int vcpu_hv_check(struct vcpu_hv *hv, enum vcpu_cap cap, uint64_t *value)
 {
 	char err[VCPU_ERRLEN] = "";
@@ -199,6 +229,8 @@ VCPU_API int vcpu_hv_check(struct vcpu_hv *hv, enum vcpu_cap cap, uint64_t *valu
 		return -EINVAL;
 	if (!value)
 		return hv_fail(hv, -EINVAL, "vcpu_hv_check: NULL value pointer");
+	if (vcpu_core_check(hv, cap, value))
+		return 0;
 	/* The backend formats into a buffer of this call's; the handle's is shared. */
 	r = hv->ops->check(hv, hv->fd, cap, value, err);
 	if (r < 0)

@@ -43,6 +43,13 @@ struct vcpu_hv {
 	 * refuses the others (vcpu.c, io_result()).
 	 */
 	uint32_t io_responses;
+	/*
+	 * More facts of the driver, set by hv_init, that the core answers for
+	 * vcpu_hv_check() (hv.c, vcpu_core_check()): a VM needs a device tree; registers can be
+	 * set, read; vcpu_create() takes VCPU_CREATE_POWER_OFF; VCPU_EVENTS_*.
+	 */
+	bool dtb_required, regs_set, regs_get, power_off_create;
+	uint32_t system_events;
 	const char *driver;     /* the driver's name in details: ops->name, or its ABI's */
 	atomic_flag err_busy;   /* writers of err: hv_fail() from any thread */
 	char err[VCPU_ERRLEN];
@@ -67,6 +74,9 @@ struct vcpu_vm {
 	unsigned nr_regions, cap_regions;
 	unsigned max_regions;   /* the driver's slot count, asked at creation */
 	unsigned nr_vcpus;
+	struct vcpu **cpus;     /* the vCPU handles (nr_vcpus of them), under lock */
+	unsigned cap_cpus;
+	atomic_int stop_all;    /* vcpu_vm_stop_all() until vcpu_vm_resume_all() */
 	void *priv;
 	atomic_flag err_busy;   /* writers of err: VM-level calls come from any thread */
 	char err[VCPU_ERRLEN];
@@ -368,6 +378,9 @@ static inline void vcpu_smccc_results_init(struct vcpu *cpu, struct vcpu_hyperca
 	}
 	hc->reserved = 0;
 }
+
+/* The capabilities the core answers from struct vcpu_hv's facts (hv.c). */
+bool vcpu_core_check(const struct vcpu_hv *hv, enum vcpu_cap cap, uint64_t *value);
 
 /* Prefix the detail that batch entry @i left with its index; returns @r. */
 int vcpu_regs_entry_failed(struct vcpu *cpu, uint32_t i, int r);

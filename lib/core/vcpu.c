@@ -93,9 +93,22 @@ VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct
 	}
 
 	pthread_mutex_lock(&vm->lock);
-	r = hv->ops->vcpu_create(cpu, flags);
+	/* Room in the VM's list first: nothing can fail after the driver's vCPU exists. */
+	if (vm->nr_vcpus == vm->cap_cpus) {
+		unsigned cap = vm->cap_cpus ? 2 * vm->cap_cpus : 8;
+		struct vcpu **cpus = realloc(vm->cpus, cap * sizeof(*cpus));
+
+		if (cpus) {
+			vm->cpus = cpus;
+			vm->cap_cpus = cap;
+		}
+	}
+	if (vm->nr_vcpus == vm->cap_cpus)
+		r = cpu_fail(cpu, -ENOMEM, "cannot grow the VM's vCPU list");
+	else
+		r = hv->ops->vcpu_create(cpu, flags);
 	if (r == 0)
-		vm->nr_vcpus++;
+		vm->cpus[vm->nr_vcpus++] = cpu;
 	pthread_mutex_unlock(&vm->lock);
 	if (r < 0) {
 		vcpu_err_set(&vm->err_busy, vm->err, cpu->err);
@@ -120,10 +133,15 @@ VCPU_API int vcpu_destroy(struct vcpu **pcpu)
 	vm = cpu->vm;
 	if (atomic_load(&cpu->in_run))
 		return cpu_fail(cpu, -EBUSY, "vCPU %u is inside vcpu_run()", cpu->id);
-	vm->hv->ops->vcpu_destroy(cpu);
+	/* Out of the VM's list first: vcpu_vm_stop_all() kicks what it finds there. */
 	pthread_mutex_lock(&vm->lock);
-	vm->nr_vcpus--;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->cpus[i] == cpu) {
+			vm->cpus[i] = vm->cpus[--vm->nr_vcpus];
+			break;
+		}
 	pthread_mutex_unlock(&vm->lock);
+	vm->hv->ops->vcpu_destroy(cpu);
 	pthread_mutex_lock(&vm->hv->lock);
 	vm->hv->nr_vcpus--;
 	pthread_mutex_unlock(&vm->hv->lock);
@@ -464,9 +482,15 @@ static int unhandled(struct vcpu *cpu)
 
 static int handler_result(struct vcpu *cpu, int r)
 {
-	if (r < 0)
+	if (__builtin_expect(r < 0, 0)) {
+		/* -EINTR from vcpu_run() always means a kick (vcpu.h). */
+		if (r == -EINTR)
+			return cpu_fail(cpu, -EINVAL, "vCPU %u: the %s handler returned -EINTR, which "
+					"vcpu_run() keeps for kicks: return another errno",
+					cpu->id, vcpu_exit_kind_name(cpu->exit.kind));
 		return cpu_fail(cpu, r, "vCPU %u: the %s handler failed", cpu->id,
 				vcpu_exit_kind_name(cpu->exit.kind));
+	}
 	return r;
 }
 
@@ -600,6 +624,12 @@ static bool take_kick(struct vcpu *cpu, const struct vcpu_backend_ops *ops)
 	return true;
 }
 
+/* What a kick taken means: vcpu_vm_stop_all()'s, or the VMM's own. */
+static int kicked(const struct vcpu *cpu)
+{
+	return atomic_load(&cpu->vm->stop_all) ? -ECANCELED : -EINTR;
+}
+
 /*
  * Deferred kicks.  A driver with ops->resume_before_kick (Gunyah) takes a
  * pending MMIO completion out of the run page before it looks at
@@ -729,6 +759,10 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	if (!atomic_compare_exchange_strong(&cpu->in_run, &expected, 2))
 		return cpu_fail(cpu, -EBUSY, "vCPU %u is already in vcpu_run()", cpu->id);
 	atomic_store(&cpu->tid, gettid());
+	if (atomic_load(&cpu->vm->stop_all)) {
+		atomic_store(&cpu->in_run, 0);
+		return -ECANCELED; /* no detail: not an error, like a kick */
+	}
 	if (ops->resume_before_kick)
 		kick_timer_start(cpu);
 	atomic_store(&cpu->in_run, 1);
@@ -766,7 +800,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 			atomic_store(&cpu->completing, 1);
 			if (atomic_load(&cpu->kick_pending) && take_kick(cpu, ops)) {
 				kick_window_end(cpu);
-				r = -EINTR;
+				r = kicked(cpu);
 				break;
 			}
 			ops->set_immediate_exit(cpu, 0);
@@ -777,7 +811,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 			 * and letting the driver check its flag at entry leaves
 			 * no window to lose one.
 			 */
-			r = -EINTR;
+			r = kicked(cpu);
 			break;
 		}
 		cpu->io_buf = NULL;
@@ -847,6 +881,39 @@ out:
 		ops->run_end(cpu);
 	atomic_store(&cpu->in_run, 0);
 	return r;
+}
+
+VCPU_API int vcpu_vm_stop_all(struct vcpu_vm *vm)
+{
+	if (!vm)
+		return -EINVAL;
+	/* Set before the kicks: a vCPU that takes one, or enters later, sees it. */
+	atomic_store(&vm->stop_all, 1);
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(vm->cpus[i]);
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+VCPU_API int vcpu_vm_resume_all(struct vcpu_vm *vm)
+{
+	if (!vm)
+		return -EINVAL;
+	atomic_store(&vm->stop_all, 0);
+	/*
+	 * A vCPU that was not inside vcpu_run() still holds the stop's kick:
+	 * take it back, or its next vcpu_run() would return -EINTR at once.
+	 */
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *cpu = vm->cpus[i];
+
+		if (atomic_load(&cpu->in_run) == 0 && atomic_exchange(&cpu->kick_pending, 0))
+			vm->hv->ops->set_immediate_exit(cpu, 0);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
 }
 
 VCPU_API int vcpu_hypercall_arg(struct vcpu *cpu, uint32_t i, uint64_t *value)

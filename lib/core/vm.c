@@ -118,6 +118,7 @@ VCPU_API int vcpu_vm_destroy(struct vcpu_vm **pvm)
 			free_owned(vm, &vm->regions[i]);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm->regions);
+	free(vm->cpus);
 	free(vm);
 	pthread_mutex_lock(&hv->lock);
 	hv->nr_vms--;
@@ -135,6 +136,8 @@ VCPU_API int vcpu_vm_check(struct vcpu_vm *vm, enum vcpu_cap cap, uint64_t *valu
 		return -EINVAL;
 	if (!value)
 		return vm_fail(vm, -EINVAL, "vcpu_vm_check: NULL value pointer");
+	if (vcpu_core_check(vm->hv, cap, value))
+		return 0;
 	/* The backend formats into a buffer of this call's; the VM's is shared. */
 	r = vm->hv->ops->check(vm->hv, vm->fd, cap, value, err);
 	if (r < 0)

@@ -76,6 +76,10 @@ static int gz_hv_init(struct vcpu_hv *hv)
 		return hv_fail(hv, -EPROTO, "the device does not answer GZVM_CHECK_EXTENSION");
 	if (r < 0 && r != -EOPNOTSUPP)
 		return hv_fail(hv, r, "GZVM_CHECK_EXTENSION(GPA_SIZE) failed");
+	/* The VM boots from the device tree it is given; ONE_REG can only set. */
+	hv->dtb_required = true;
+	hv->regs_set = true;
+	hv->system_events = VCPU_EVENTS_PSCI;
 	return 0;
 }
 
@@ -121,6 +125,9 @@ static int gz_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *val
 			return vcpu_fail(err, -EOPNOTSUPP,
 					 "the SMCCC filter is a VM attribute: ask with vcpu_vm_check()");
 		*value = 0; /* no filter: every hypercall the kernel does not handle exits */
+		return 0;
+	case VCPU_CAP_HYPERCALLS:
+		*value = VCPU_HYPERCALLS_ALL;
 		return 0;
 	default:
 		return vcpu_fail(err, -EINVAL, "unknown capability %d", (int)cap);

@@ -89,6 +89,15 @@ static int gunyah_hv_init(struct vcpu_hv *hv)
 	/* v17's resume_action can fault or retry an access; v8 has none. */
 	hv->io_responses = p->v8 ? 0 : 1u << VCPU_IO_FAULT | 1u << VCPU_IO_RETRY;
 	hv->driver = p->v8 ? "gunyah (v8 ABI)" : "gunyah (v17 ABI)";
+	/*
+	 * The VM boots from its device tree; v17 sets vCPU 0's boot context
+	 * (vcpu_set_reg()), v8 nothing; no register reads back.  A VM that
+	 * powers off or resets (PSCI, answered by the hypervisor) ends in a
+	 * STATUS exit, reported as a system event.
+	 */
+	hv->dtb_required = true;
+	hv->regs_set = !p->v8;
+	hv->system_events = VCPU_EVENTS_PSCI;
 	return 0;
 }
 
@@ -133,6 +142,9 @@ static int gunyah_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t 
 	case VCPU_CAP_ARM_SMCCC_FILTER:
 	case VCPU_CAP_ARM_SYSTEM_SUSPEND:
 		*value = 0;
+		return 0;
+	case VCPU_CAP_HYPERCALLS:
+		*value = VCPU_HYPERCALLS_NONE;
 		return 0;
 	default:
 		return vcpu_fail(err, -EINVAL, "unknown capability %d", (int)cap);

@@ -57,6 +57,11 @@ static int kvm_hv_init(struct vcpu_hv *hv)
 	}
 	p->immediate_exit = r > 0;
 	hv->priv = p;
+	hv->regs_set = hv->regs_get = true;
+	/* arm64: KVM_ARM_VCPU_POWER_OFF; PSCI calls end in KVM_EXIT_SYSTEM_EVENT.
+	 * x86: reset and power-off are port writes of the VMM's own devices. */
+	hv->power_off_create = hv->arch == VCPU_ARCH_ARM64;
+	hv->system_events = hv->arch == VCPU_ARCH_ARM64 ? VCPU_EVENTS_PSCI : 0;
 	return 0;
 }
 
@@ -120,6 +125,16 @@ static int kvm_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *va
 
 	if (cap == VCPU_CAP_ARM_SMCCC_FILTER)
 		return smccc_filter_present(hv, fd, value, err);
+	if (cap == VCPU_CAP_HYPERCALLS) {
+		/* arm64: the SMCCC filter (a VM attribute); x86: KVM_CAP_EXIT_HYPERCALL's mask. */
+		int r = hv->arch == VCPU_ARCH_ARM64
+				? smccc_filter_present(hv, fd, value, err)
+				: check_ext(hv, fd, KVM_CAP_EXIT_HYPERCALL, value, err);
+
+		if (r == 0)
+			*value = *value ? VCPU_HYPERCALLS_ON_REQUEST : VCPU_HYPERCALLS_NONE;
+		return r;
+	}
 	for (unsigned i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		if (map[i].cap != cap)
 			continue;
