@@ -540,7 +540,9 @@ enum vcpu_io_response {
 /** An MMIO or port-I/O access.  data[] is little-endian, len bytes valid. */
 struct vcpu_io {
 	uint64_t addr;      /**< guest-physical address, or port number */
-	uint32_t len;       /**< 1, 2, 4 or 8 (port I/O: 1, 2 or 4) */
+	uint32_t len;       /**< MMIO: 1 to 8 (arm64, ACRN: 1, 2, 4 or 8; x86 KVM
+			     *   may split an access into other lengths); port
+			     *   I/O: 1, 2 or 4.  addr + len never wraps. */
 	uint8_t is_write;   /**< 1: data holds the value written */
 	uint8_t reserved[3];
 	uint8_t data[8];    /**< read: the handler stores the value here */

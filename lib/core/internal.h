@@ -101,7 +101,7 @@ struct vcpu {
 	 * the exit just decoded leaves one for the next run call (set by the
 	 * decoder); kick_timer, this vcpu_run()'s timer that sends the kick
 	 * signal a deferred kick holds back; deferring, kickers inside their
-	 * look at completing (the timer outlives them).
+	 * kick (a window opens, and the timer goes, only once they are out).
 	 */
 	atomic_int completing;
 	atomic_int deferring;
@@ -149,6 +149,7 @@ struct vcpu {
 	 * e.g. per architecture) and the seam's ioctl, copied from the handle.
 	 */
 	int (*run_once)(struct vcpu *cpu);
+	int (*enter)(struct vcpu *cpu); /* vcpu_run()'s choice: run_once, or it with the kick unblocked */
 	int (*sys_ioctl)(void *ctx, int fd, unsigned long req, unsigned long arg);
 	void *sys_ctx;
 	void *priv;
@@ -377,6 +378,16 @@ static inline void vcpu_smccc_results_init(struct vcpu *cpu, struct vcpu_hyperca
 		hc->nret = 4;
 	}
 	hc->reserved = 0;
+}
+
+/*
+ * An MMIO access every backend accepts: 1 to 8 bytes (x86 KVM splits some
+ * accesses into odd lengths; arm64 and ACRN give 1, 2, 4 or 8), none
+ * reaching past the end of the 64-bit address space.
+ */
+static inline bool vcpu_mmio_ok(uint64_t addr, uint64_t len)
+{
+	return len - 1 < 8 && addr + (len - 1) >= addr;
 }
 
 /* The capabilities the core answers from struct vcpu_hv's facts (hv.c). */

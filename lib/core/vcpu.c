@@ -480,18 +480,20 @@ static int unhandled(struct vcpu *cpu)
 	}
 }
 
-static int handler_result(struct vcpu *cpu, int r)
+static __attribute__((noinline, cold)) int handler_failed(struct vcpu *cpu, int r)
 {
-	if (__builtin_expect(r < 0, 0)) {
-		/* -EINTR from vcpu_run() always means a kick (vcpu.h). */
-		if (r == -EINTR)
-			return cpu_fail(cpu, -EINVAL, "vCPU %u: the %s handler returned -EINTR, which "
-					"vcpu_run() keeps for kicks: return another errno",
-					cpu->id, vcpu_exit_kind_name(cpu->exit.kind));
-		return cpu_fail(cpu, r, "vCPU %u: the %s handler failed", cpu->id,
-				vcpu_exit_kind_name(cpu->exit.kind));
-	}
-	return r;
+	/* -EINTR from vcpu_run() always means a kick (vcpu.h). */
+	if (r == -EINTR)
+		return cpu_fail(cpu, -EINVAL, "vCPU %u: the %s handler returned -EINTR, which "
+				"vcpu_run() keeps for kicks: return another errno",
+				cpu->id, vcpu_exit_kind_name(cpu->exit.kind));
+	return cpu_fail(cpu, r, "vCPU %u: the %s handler failed", cpu->id,
+			vcpu_exit_kind_name(cpu->exit.kind));
+}
+
+static inline int handler_result(struct vcpu *cpu, int r)
+{
+	return __builtin_expect(r < 0, 0) ? handler_failed(cpu, r) : r;
 }
 
 /*
@@ -615,13 +617,20 @@ other:
  * load misses is caught by the driver's immediate-exit check or the signal,
  * and the EINTR brings the loop back here.
  */
-static bool take_kick(struct vcpu *cpu, const struct vcpu_backend_ops *ops)
+static __attribute__((noinline)) bool take_kick_slow(struct vcpu *cpu,
+						     const struct vcpu_backend_ops *ops)
 {
-	if (!atomic_load_explicit(&cpu->kick_pending, memory_order_acquire) ||
-	    !atomic_exchange(&cpu->kick_pending, 0))
+	if (!atomic_exchange(&cpu->kick_pending, 0))
 		return false;
 	ops->set_immediate_exit(cpu, 0);
 	return true;
+}
+
+static inline __attribute__((always_inline)) bool take_kick(struct vcpu *cpu,
+							    const struct vcpu_backend_ops *ops)
+{
+	return __builtin_expect(atomic_load_explicit(&cpu->kick_pending, memory_order_acquire), 0) &&
+	       take_kick_slow(cpu, ops);
 }
 
 /* What a kick taken means: vcpu_vm_stop_all()'s, or the VMM's own. */
@@ -690,18 +699,60 @@ static void kick_timer_stop(struct vcpu *cpu, const sigset_t *kick)
 }
 
 /* vcpu_kick(), while the target's run call carries a completion: true if held back. */
-static bool kick_defer(struct vcpu *cpu)
+/*
+ * vcpu_kick() on such a backend.  The whole kick is one section the vCPU
+ * thread waits out before it enters a window (run_in_window()), so a kicker
+ * that read completing clear cannot store immediate_exit=1 into a window
+ * that opened after, however long it was preempted in between.
+ */
+static void kick_deferrable(struct vcpu *cpu, const struct vcpu_hv *hv)
 {
 	const struct itimerspec later = { .it_value = { .tv_nsec = KICK_DEFER_NS } };
-	bool deferred = false;
 
 	atomic_fetch_add(&cpu->deferring, 1);
 	if (atomic_load(&cpu->completing)) {
 		atomic_store(&cpu->kick_deferred, 1);
-		deferred = timer_settime(cpu->kick_timer, 0, &later, NULL) == 0;
+		if (timer_settime(cpu->kick_timer, 0, &later, NULL) == 0) {
+			atomic_fetch_sub(&cpu->deferring, 1);
+			return;
+		}
 	}
+	hv->ops->set_immediate_exit(cpu, 1);
+	if (atomic_load(&cpu->in_run) == 1)
+		hv->sys->signal_thread(hv->sys_ctx, atomic_load(&cpu->tid), hv->kick_signal);
 	atomic_fetch_sub(&cpu->deferring, 1);
-	return deferred;
+}
+
+/*
+ * One run call that carries a completion (cpu->resume_at_entry): *kick when
+ * a kick was taken instead of entering.
+ */
+static __attribute__((noinline)) int run_in_window(struct vcpu *cpu,
+						   const struct vcpu_backend_ops *ops, bool *kick)
+{
+	int r;
+
+	/*
+	 * completing before kick_pending is read, as a kicker writes
+	 * kick_pending before it reads completing: one of the two sees the
+	 * other (both sequentially consistent).  A kicker that read completing
+	 * clear may not have stored immediate_exit yet: wait for it
+	 * (kick_deferrable()), then its kick is pending here.  What is left in
+	 * immediate_exit after that belongs to a kick already taken.
+	 */
+	atomic_store(&cpu->completing, 1);
+	while (atomic_load(&cpu->deferring))
+		sched_yield();
+	*kick = atomic_load(&cpu->kick_pending) && take_kick(cpu, ops);
+	if (*kick) {
+		kick_window_end(cpu);
+		return 0;
+	}
+	ops->set_immediate_exit(cpu, 0);
+	cpu->io_buf = NULL;
+	r = cpu->enter(cpu);
+	kick_window_end(cpu);
+	return r;
 }
 
 /*
@@ -741,8 +792,6 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	bool unfinished = false;
 	int expected = 0;
 	sigset_t kick, thread_mask;
-	/* The run call: the backend's own where it has a signal mask for it (KVM). */
-	int (*run)(struct vcpu *cpu);
 	int r;
 
 	if (!cpu)
@@ -771,7 +820,8 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	 * read(), write(), poll() or nanosleep() never fail with EINTR because
 	 * of a kick; only the run call lets it through.
 	 */
-	run = ops->run_signal_mask ? cpu->run_once : run_unblocked;
+	/* The run call: the backend's own where it has a signal mask for it (KVM). */
+	cpu->enter = ops->run_signal_mask ? cpu->run_once : run_unblocked;
 	sigemptyset(&kick);
 	sigaddset(&kick, cpu->vm->hv->kick_signal);
 	pthread_sigmask(SIG_BLOCK, &kick, &thread_mask);
@@ -785,44 +835,34 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	}
 
 	for (;;) {
-		/* The run call takes a completion before it looks at kicks (above). */
-		const bool window = cpu->resume_at_entry && cpu->kick_timer_ok;
+		unfinished = false; /* entering the driver completes the last exit */
+		if (__builtin_expect(cpu->resume_at_entry, 0) && cpu->kick_timer_ok) {
+			/* The run call takes a completion before it looks at kicks (above). */
+			bool kicked_before;
 
-		if (window) {
-			/*
-			 * completing before kick_pending is read, as a kicker
-			 * writes kick_pending before it reads completing: one
-			 * of the two sees the other (both sequentially
-			 * consistent).  A kicker that saw completing clear and
-			 * then stalled can store immediate_exit=1 late: clear
-			 * it, the kick it belonged to was taken already.
-			 */
-			atomic_store(&cpu->completing, 1);
-			if (atomic_load(&cpu->kick_pending) && take_kick(cpu, ops)) {
-				kick_window_end(cpu);
+			r = run_in_window(cpu, ops, &kicked_before);
+			if (kicked_before) {
 				r = kicked(cpu);
 				break;
 			}
-			ops->set_immediate_exit(cpu, 0);
-		} else if (take_kick(cpu, ops)) {
+		} else {
 			/*
 			 * A kick sets kick_pending before the backend's
 			 * immediate-exit flag and the signal, so checking here
 			 * and letting the driver check its flag at entry leaves
 			 * no window to lose one.
 			 */
-			r = kicked(cpu);
-			break;
+			if (take_kick(cpu, ops)) {
+				r = kicked(cpu);
+				break;
+			}
+			cpu->io_buf = NULL;
+			r = cpu->enter(cpu);
 		}
-		cpu->io_buf = NULL;
-		unfinished = false; /* entering the driver completes the last exit */
-		r = run(cpu);
-		if (window)
-			kick_window_end(cpu);
 		if (__builtin_expect(r < 0, 0)) {
 			if (r != -EINTR)
 				break;
-			if (run != run_unblocked)
+			if (ops->run_signal_mask)
 				drop_pending_kick(&kick);
 			/*
 			 * A kick (seen above) or another signal: re-enter.  A
@@ -959,13 +999,14 @@ VCPU_API int vcpu_kick(struct vcpu *cpu)
 		return -EINVAL;
 	hv = cpu->vm->hv;
 	atomic_store(&cpu->kick_pending, 1);
-	if (hv->ops->resume_before_kick && kick_defer(cpu)) {
-		errno = saved_errno;
-		return 0;
+	if (hv->ops->resume_before_kick) {
+		kick_deferrable(cpu, hv);
+	} else {
+		hv->ops->set_immediate_exit(cpu, 1);
+		if (atomic_load(&cpu->in_run) == 1)
+			hv->sys->signal_thread(hv->sys_ctx, atomic_load(&cpu->tid),
+					       hv->kick_signal);
 	}
-	hv->ops->set_immediate_exit(cpu, 1);
-	if (atomic_load(&cpu->in_run) == 1)
-		hv->sys->signal_thread(hv->sys_ctx, atomic_load(&cpu->tid), hv->kick_signal);
 	errno = saved_errno; /* callable from signal handlers */
 	return 0;
 }

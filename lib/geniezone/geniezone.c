@@ -498,8 +498,11 @@ static int decode_mmio(struct vcpu *cpu, const struct gzvm_vcpu_run *run)
 	struct vcpu_io *io = &cpu->exit.u.io;
 	uint64_t size = run->u.mmio.size;
 
+	/* arm64 data aborts are 1, 2, 4 or 8 bytes wide (ESR_ELx.SAS). */
 	if (size != 1 && size != 2 && size != 4 && size != 8)
 		return vcpu_malformed(cpu, "mmio.size", size);
+	if (!vcpu_mmio_ok(run->u.mmio.phys_addr, size))
+		return vcpu_malformed(cpu, "mmio.phys_addr", run->u.mmio.phys_addr);
 	io->vcpu_id = cpu->id;
 	io->addr = run->u.mmio.phys_addr;
 	io->len = (uint32_t)size;

@@ -585,6 +585,8 @@ static int decode_mmio(struct vcpu *cpu, uint64_t addr, uint32_t len, uint8_t is
 
 	if (len == 0 || len > sizeof(io->data))
 		return vcpu_malformed(cpu, "mmio.len", len);
+	if (!vcpu_mmio_ok(addr, len))
+		return vcpu_malformed(cpu, "mmio.phys_addr", addr);
 	if (is_write > 1)
 		return vcpu_malformed(cpu, "mmio.is_write", is_write);
 	io->vcpu_id = cpu->id;

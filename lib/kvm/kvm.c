@@ -464,13 +464,20 @@ static int complete_pio_in(struct vcpu *cpu, int result)
 	return 0;
 }
 
+/* Which field of an MMIO exit is out of range: only for the detail, so out of line. */
+static __attribute__((noinline, cold)) int mmio_malformed(struct vcpu *cpu, const struct kvm_run *run)
+{
+	return run->u.mmio.len - 1 < 8 ? vcpu_malformed(cpu, "mmio.phys_addr", run->u.mmio.phys_addr)
+				       : vcpu_malformed(cpu, "mmio.len", run->u.mmio.len);
+}
+
 static __attribute__((noinline)) int decode_mmio(struct vcpu *cpu, const struct kvm_run *run)
 {
 	struct vcpu_io *io = &cpu->exit.u.io;
 	uint32_t len = run->u.mmio.len;
 
-	if (len == 0 || len > sizeof(io->data))
-		return vcpu_malformed(cpu, "mmio.len", len);
+	if (__builtin_expect(!vcpu_mmio_ok(run->u.mmio.phys_addr, len), 0))
+		return mmio_malformed(cpu, run);
 	/* The whole member: a read's data[] and response start at zero. */
 	*io = (struct vcpu_io){ .addr = run->u.mmio.phys_addr, .len = len,
 				.is_write = run->u.mmio.is_write != 0, .vcpu_id = cpu->id };
