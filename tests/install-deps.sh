@@ -5,7 +5,7 @@
 # missing (no apt call at all when everything is there).  Uses sudo when not
 # root.  Debian 12 (bookworm) package names.
 #
-# usage: tests/install-deps.sh [demo|nested|nested-x86|all]     (default: all)
+# usage: tests/install-deps.sh [demo|nested|nested-x86|rust|all]     (default: all)
 #   demo  compiler, meson, ninja: enough to build and run examples/demo
 #   nested  + the arm64 cross toolchain, libcmocka-dev:arm64, qemu-system-arm,
 #         qemu-user (the cross file's exe_wrapper) and cpio
@@ -28,15 +28,19 @@ nested=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
 # nested-x86: what tests/nested-x86/run.sh and linux-boot.sh need besides
 # their downloads (the native test programs and minivmm, QEMU).
 nested_x86=(libcmocka-dev libfdt-dev qemu-system-x86 cpio)
+# rust: the Rust VMM of examples/rust (suite rust).
+rust=(rustc bindgen)
 if [ "$what" = all ]; then
 	pkgs+=(g++ binutils libcmocka-dev libfdt-dev clang libclang-rt-dev groff-base qemu-user
-		valgrind abigail-tools "${nested[@]}" "${nested_x86[@]}")
+		valgrind abigail-tools "${nested[@]}" "${nested_x86[@]}" "${rust[@]}")
+elif [ "$what" = rust ]; then
+	pkgs+=("${rust[@]}")
 elif [ "$what" = nested ]; then
 	pkgs+=("${nested[@]}")
 elif [ "$what" = nested-x86 ]; then
 	pkgs+=("${nested_x86[@]}")
 elif [ "$what" != demo ]; then
-	echo "usage: $0 [demo|nested|nested-x86|all]" >&2
+	echo "usage: $0 [demo|nested|nested-x86|rust|all]" >&2
 	exit 2
 fi
 
