@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1289,14 +1290,16 @@ static void *claim_race_main(void *p)
 	const int me = atomic_fetch_add(&c->ready, 1);
 
 	while (atomic_load(&c->ready) < 2)
-		;
+		sched_yield();
 	while (!atomic_load(&c->done)) {
 		int rc = vcpu_run(c->cpu[me], &h, c);
 
-		if (rc == -EBUSY)
+		if (rc == -EBUSY) {
 			atomic_fetch_add(&c->busy, 1);
-		else if (rc != VCPU_STOP && rc != -EINTR)
+			sched_yield(); /* let the server run (valgrind runs one thread at a time) */
+		} else if (rc != VCPU_STOP && rc != -EINTR) {
 			atomic_store(&c->bad_rc, rc);
+		}
 	}
 	atomic_fetch_add(&c->exited, 1);
 	return NULL;
