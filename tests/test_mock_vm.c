@@ -930,6 +930,93 @@ static void test_handler_eintr_is_not_a_kick(void **state)
 	expect_script(f, 0, ARRAY_SIZE(s));
 }
 
+/*
+ * The dirty-page log: exactly the pages the guest wrote, once each; the
+ * next call starts over; what the VMM wrote through its own mapping is not
+ * in it; a region mapped without logging, a wrong start or a short bitmap
+ * are refused before the driver is asked.
+ */
+static void test_dirty_log(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	const size_t pg = f->page;
+	uint8_t *p = guest_ram(f, 70), *plain = guest_ram(f, 1);
+	struct vcpu_mock_step s[] = {
+		mem_op(VCPU_MOCK_MEM_WRITE, RAM_GPA + 1 * pg, 1),
+		mem_op(VCPU_MOCK_MEM_WRITE, RAM_GPA + 5 * pg + 8, 2),
+		mem_op(VCPU_MOCK_MEM_WRITE, RAM_GPA + 5 * pg + 16, 3),
+		mem_op(VCPU_MOCK_MEM_WRITE, RAM_GPA + 69 * pg, 4), /* word 1, bit 5 */
+		stop(),
+	};
+	uint64_t bm[2] = { ~0ull, ~0ull }, v = 0;
+	struct rec r;
+
+	assert_int_equal(vcpu_vm_check(f->vm, VCPU_CAP_DIRTY_LOG, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(vcpu_vm_map(f->vm, RAM_GPA, p, 70 * pg, VCPU_MEM_LOG_DIRTY), 0);
+	assert_int_equal(vcpu_vm_map(f->vm, RAM_GPA + 0x100000, plain, pg, 0), 0);
+	/* Nothing written yet. */
+	assert_int_equal(vcpu_vm_get_dirty_log(f->vm, RAM_GPA, bm, 2), 0);
+	assert_int_equal(bm[0], 0);
+	assert_int_equal(bm[1], 0);
+	p[3 * pg] = 0x55; /* the VMM's own write: not the guest's */
+	rec_init(&r);
+	SCRIPT(f, 0, s);
+	assert_int_equal(vcpu_run(cpu, &H_ALL, &r), VCPU_STOP);
+	assert_int_equal(vcpu_vm_get_dirty_log(f->vm, RAM_GPA, bm, 2), 0);
+	assert_int_equal(bm[0], (1ull << 1) | (1ull << 5));
+	assert_int_equal(bm[1], 1ull << 5);
+	assert_int_equal(p[69 * pg], 4);
+	assert_int_equal(vcpu_vm_get_dirty_log(f->vm, RAM_GPA, bm, 2), 0);
+	assert_int_equal(bm[0] | bm[1], 0);
+	/* Refused before any driver call. */
+	assert_int_equal(vcpu_vm_get_dirty_log(f->vm, RAM_GPA, bm, 1), -EINVAL);
+	expect_detail(vcpu_vm_last_error(f->vm));
+	assert_int_equal(vcpu_vm_get_dirty_log(f->vm, RAM_GPA + pg, bm, 2), -EINVAL);
+	assert_int_equal(vcpu_vm_get_dirty_log(f->vm, RAM_GPA + 0x100000, bm, 2), -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "VCPU_MEM_LOG_DIRTY"));
+	assert_int_equal(vcpu_vm_get_dirty_log(f->vm, RAM_GPA, NULL, 2), -EINVAL);
+	assert_int_equal(vcpu_vm_get_dirty_log(NULL, RAM_GPA, bm, 2), -EINVAL);
+	expect_script(f, 0, ARRAY_SIZE(s));
+}
+
+/* The mock holds the kernel's rules: ENOENT for a slot that does not log. */
+static void test_rule_get_dirty_log(void **state)
+{
+	struct fx *f = *state;
+	struct { uint32_t slot, pad; uint64_t bitmap; } log = { 0, 0, 0 };
+	uint64_t bm[1];
+	const unsigned long get_dirty_log = 0x4010ae42ul; /* KVM_GET_DIRTY_LOG */
+
+	open_arch(f, ARM64);
+	assert_int_equal(vcpu_vm_map(f->vm, RAM_GPA, guest_ram(f, 1), f->page, 0), 0);
+	log.bitmap = (uint64_t)(uintptr_t)bm;
+	assert_int_equal(sys_ioctl(f->hv, f->vm->fd, get_dirty_log, (unsigned long)(uintptr_t)&log), -ENOENT); /* slot 0 does not log */
+	log.slot = 1 << 16;
+	assert_int_equal(sys_ioctl(f->hv, f->vm->fd, get_dirty_log, (unsigned long)(uintptr_t)&log), -EINVAL);
+}
+
+/* Backends without a dirty log say so, and refuse with a detail. */
+static void test_dirty_log_unsupported(void **state)
+{
+	struct vcpu_mock *m = NULL;
+	struct vcpu_hv *hv = NULL;
+	struct vcpu_vm *vm = NULL;
+	uint64_t v = 9, bm[1];
+
+	(void)state;
+	assert_int_equal(vcpu_mock_open(VCPU_BACKEND_GENIEZONE, NULL, &m, &hv), 0);
+	assert_int_equal(vcpu_vm_create(hv, NULL, &vm), 0);
+	assert_int_equal(vcpu_vm_check(vm, VCPU_CAP_DIRTY_LOG, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(vcpu_vm_get_dirty_log(vm, 0x40000000, bm, 1), -EOPNOTSUPP);
+	expect_detail(vcpu_vm_last_error(vm));
+	assert_int_equal(vcpu_vm_destroy(&vm), 0);
+	assert_int_equal(vcpu_hv_close(hv), 0);
+	assert_int_equal(vcpu_mock_destroy(&m), 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The portable VM calls on KVM: alloc, irqfd, ioeventfd, MSI, lifecycle     */
 
@@ -1567,6 +1654,9 @@ int main(void)
 		T(test_vm_stop_all),
 		T(test_vm_stop_all_idle),
 		T(test_handler_eintr_is_not_a_kick),
+		T(test_dirty_log),
+		T(test_rule_get_dirty_log),
+		T(test_dirty_log_unsupported),
 		T(test_vm_alloc),
 		T(test_vm_alloc_private_aligned),
 		T(test_vm_lifecycle_calls_on_kvm),

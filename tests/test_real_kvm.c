@@ -299,6 +299,34 @@ static const uint8_t x86_memory[] = {
 };
 
 /*
+ * test_dirty_log's guest: DS based at 0x10000, the logged region; one byte
+ * written to its pages 1, 5 (twice) and 15, then done.
+ */
+#define RK_DIRTY_GPA 0x10000ull
+#define RK_DIRTY_SIZE 0x10000ull
+static const uint8_t x86_dirty[] = {
+	0xb8, 0x00, 0x10,                   /* 0000: mov ax, 0x1000               */
+	0x8e, 0xd8,                         /* 0003: mov ds, ax                   ds base 0x10000 */
+	0xb0, 0x5d,                         /* 0005: mov al, 0x5d                 al = 0x5d */
+	0xa2, 0x00, 0x10,                   /* 0007: mov [0x1000], al             page 1 */
+	0xa2, 0x10, 0x50,                   /* 000a: mov [0x5010], al             page 5 */
+	0xa2, 0x20, 0x50,                   /* 000d: mov [0x5020], al             page 5 again */
+	0xa2, 0x00, 0xf0,                   /* 0010: mov [0xf000], al             page 15 */
+	0x31, 0xdb,                         /* 0013: xor bx, bx                   bx = 0 */
+	0x8e, 0xdb,                         /* 0015: mov ds, bx                   ds base 0 */
+	0xa2, 0xf0, 0x80,                   /* 0017: mov [0x80f0], al             done */
+	0xf4,                               /* 001a: hlt                          halt (never reached) */
+};
+
+static const struct vcpu_mock_step x86_dirty_steps[] = {
+	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x1000, .value = 0x5d },
+	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x5010, .value = 0x5d },
+	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x5020, .value = 0x5d },
+	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0xf000, .value = 0x5d },
+	RKS_DONE(0x5d), /* al */
+};
+
+/*
  * The host's 8 bytes 0x0123456789abcdef at 0x4000, zeros after them.  A
  * MEM_CHECK loads 8 bytes, so each 4-byte load is checked together with the
  * 4 bytes above it.
@@ -2041,6 +2069,44 @@ static void test_memory_region(void **state)
 #endif
 }
 
+/*
+ * The dirty-page log of a region the guest writes: exactly its pages 1, 5
+ * and 15 (page 5 twice), nothing before the guest ran, nothing on the next
+ * call.  x86 guest only so far.
+ */
+static void test_dirty_log(void **state)
+{
+	RK_BEGIN(state);
+#if defined(RK_GUEST_X86)
+	uint64_t bm[1] = { ~0ull };
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+	uint8_t *mem;
+
+	assert_non_null(c);
+	rk_vm(t);
+	mem = mmap(NULL, RK_DIRTY_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(mem != MAP_FAILED);
+	RK_OK(vcpu_vm_map(t->vm, RK_DIRTY_GPA, mem, RK_DIRTY_SIZE, VCPU_MEM_LOG_DIRTY),
+	      vcpu_vm_last_error(t->vm));
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(dirty));
+
+	RK_OK(vcpu_vm_get_dirty_log(t->vm, RK_DIRTY_GPA, bm, 1), vcpu_vm_last_error(t->vm));
+	assert_int_equal(bm[0], 0);
+	rk_run_to_done(cpu, c);
+	RK_OK(vcpu_vm_get_dirty_log(t->vm, RK_DIRTY_GPA, bm, 1), vcpu_vm_last_error(t->vm));
+	assert_int_equal(bm[0], (1ull << 1) | (1ull << 5) | (1ull << 15));
+	RK_OK(vcpu_vm_get_dirty_log(t->vm, RK_DIRTY_GPA, bm, 1), vcpu_vm_last_error(t->vm));
+	assert_int_equal(bm[0], 0);
+	assert_int_equal(mem[0x5010], 0x5d);
+	RK_OK(vcpu_vm_unmap(t->vm, RK_DIRTY_GPA, RK_DIRTY_SIZE), vcpu_vm_last_error(t->vm));
+	munmap(mem, RK_DIRTY_SIZE);
+	free(c);
+#else
+	print_message("x86 guest only so far\n");
+	skip();
+#endif
+}
+
 /* Registers written by the host read back, and survive a trip through the guest. */
 /*
  * What one exit costs on this driver: the guest makes LOOPS MMIO writes,
@@ -2409,6 +2475,7 @@ int main(void)
 		RK_TEST(test_kick_during_handler),
 		RK_TEST(test_two_vcpus),
 		RK_TEST(test_memory_region),
+		RK_TEST(test_dirty_log),
 		RK_TEST(test_regs),
 		RK_TEST(test_regs_batch),
 		RK_TEST(test_cpuid_apic_id),

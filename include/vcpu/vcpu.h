@@ -126,6 +126,7 @@ enum vcpu_cap {
 	VCPU_CAP_CREATE_POWER_OFF = 19, /**< vcpu_create() takes VCPU_CREATE_POWER_OFF */
 	VCPU_CAP_IO_RESPONSES = 20,   /**< value: bit n set: enum vcpu_io_response n works */
 	VCPU_CAP_SYSTEM_EVENTS = 21,  /**< value: VCPU_EVENTS_*: what arrives as a system event */
+	VCPU_CAP_DIRTY_LOG = 22,      /**< vcpu_vm_get_dirty_log() works (VCPU_MEM_LOG_DIRTY) */
 };
 
 /** VCPU_CAP_HYPERCALLS values: how hypercalls reach the VMM's handler. */
@@ -244,6 +245,24 @@ VCPU_API int vcpu_vm_unmap(struct vcpu_vm *vm, uint64_t gpa, uint64_t size);
  */
 VCPU_API int vcpu_vm_alloc(struct vcpu_vm *vm, uint64_t gpa, uint64_t size, uint32_t flags,
 			   void **host);
+
+/**
+ * vcpu_vm_get_dirty_log() - the pages of the region mapped at @gpa (with
+ * VCPU_MEM_LOG_DIRTY) that the guest wrote since it was mapped or since the
+ * last call, and start over.  Bit i of @bitmap (bit i % 64 of word i / 64)
+ * is the region's page i, in pages of the host's page size
+ * (sysconf(_SC_PAGESIZE)); @words must hold them all: at least
+ * (size / page size + 63) / 64.  What the VMM wrote itself through its
+ * mapping is not logged.  Cost: one driver call that copies and clears
+ * the bitmap; the driver write-protects the logged pages again, so the
+ * guest's next write to each costs one fault.  KVM: KVM_GET_DIRTY_LOG.
+ * Return: 0; -EINVAL for NULL, no region starting at @gpa, one mapped
+ * without VCPU_MEM_LOG_DIRTY, or a bitmap too small; -EOPNOTSUPP where the
+ * driver keeps no dirty log (VCPU_CAP_DIRTY_LOG 0); or the driver's errno.
+ * (1.1)
+ */
+VCPU_API int vcpu_vm_get_dirty_log(struct vcpu_vm *vm, uint64_t gpa, uint64_t *bitmap,
+				   uint64_t words);
 
 /**
  * vcpu_vm_set_dtb() - tell the hypervisor where the guest's device tree lies

@@ -215,6 +215,9 @@ bool vcpu_core_check(const struct vcpu_hv *hv, enum vcpu_cap cap, uint64_t *valu
 	case VCPU_CAP_SYSTEM_EVENTS:
 		*value = hv->system_events;
 		return true;
+	case VCPU_CAP_DIRTY_LOG:
+		*value = hv->dirty_log;
+		return true;
 	default:
 		return false;
 	}

@@ -48,7 +48,7 @@ struct vcpu_hv {
 	 * vcpu_hv_check() (hv.c, vcpu_core_check()): a VM needs a device tree; registers can be
 	 * set, read; vcpu_create() takes VCPU_CREATE_POWER_OFF; VCPU_EVENTS_*.
 	 */
-	bool dtb_required, regs_set, regs_get, power_off_create;
+	bool dtb_required, regs_set, regs_get, power_off_create, dirty_log;
 	uint32_t system_events;
 	const char *driver;     /* the driver's name in details: ops->name, or its ABI's */
 	atomic_flag err_busy;   /* writers of err: hv_fail() from any thread */
@@ -216,6 +216,12 @@ struct vcpu_backend_ops {
 	int (*vm_alloc)(struct vcpu_vm *vm, struct vcpu_region *r);
 	void (*vm_free)(struct vcpu_vm *vm, struct vcpu_region *r);
 	int (*vm_set_dtb)(struct vcpu_vm *vm, uint64_t gpa, uint64_t size);
+	/*
+	 * Optional: copy region @reg's dirty bitmap (one bit a page, the core
+	 * checked that @bitmap holds them) and clear it; vm->lock is held.
+	 */
+	int (*vm_get_dirty_log)(struct vcpu_vm *vm, const struct vcpu_region *reg,
+				uint64_t *bitmap);
 	int (*vm_start)(struct vcpu_vm *vm);
 	int (*vm_pause)(struct vcpu_vm *vm);
 	int (*vm_reset)(struct vcpu_vm *vm);

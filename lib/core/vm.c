@@ -423,6 +423,43 @@ VCPU_API int vcpu_vm_set_dtb(struct vcpu_vm *vm, uint64_t gpa, uint64_t size)
 	return vm->hv->ops->vm_set_dtb(vm, gpa, size);
 }
 
+VCPU_API int vcpu_vm_get_dirty_log(struct vcpu_vm *vm, uint64_t gpa, uint64_t *bitmap,
+				   uint64_t words)
+{
+	const struct vcpu_region *reg = NULL;
+	uint64_t pages;
+	int r;
+
+	if (!vm)
+		return -EINVAL;
+	if (!bitmap)
+		return vm_fail(vm, -EINVAL, "vcpu_vm_get_dirty_log: NULL bitmap");
+	if (!vm->hv->ops->vm_get_dirty_log)
+		return unsupported(vm, "dirty-page log");
+	/* Under the lock: the region cannot be unmapped while the driver copies. */
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned i = 0; i < vm->nr_regions; i++)
+		if (vm->regions[i].gpa == gpa)
+			reg = &vm->regions[i];
+	if (!reg) {
+		r = vm_fail(vm, -EINVAL, "no region starts at 0x%llx", (unsigned long long)gpa);
+	} else if (!(reg->flags & VCPU_MEM_LOG_DIRTY)) {
+		r = vm_fail(vm, -EINVAL, "the region at 0x%llx was mapped without "
+			    "VCPU_MEM_LOG_DIRTY", (unsigned long long)gpa);
+	} else {
+		pages = reg->size / vm->hv->page_size;
+		if (words < (pages + 63) / 64)
+			r = vm_fail(vm, -EINVAL, "the region at 0x%llx has %llu pages: the bitmap "
+				    "needs %llu words, not %llu", (unsigned long long)gpa,
+				    (unsigned long long)pages, (unsigned long long)((pages + 63) / 64),
+				    (unsigned long long)words);
+		else
+			r = vm->hv->ops->vm_get_dirty_log(vm, reg, bitmap);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
 VCPU_API int vcpu_vm_start(struct vcpu_vm *vm)
 {
 	if (!vm)

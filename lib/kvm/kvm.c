@@ -62,6 +62,7 @@ static int kvm_hv_init(struct vcpu_hv *hv)
 	 * x86: reset and power-off are port writes of the VMM's own devices. */
 	hv->power_off_create = hv->arch == VCPU_ARCH_ARM64;
 	hv->system_events = hv->arch == VCPU_ARCH_ARM64 ? VCPU_EVENTS_PSCI : 0;
+	hv->dirty_log = true; /* KVM_GET_DIRTY_LOG: every KVM */
 	return 0;
 }
 
@@ -328,6 +329,19 @@ static int kvm_vm_signal_msi(struct vcpu_vm *vm, uint64_t addr, uint64_t data)
 			       r == -ENODEV ? ": the GIC has no ITS" : "");
 	/* 0 means the guest masked it: delivered as far as the VMM is concerned. */
 	return 0;
+}
+
+/* KVM_GET_DIRTY_LOG copies ALIGN(npages, 64) / 8 bytes: the core saw to @bitmap's size. */
+static int kvm_vm_get_dirty_log(struct vcpu_vm *vm, const struct vcpu_region *reg,
+				uint64_t *bitmap)
+{
+	struct kvm_dirty_log log = { .slot = reg->slot,
+				     .dirty_bitmap = (uint64_t)(uintptr_t)bitmap };
+	int r = sys_ioctl(vm->hv, vm->fd, KVM_GET_DIRTY_LOG, (unsigned long)&log);
+
+	return r < 0 ? vm_fail(vm, r, "KVM_GET_DIRTY_LOG(slot %u at 0x%llx) failed", reg->slot,
+			       (unsigned long long)reg->gpa)
+		     : 0;
 }
 
 static int kvm_x86_run_once(struct vcpu *cpu);
@@ -834,6 +848,7 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.vm_create = kvm_vm_create,
 	.vm_destroy = kvm_vm_destroy,
 	.vm_map = kvm_vm_map,
+	.vm_get_dirty_log = kvm_vm_get_dirty_log,
 	.vm_irq_line = kvm_vm_irq_line,
 	.vm_gic_v3 = kvm_arm64_gic_v3,
 	.vm_x86_irqchip = kvm_x86_create_irqchip,

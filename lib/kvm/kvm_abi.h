@@ -313,6 +313,18 @@ _Static_assert(sizeof(struct kvm_cpuid2) == 8, "cpuid2 header");
 /* arm64 struct kvm_regs is only used for its size in the ioctl number (864). */
 #define KVM_REGS_ARM64_SIZE 864
 
+/*
+ * KVM_GET_DIRTY_LOG's argument (api.rst 4.8; 16 bytes, doc/abi/kvm.md §2):
+ * the slot, and where the kernel copies its bitmap, ALIGN(npages, 64) / 8
+ * bytes of it, one bit per page, clearing it (without manual protection).
+ */
+struct kvm_dirty_log {
+	uint32_t slot;
+	uint32_t padding1;
+	uint64_t dirty_bitmap; /* a user pointer */
+};
+_Static_assert(sizeof(struct kvm_dirty_log) == 16, "kvm_dirty_log");
+
 /* §2 ioctls. */
 #define KVM_GET_API_VERSION KVMABI_IO(0x00)
 #define KVM_CREATE_VM KVMABI_IO(0x01)
@@ -320,6 +332,7 @@ _Static_assert(sizeof(struct kvm_cpuid2) == 8, "cpuid2 header");
 #define KVM_GET_VCPU_MMAP_SIZE KVMABI_IO(0x04)
 #define KVM_GET_SUPPORTED_CPUID KVMABI_IOWR(0x05, struct kvm_cpuid2)
 #define KVM_CREATE_VCPU KVMABI_IO(0x41)
+#define KVM_GET_DIRTY_LOG KVMABI_IOW(0x42, struct kvm_dirty_log)
 #define KVM_SET_USER_MEMORY_REGION KVMABI_IOW(0x46, struct kvm_userspace_memory_region)
 #define KVM_SET_TSS_ADDR KVMABI_IO(0x47)
 #define KVM_CREATE_IRQCHIP KVMABI_IO(0x60)
@@ -347,6 +360,7 @@ _Static_assert(sizeof(struct kvm_cpuid2) == 8, "cpuid2 header");
 
 _Static_assert(KVM_GET_SUPPORTED_CPUID == 0xc008ae05ul, "KVM_GET_SUPPORTED_CPUID");
 _Static_assert(KVM_SET_USER_MEMORY_REGION == 0x4020ae46ul, "KVM_SET_USER_MEMORY_REGION");
+_Static_assert(KVM_GET_DIRTY_LOG == 0x4010ae42ul, "KVM_GET_DIRTY_LOG");
 _Static_assert(KVM_IRQ_LINE == 0x4008ae61ul, "KVM_IRQ_LINE");
 _Static_assert(KVM_CREATE_PIT2 == 0x4040ae77ul, "KVM_CREATE_PIT2");
 _Static_assert(KVM_IRQFD == 0x4020ae76ul, "KVM_IRQFD");

@@ -161,6 +161,8 @@ void mock_vm_put(struct mock_vm *vm)
 		if (vm->vcpus[i])
 			mock_vcpu_free(vm->vcpus[i]);
 	free(vm->vcpus);
+	for (uint32_t i = 0; vm->slots && i < vm->mock->cfg.nr_memslots; i++)
+		free(vm->slots[i].dirty);
 	free(vm->slots);
 	free(vm->filter);
 	free(vm->irqfds);

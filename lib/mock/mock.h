@@ -135,6 +135,8 @@ struct mock_slot {
 	bool used;
 	uint32_t flags;
 	uint64_t gpa, size, uaddr;
+	/* LOG_DIRTY_PAGES: a bit a page the guest wrote since the last GET_DIRTY_LOG. */
+	uint64_t *dirty;
 };
 
 /* doc/abi/kvm.md §6.2: one SMCCC filter range [base, last] with its action. */
@@ -288,6 +290,8 @@ bool mock_grow(void **arr, size_t *cap, size_t n, size_t size);
 /* mock_kvm.c */
 int mock_kvm_ioctl(struct vcpu_mock *m, struct mock_file *f, unsigned long req,
 		   unsigned long arg);
+/* A guest write of @len bytes at @gpa: its pages go into a logging slot's dirty bitmap. */
+void mock_vm_mark_dirty(struct mock_vm *vm, uint64_t gpa, uint64_t len);
 bool mock_vm_translate(const struct mock_vm *vm, uint64_t gpa, uint64_t len, bool write,
 		       void **host);
 uint8_t mock_smccc_action(const struct mock_vm *vm, uint32_t func);

@@ -651,6 +651,7 @@ static enum step_result run_step(struct vcpu_mock *m, struct mock_vcpu *v, size_
 	case VCPU_MOCK_MEM_WRITE:
 		if (mock_vm_translate(v->vm, s->addr, 8, true, &host)) {
 			memcpy(host, &s->value, sizeof(s->value));
+			mock_vm_mark_dirty(v->vm, s->addr, 8);
 			return STEP_NEXT;
 		}
 		exit_mmio(v, idx, s, 8, true);

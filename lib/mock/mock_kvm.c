@@ -38,6 +38,7 @@ static const struct ioctl_rule rules[] = {
 	{ KVM_GET_SUPPORTED_CPUID, MOCK_SYS, ARCH_X86 },
 	{ KVM_CREATE_VCPU, MOCK_VM, ARCH_ALL },
 	{ KVM_SET_USER_MEMORY_REGION, MOCK_VM, ARCH_ALL },
+	{ KVM_GET_DIRTY_LOG, MOCK_VM, ARCH_ALL },
 	{ KVM_SET_TSS_ADDR, MOCK_VM, ARCH_X86 },
 	{ KVM_CREATE_IRQCHIP, MOCK_VM, ARCH_ALL },
 	{ KVM_IRQ_LINE, MOCK_VM, ARCH_ALL },
@@ -355,7 +356,8 @@ static int set_memory_region(struct vcpu_mock *m, struct mock_vm *vm, unsigned l
 	if (!r.memory_size) {
 		if (!old->used)
 			return -EINVAL;
-		old->used = false;
+		free(old->dirty);
+		*old = (struct mock_slot){ .used = false };
 		return 0;
 	}
 	/* An existing slot may move or change LOG_DIRTY; its size, host address and RO bit are fixed. */
@@ -368,9 +370,63 @@ static int set_memory_region(struct vcpu_mock *m, struct mock_vm *vm, unsigned l
 	err = region_fits(vm, &r);
 	if (err < 0)
 		return err;
+	/*
+	 * Logging switched on starts a clean bitmap (kvm_alloc_dirty_bitmap()),
+	 * one kept on keeps it, switched off frees it.
+	 */
+	uint64_t *dirty = old->used ? old->dirty : NULL;
+
+	if ((r.flags & KVM_MEM_LOG_DIRTY_PAGES) && !dirty) {
+		dirty = calloc((r.memory_size / m->page_size + 63) / 64, sizeof(*dirty));
+		if (!dirty)
+			return -ENOMEM;
+	} else if (!(r.flags & KVM_MEM_LOG_DIRTY_PAGES)) {
+		free(dirty);
+		dirty = NULL;
+	}
 	*old = (struct mock_slot){ .used = true, .flags = r.flags, .gpa = r.guest_phys_addr,
-				   .size = r.memory_size, .uaddr = r.userspace_addr };
+				   .size = r.memory_size, .uaddr = r.userspace_addr, .dirty = dirty };
 	return 0;
+}
+
+/*
+ * kvm_vm_ioctl_get_dirty_log(), without manual protection: EINVAL for a
+ * slot number out of range, ENOENT for one that does not log, EFAULT for
+ * a bad buffer; else ALIGN(npages, 64) / 8 bytes copied out and cleared.
+ */
+static int get_dirty_log(struct vcpu_mock *m, struct mock_vm *vm, unsigned long arg)
+{
+	struct kvm_dirty_log log;
+	struct mock_slot *s;
+	size_t bytes;
+
+	copy_in(&log, arg, sizeof(log));
+	if ((log.slot >> 16) || (log.slot & 0xffff) >= m->cfg.nr_memslots)
+		return -EINVAL;
+	s = &vm->slots[log.slot & 0xffff];
+	if (!s->used || !s->dirty)
+		return -ENOENT;
+	if (!log.dirty_bitmap)
+		return -EFAULT;
+	bytes = (s->size / m->page_size + 63) / 64 * sizeof(uint64_t);
+	memcpy((void *)(uintptr_t)log.dirty_bitmap, s->dirty, bytes);
+	memset(s->dirty, 0, bytes);
+	return 0;
+}
+
+void mock_vm_mark_dirty(struct mock_vm *vm, uint64_t gpa, uint64_t len)
+{
+	const uint64_t psz = vm->mock->page_size;
+
+	for (uint32_t i = 0; i < vm->mock->cfg.nr_memslots; i++) {
+		struct mock_slot *s = &vm->slots[i];
+
+		if (!s->used || !s->dirty || gpa < s->gpa || gpa - s->gpa >= s->size)
+			continue;
+		for (uint64_t p = (gpa - s->gpa) / psz;
+		     p <= (gpa - s->gpa + len - 1) / psz && p < s->size / psz; p++)
+			s->dirty[p / 64] |= 1ull << (p % 64);
+	}
 }
 
 bool mock_vm_translate(const struct mock_vm *vm, uint64_t gpa, uint64_t len, bool write,
@@ -849,6 +905,8 @@ static int vm_ioctl(struct vcpu_mock *m, struct mock_vm *vm, unsigned long req, 
 		return create_vcpu(m, vm, arg);
 	case KVM_SET_USER_MEMORY_REGION:
 		return set_memory_region(m, vm, arg);
+	case KVM_GET_DIRTY_LOG:
+		return get_dirty_log(m, vm, arg);
 	case KVM_SET_TSS_ADDR:
 		return set_tss_addr(m, vm, arg);
 	case KVM_CREATE_IRQCHIP:
