@@ -29,11 +29,13 @@ echo "tour: $(wc -l <"$work/tour.c") lines from README.md"
 export LD_LIBRARY_PATH=$builddir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 for args in --mock ""; do
 	# shellcheck disable=SC2086
-	out=$("$work/tour" $args 2>"$work/stderr") || {
+	rc=0
+	out=$("$work/tour" $args 2>"$work/stderr") || rc=$?
+	if [ "$rc" -ne 0 ]; then
 		cat "$work/stderr"
-		echo "FAIL: the tour ${args:-as is} exited with status $?"
+		echo "FAIL: the tour ${args:-as is} exited with status $rc"
 		exit 1
-	}
+	fi
 	if [ "$out" != "Hi" ]; then
 		cat "$work/stderr"
 		echo "FAIL: the tour ${args:-as is} printed \"$out\", not \"Hi\""

@@ -7,20 +7,32 @@
 # /dev/kvm, else the mock again); each run must print the guest's "Hi".
 # SKIP (77) without rustc or bindgen.
 #
-# usage: rust.sh SOURCE_ROOT BUILDDIR
+# usage: rust.sh SOURCE_ROOT BUILDDIR [SANITIZE]
 set -euo pipefail
-root=$1 builddir=$2
+root=$1 builddir=$2 san=${3:-none}
 status=0
-exe=$("$root/examples/rust/build.sh" "$root/include" "$builddir/lib" "$builddir/rust") || status=$?
+exe=$("$root/examples/rust/build.sh" "$root/include" "$builddir/lib" "$builddir/rust") ||
+	status=$?
 [ "$status" -eq 0 ] || exit "$status"
 export LD_LIBRARY_PATH=$builddir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# A library built with AddressSanitizer (b_sanitize) wants its runtime
+# loaded first; a program not built with it gets it the way such programs
+# do, preloaded: the libasan the library itself depends on.
+case $san in
+*address*)
+	asan=$(ldd "$builddir/lib/libvcpu.so.1" | awk '/libasan/ { print $3; exit }')
+	[ -z "$asan" ] || export LD_PRELOAD=$asan
+	;;
+esac
 for args in --mock ""; do
 	# shellcheck disable=SC2086
-	out=$("$exe" $args 2>"$builddir/rust/stderr") || {
+	rc=0
+	out=$("$exe" $args 2>"$builddir/rust/stderr") || rc=$?
+	if [ "$rc" -ne 0 ]; then
 		cat "$builddir/rust/stderr"
-		echo "FAIL: rustvmm ${args:-as is} exited with status $?"
+		echo "FAIL: rustvmm ${args:-as is} exited with status $rc"
 		exit 1
-	}
+	fi
 	if [ "$out" != "Hi" ]; then
 		cat "$builddir/rust/stderr"
 		echo "FAIL: rustvmm ${args:-as is} printed \"$out\", not \"Hi\""
