@@ -150,6 +150,7 @@ struct vcpu {
 	 */
 	int (*run_once)(struct vcpu *cpu);
 	int (*enter)(struct vcpu *cpu); /* vcpu_run()'s choice: run_once, or it with the kick unblocked */
+	sigset_t kick_set;      /* the kick signal alone, built once per vcpu_run() */
 	int (*sys_ioctl)(void *ctx, int fd, unsigned long req, unsigned long arg);
 	void *sys_ctx;
 	void *priv;

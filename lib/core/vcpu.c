@@ -685,7 +685,7 @@ static void drop_pending_kick(const sigset_t *kick);
  * timer once it is gone, and a signal it already queued is taken here, not
  * by the VMM's code after vcpu_run().
  */
-static void kick_timer_stop(struct vcpu *cpu, const sigset_t *kick)
+static void kick_timer_stop(struct vcpu *cpu)
 {
 	if (!cpu->kick_timer_ok)
 		return;
@@ -693,7 +693,7 @@ static void kick_timer_stop(struct vcpu *cpu, const sigset_t *kick)
 	while (atomic_load(&cpu->deferring))
 		sched_yield();
 	timer_delete(cpu->kick_timer);
-	drop_pending_kick(kick);
+	drop_pending_kick(&cpu->kick_set);
 	atomic_store(&cpu->kick_deferred, 0);
 	cpu->kick_timer_ok = false;
 }
@@ -762,14 +762,11 @@ static __attribute__((noinline)) int run_in_window(struct vcpu *cpu,
  */
 static int run_unblocked(struct vcpu *cpu)
 {
-	sigset_t kick;
 	int r;
 
-	sigemptyset(&kick);
-	sigaddset(&kick, cpu->vm->hv->kick_signal);
-	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &cpu->kick_set, NULL);
 	r = cpu->run_once(cpu);
-	pthread_sigmask(SIG_BLOCK, &kick, NULL);
+	pthread_sigmask(SIG_BLOCK, &cpu->kick_set, NULL);
 	return r;
 }
 
@@ -791,7 +788,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	const struct vcpu_backend_ops *ops;
 	bool unfinished = false;
 	int expected = 0;
-	sigset_t kick, thread_mask;
+	sigset_t thread_mask;
 	int r;
 
 	if (!cpu)
@@ -822,9 +819,9 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	 */
 	/* The run call: the backend's own where it has a signal mask for it (KVM). */
 	cpu->enter = ops->run_signal_mask ? cpu->run_once : run_unblocked;
-	sigemptyset(&kick);
-	sigaddset(&kick, cpu->vm->hv->kick_signal);
-	pthread_sigmask(SIG_BLOCK, &kick, &thread_mask);
+	sigemptyset(&cpu->kick_set);
+	sigaddset(&cpu->kick_set, cpu->vm->hv->kick_signal);
+	pthread_sigmask(SIG_BLOCK, &cpu->kick_set, &thread_mask);
 	if (ops->run_signal_mask) {
 		sigset_t run_mask = thread_mask;
 
@@ -863,7 +860,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 			if (r != -EINTR)
 				break;
 			if (ops->run_signal_mask)
-				drop_pending_kick(&kick);
+				drop_pending_kick(&cpu->kick_set);
 			/*
 			 * A kick (seen above) or another signal: re-enter.  A
 			 * kicker whose flag store landed after take_kick()
@@ -915,7 +912,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 	}
 	restore_access(cpu);
 out:
-	kick_timer_stop(cpu, &kick);
+	kick_timer_stop(cpu);
 	pthread_sigmask(SIG_SETMASK, &thread_mask, NULL);
 	if (ops->run_end)
 		ops->run_end(cpu);
