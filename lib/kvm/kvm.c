@@ -351,21 +351,19 @@ static int kvm_vcpu_create(struct vcpu *cpu, uint32_t flags)
 {
 	struct vcpu_hv *hv = cpu->vm->hv;
 	size_t size = run_mmap_size(hv);
+	struct kvm_vcpu_priv *p;
 	int r;
 
-	cpu->priv = calloc(1, sizeof(struct kvm_vcpu_priv));
-	if (!cpu->priv)
+	p = cpu->priv = calloc(1, sizeof(struct kvm_vcpu_priv));
+	if (!p)
 		return cpu_fail(cpu, -ENOMEM, "cannot allocate vCPU %u state", cpu->id);
-	((struct kvm_vcpu_priv *)cpu->priv)->x86 = kvm_arch(hv)->has_pio;
-	cpu->run_once = kvm_arch(hv)->has_pio ? kvm_x86_run_once : kvm_arm64_run_once;
-	if (!kvm_arch(hv)->has_pio)
+	p->x86 = kvm_arch(hv)->has_pio;
+	cpu->run_once = p->x86 ? kvm_x86_run_once : kvm_arm64_run_once;
+	if (!p->x86)
 		kvm_arm64_vcpu_prepare(cpu);
 	/* kvm_hv_init() saw to size >= sizeof(struct kvm_run). */
-	((struct kvm_vcpu_priv *)cpu->priv)->pio_room =
-		kvm_arch(hv)->has_pio ? size - sizeof(struct kvm_run) : 0;
-	((struct kvm_vcpu_priv *)cpu->priv)->pio_fast_end =
-		((struct kvm_vcpu_priv *)cpu->priv)->pio_room >= 4
-			? ((struct kvm_vcpu_priv *)cpu->priv)->pio_room - 3 : 0;
+	p->pio_room = p->x86 ? size - sizeof(struct kvm_run) : 0;
+	p->pio_fast_end = p->pio_room >= 4 ? p->pio_room - 3 : 0;
 	r = sys_ioctl(hv, cpu->vm->fd, KVM_CREATE_VCPU, cpu->id);
 	if (r < 0) {
 		cpu_fail(cpu, r, "KVM_CREATE_VCPU(%u) failed", cpu->id);
