@@ -27,19 +27,5 @@ echo "tour: $(wc -l <"$work/tour.c") lines from README.md"
 "${cc[@]}" -std=c11 -Wall -Wextra -Wpedantic -Werror -I"$root/include" -o "$work/tour" \
 	"$work/tour.c" -L"$builddir/lib" -lvcpu-mock -lvcpu
 export LD_LIBRARY_PATH=$builddir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-for args in --mock ""; do
-	# shellcheck disable=SC2086
-	rc=0
-	out=$("$work/tour" $args 2>"$work/stderr") || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		cat "$work/stderr"
-		echo "FAIL: the tour ${args:-as is} exited with status $rc"
-		exit 1
-	fi
-	if [ "$out" != "Hi" ]; then
-		cat "$work/stderr"
-		echo "FAIL: the tour ${args:-as is} printed \"$out\", not \"Hi\""
-		exit 1
-	fi
-	echo "tour ${args:-as is}: Hi ($(cat "$work/stderr"))"
-done
+. "$root/tests/expect-hi.sh"
+expect_hi tour "$work/tour" "$work/stderr"

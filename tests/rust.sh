@@ -24,19 +24,5 @@ case $san in
 	[ -z "$asan" ] || export LD_PRELOAD=$asan
 	;;
 esac
-for args in --mock ""; do
-	# shellcheck disable=SC2086
-	rc=0
-	out=$("$exe" $args 2>"$builddir/rust/stderr") || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		cat "$builddir/rust/stderr"
-		echo "FAIL: rustvmm ${args:-as is} exited with status $rc"
-		exit 1
-	fi
-	if [ "$out" != "Hi" ]; then
-		cat "$builddir/rust/stderr"
-		echo "FAIL: rustvmm ${args:-as is} printed \"$out\", not \"Hi\""
-		exit 1
-	fi
-	echo "rustvmm ${args:-as is}: $out ($(cat "$builddir/rust/stderr"))"
-done
+. "$root/tests/expect-hi.sh"
+expect_hi rustvmm "$exe" "$builddir/rust/stderr"
