@@ -127,6 +127,7 @@ enum vcpu_cap {
 	VCPU_CAP_IO_RESPONSES = 20,   /**< value: bit n set: enum vcpu_io_response n works */
 	VCPU_CAP_SYSTEM_EVENTS = 21,  /**< value: VCPU_EVENTS_*: what arrives as a system event */
 	VCPU_CAP_DIRTY_LOG = 22,      /**< vcpu_vm_get_dirty_log() works (VCPU_MEM_LOG_DIRTY) */
+	VCPU_CAP_STATE = 23,          /**< vcpu_get_state(), vcpu_vm_snapshot() work (<vcpu/state.h>) */
 };
 
 /** VCPU_CAP_HYPERCALLS values: how hypercalls reach the VMM's handler. */

@@ -218,6 +218,9 @@ bool vcpu_core_check(const struct vcpu_hv *hv, enum vcpu_cap cap, uint64_t *valu
 	case VCPU_CAP_DIRTY_LOG:
 		*value = hv->dirty_log;
 		return true;
+	case VCPU_CAP_STATE:
+		*value = hv->ops->get_state && hv->ops->set_state;
+		return true;
 	default:
 		return false;
 	}

@@ -223,6 +223,20 @@ struct vcpu_backend_ops {
 	 */
 	int (*vm_get_dirty_log)(struct vcpu_vm *vm, const struct vcpu_region *reg,
 				uint64_t *bitmap);
+	/*
+	 * Optional state access (vcpu_get_state(3)); NULL: -EOPNOTSUPP.  The
+	 * core has checked the class (known, this architecture, this level)
+	 * and a set's length against the class's fixed size or element size
+	 * (state.c, classes[]); a get with @buf NULL answers the size needed
+	 * in *@len.  -ENXIO: the VM lacks the device the class belongs to.
+	 * vm_snapshot_check: 0, or why this VM cannot be saved whole (a
+	 * device whose state no class carries).
+	 */
+	int (*get_state)(struct vcpu *cpu, uint32_t cls, void *buf, size_t *len);
+	int (*set_state)(struct vcpu *cpu, uint32_t cls, const void *buf, size_t len);
+	int (*vm_get_state)(struct vcpu_vm *vm, uint32_t cls, void *buf, size_t *len);
+	int (*vm_set_state)(struct vcpu_vm *vm, uint32_t cls, const void *buf, size_t len);
+	int (*vm_snapshot_check)(struct vcpu_vm *vm);
 	int (*vm_start)(struct vcpu_vm *vm);
 	int (*vm_pause)(struct vcpu_vm *vm);
 	int (*vm_reset)(struct vcpu_vm *vm);

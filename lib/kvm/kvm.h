@@ -73,6 +73,11 @@ void kvm_arm64_vcpu_prepare(struct vcpu *cpu);
 int kvm_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *s);
 int kvm_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s);
 int kvm_x86_create_irqchip(struct vcpu_vm *vm, uint32_t flags);
+int kvm_get_state(struct vcpu *cpu, uint32_t cls, void *buf, size_t *len);
+int kvm_set_state(struct vcpu *cpu, uint32_t cls, const void *buf, size_t len);
+int kvm_vm_get_state(struct vcpu_vm *vm, uint32_t cls, void *buf, size_t *len);
+int kvm_vm_set_state(struct vcpu_vm *vm, uint32_t cls, const void *buf, size_t len);
+int kvm_vm_snapshot_check(struct vcpu_vm *vm);
 int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs);
 
 #endif

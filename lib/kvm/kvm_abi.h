@@ -491,4 +491,197 @@ _Static_assert(KVM_REG_ARM64_CORE_ELR_EL1 == KVM_REG_ARM64_CORE_BASE + 280 / 4, 
 /* §3 memory_fault.flags. */
 #define KVM_MEMORY_EXIT_FLAG_PRIVATE (1ull << 3)
 
+
+/*
+ * §8 State save and restore (doc/abi/kvm.md §8: Linux 6.1 uapi, linux/kvm.h
+ * and arch/x86/include/uapi/asm/kvm.h; api.rst 4.x as named).  x86 unless
+ * said.  tests/check_uapi.c compares each with the build host's own
+ * <linux/kvm.h>.
+ */
+struct kvm_msr_entry {
+	uint32_t index;
+	uint32_t reserved;
+	uint64_t data;
+};
+_Static_assert(sizeof(struct kvm_msr_entry) == 16, "kvm_msr_entry");
+struct kvm_msrs {
+	uint32_t nmsrs;
+	uint32_t pad;
+	struct kvm_msr_entry entries[];
+};
+_Static_assert(sizeof(struct kvm_msrs) == 8, "kvm_msrs header");
+struct kvm_msr_list {
+	uint32_t nmsrs;
+	uint32_t indices[];
+};
+_Static_assert(sizeof(struct kvm_msr_list) == 4, "kvm_msr_list header");
+/* KVM_GET_MSRS / KVM_SET_MSRS take at most this many (arch/x86/kvm/x86.c MAX_IO_MSRS). */
+#define KVM_MAX_IO_MSRS 256u
+
+struct kvm_xsave {
+	uint32_t region[1024];
+};
+_Static_assert(sizeof(struct kvm_xsave) == 4096, "kvm_xsave");
+struct kvm_xcr {
+	uint32_t xcr;
+	uint32_t reserved;
+	uint64_t value;
+};
+#define KVM_MAX_XCRS 16u
+struct kvm_xcrs {
+	uint32_t nr_xcrs;
+	uint32_t flags;
+	struct kvm_xcr xcrs[KVM_MAX_XCRS];
+	uint64_t padding[16];
+};
+_Static_assert(sizeof(struct kvm_xcrs) == 392, "kvm_xcrs");
+struct kvm_debugregs {
+	uint64_t db[4];
+	uint64_t dr6, dr7, flags;
+	uint64_t reserved[9];
+};
+_Static_assert(sizeof(struct kvm_debugregs) == 128, "kvm_debugregs");
+struct kvm_vcpu_events {
+	struct { uint8_t injected, nr, has_error_code, pending; uint32_t error_code; } exception;
+	struct { uint8_t injected, nr, soft, shadow; } interrupt;
+	struct { uint8_t injected, pending, masked, pad; } nmi;
+	uint32_t sipi_vector;
+	uint32_t flags;
+	struct { uint8_t smm, pending, smm_inside_nmi, latched_init; } smi;
+	struct { uint8_t pending; } triple_fault;
+	uint8_t reserved[26];
+	uint8_t exception_has_payload;
+	uint64_t exception_payload;
+};
+_Static_assert(sizeof(struct kvm_vcpu_events) == 64, "kvm_vcpu_events (doc/abi/kvm.md 2)");
+_Static_assert(offsetof(struct kvm_vcpu_events, flags) == 20, "events.flags");
+_Static_assert(offsetof(struct kvm_vcpu_events, exception_payload) == 56, "events.payload");
+#define KVM_VCPUEVENT_VALID_NMI_PENDING 0x01u
+#define KVM_VCPUEVENT_VALID_SIPI_VECTOR 0x02u
+#define KVM_VCPUEVENT_VALID_SHADOW 0x04u
+#define KVM_VCPUEVENT_VALID_SMM 0x08u
+#define KVM_VCPUEVENT_VALID_PAYLOAD 0x10u
+#define KVM_VCPUEVENT_VALID_TRIPLE_FAULT 0x20u
+struct kvm_lapic_state {
+	uint8_t regs[1024];
+};
+_Static_assert(sizeof(struct kvm_lapic_state) == 1024, "kvm_lapic_state (doc/abi/kvm.md 7)");
+struct kvm_pic_state {
+	uint8_t bytes[16]; /* last_irr ... elcr_mask, one byte each */
+};
+struct kvm_ioapic_state {
+	uint64_t base_address;
+	uint32_t ioregsel, id, irr, pad;
+	uint64_t redirtbl[24];
+};
+_Static_assert(sizeof(struct kvm_ioapic_state) == 216, "kvm_ioapic_state");
+struct kvm_irqchip {
+	uint32_t chip_id;
+	uint32_t pad;
+	union {
+		uint8_t dummy[512];
+		struct kvm_pic_state pic;
+		struct kvm_ioapic_state ioapic;
+	} chip;
+};
+_Static_assert(sizeof(struct kvm_irqchip) == 520, "kvm_irqchip");
+#define KVM_IRQCHIP_PIC_MASTER 0u
+#define KVM_IRQCHIP_PIC_SLAVE 1u
+#define KVM_IRQCHIP_IOAPIC 2u
+struct kvm_pit_channel_state {
+	uint32_t count;
+	uint16_t latched_count;
+	uint8_t count_latched, status_latched, status, read_state, write_state, write_latch;
+	uint8_t rw_mode, mode, bcd, gate;
+	int64_t count_load_time;
+};
+_Static_assert(sizeof(struct kvm_pit_channel_state) == 24, "kvm_pit_channel_state");
+struct kvm_pit_state2 {
+	struct kvm_pit_channel_state channels[3];
+	uint32_t flags;
+	uint32_t reserved[9];
+};
+_Static_assert(sizeof(struct kvm_pit_state2) == 112, "kvm_pit_state2");
+#define KVM_PIT_FLAGS_HPET_LEGACY 0x1u
+#define KVM_PIT_FLAGS_SPEAKER_DATA_ON 0x2u
+struct kvm_clock_data {
+	uint64_t clock;
+	uint32_t flags;
+	uint32_t pad0;
+	uint64_t realtime;
+	uint64_t host_tsc;
+	uint32_t pad[4];
+};
+_Static_assert(sizeof(struct kvm_clock_data) == 48, "kvm_clock_data");
+#define KVM_CLOCK_TSC_STABLE 0x2u
+#define KVM_CLOCK_REALTIME 0x4u
+#define KVM_CLOCK_HOST_TSC 0x8u
+struct kvm_reg_list {
+	uint64_t n;
+	uint64_t reg[];
+};
+_Static_assert(sizeof(struct kvm_reg_list) == 8, "kvm_reg_list header");
+
+#define KVM_GET_MSR_INDEX_LIST KVMABI_IOWR(0x02, struct kvm_msr_list)
+#define KVM_GET_MSRS KVMABI_IOWR(0x88, struct kvm_msrs)
+#define KVM_SET_MSRS KVMABI_IOW(0x89, struct kvm_msrs)
+#define KVM_GET_LAPIC KVMABI_IOR(0x8e, struct kvm_lapic_state)
+#define KVM_SET_LAPIC KVMABI_IOW(0x8f, struct kvm_lapic_state)
+#define KVM_GET_VCPU_EVENTS KVMABI_IOR(0x9f, struct kvm_vcpu_events)
+#define KVM_SET_VCPU_EVENTS KVMABI_IOW(0xa0, struct kvm_vcpu_events)
+#define KVM_GET_DEBUGREGS KVMABI_IOR(0xa1, struct kvm_debugregs)
+#define KVM_SET_DEBUGREGS KVMABI_IOW(0xa2, struct kvm_debugregs)
+#define KVM_GET_XSAVE KVMABI_IOR(0xa4, struct kvm_xsave)
+#define KVM_SET_XSAVE KVMABI_IOW(0xa5, struct kvm_xsave)
+#define KVM_GET_XCRS KVMABI_IOR(0xa6, struct kvm_xcrs)
+#define KVM_SET_XCRS KVMABI_IOW(0xa7, struct kvm_xcrs)
+#define KVM_GET_XSAVE2 KVMABI_IOR(0xcf, struct kvm_xsave)
+/* VM fd.  SET_IRQCHIP is _IOR in the uapi, a historical slip kept for ABI. */
+#define KVM_GET_IRQCHIP KVMABI_IOWR(0x62, struct kvm_irqchip)
+#define KVM_SET_IRQCHIP KVMABI_IOR(0x63, struct kvm_irqchip)
+#define KVM_SET_CLOCK KVMABI_IOW(0x7b, struct kvm_clock_data)
+#define KVM_GET_CLOCK KVMABI_IOR(0x7c, struct kvm_clock_data)
+#define KVM_GET_PIT2 KVMABI_IOR(0x9f, struct kvm_pit_state2)
+#define KVM_SET_PIT2 KVMABI_IOW(0xa0, struct kvm_pit_state2)
+/* vCPU fd, both architectures. */
+#define KVM_GET_REG_LIST KVMABI_IOWR(0xb0, struct kvm_reg_list)
+
+_Static_assert(KVM_GET_MSR_INDEX_LIST == 0xc004ae02ul, "KVM_GET_MSR_INDEX_LIST");
+_Static_assert(KVM_GET_MSRS == 0xc008ae88ul, "KVM_GET_MSRS");
+_Static_assert(KVM_SET_MSRS == 0x4008ae89ul, "KVM_SET_MSRS");
+_Static_assert(KVM_GET_LAPIC == 0x8400ae8eul, "KVM_GET_LAPIC");
+_Static_assert(KVM_SET_LAPIC == 0x4400ae8ful, "KVM_SET_LAPIC");
+_Static_assert(KVM_GET_VCPU_EVENTS == 0x8040ae9ful, "KVM_GET_VCPU_EVENTS");
+_Static_assert(KVM_SET_VCPU_EVENTS == 0x4040aea0ul, "KVM_SET_VCPU_EVENTS");
+_Static_assert(KVM_GET_DEBUGREGS == 0x8080aea1ul, "KVM_GET_DEBUGREGS");
+_Static_assert(KVM_SET_DEBUGREGS == 0x4080aea2ul, "KVM_SET_DEBUGREGS");
+_Static_assert(KVM_GET_XSAVE == 0x9000aea4ul, "KVM_GET_XSAVE");
+_Static_assert(KVM_SET_XSAVE == 0x5000aea5ul, "KVM_SET_XSAVE");
+_Static_assert(KVM_GET_XCRS == 0x8188aea6ul, "KVM_GET_XCRS");
+_Static_assert(KVM_SET_XCRS == 0x4188aea7ul, "KVM_SET_XCRS");
+_Static_assert(KVM_GET_XSAVE2 == 0x9000aecful, "KVM_GET_XSAVE2");
+_Static_assert(KVM_GET_IRQCHIP == 0xc208ae62ul, "KVM_GET_IRQCHIP");
+_Static_assert(KVM_SET_IRQCHIP == 0x8208ae63ul, "KVM_SET_IRQCHIP");
+_Static_assert(KVM_SET_CLOCK == 0x4030ae7bul, "KVM_SET_CLOCK");
+_Static_assert(KVM_GET_CLOCK == 0x8030ae7cul, "KVM_GET_CLOCK");
+_Static_assert(KVM_GET_PIT2 == 0x8070ae9ful, "KVM_GET_PIT2");
+_Static_assert(KVM_SET_PIT2 == 0x4070aea0ul, "KVM_SET_PIT2");
+_Static_assert(KVM_GET_REG_LIST == 0xc008aeb0ul, "KVM_GET_REG_LIST");
+
+#define KVM_CAP_MP_STATE 14
+#define KVM_CAP_PIT_STATE2 35
+#define KVM_CAP_ADJUST_CLOCK 39
+#define KVM_CAP_VCPU_EVENTS 41
+#define KVM_CAP_DEBUGREGS 50
+#define KVM_CAP_XSAVE 55
+#define KVM_CAP_XCRS 56
+#define KVM_CAP_XSAVE2 208
+
+/* arm64 register-id fields beyond §4.6 (arch/arm64/include/uapi/asm/kvm.h). */
+#define KVM_REG_ARCH_MASK 0xff00000000000000ull
+#define KVM_REG_ARM64 0x6000000000000000ull
+#define KVM_REG_X86 0x2000000000000000ull
+#define KVM_REG_ARM64_TIMER_CNT 0x603000000013df1aull
+#define KVM_REG_ARM64_PSCI_VERSION 0x6030000000140000ull
+
 #endif

@@ -195,6 +195,14 @@ struct mock_vm {
 	size_t nioeventfds, cap_ioeventfds;
 	uint64_t msi_addr, msi_data; /* the last KVM_SIGNAL_MSI delivered */
 	unsigned nmsi;
+	/* §8 state, x86: the in-kernel PICs, IOAPIC and PIT (valid once created), kvmclock. */
+	struct kvm_pic_state pic[2];       /* KVM_IRQCHIP_PIC_MASTER, _SLAVE */
+	struct kvm_ioapic_state ioapic;
+	struct kvm_pit_state2 pit_state;
+	uint64_t kvmclock_offset;          /* guest ns = CLOCK_MONOTONIC ns + this (mod 2^64) */
+	/* §8 state, arm64: both VM-wide in Linux 6.1 (kvm->arch.psci_version, cntvoff). */
+	uint64_t psci_version;             /* KVM_REG_ARM_PSCI_VERSION of PSCI_0_2 vCPUs */
+	uint64_t timer_cnt;                /* KVM_REG_ARM64_TIMER_CNT: the guest's frozen counter */
 };
 
 /* The exit a vCPU owes a completion for (what the VMM must write back). */
@@ -222,6 +230,8 @@ struct mock_sysreg {
 };
 
 #define MOCK_MAX_CPUID 256 /* KVM_MAX_CPUID_ENTRIES */
+/* x86: the MSRs the model keeps (mock_vcpu.c msr_table, KVM_GET_MSR_INDEX_LIST order). */
+#define MOCK_X86_NMSRS 13
 /* KVM_EXIT_HYPERCALL_VALID_MASK (arch/x86/kvm/x86.h): only MAP_GPA_RANGE can exit. */
 #define MOCK_HC_EXIT_VALID (1ull << KVM_HC_MAP_GPA_RANGE)
 
@@ -244,6 +254,13 @@ struct mock_vcpu {
 	struct kvm_sregs sregs;
 	struct kvm_cpuid_entry2 *cpuid;
 	uint32_t ncpuid;
+	/* x86 §8 state: what the GET ioctls report and the SET ioctls change. */
+	uint64_t msr[MOCK_X86_NMSRS];  /* by msr_table position */
+	struct kvm_xsave xsave;        /* the uabi (non-compacted) image */
+	uint64_t xcr0;
+	struct kvm_debugregs dbg;      /* db[], dr6, dr7; the rest zero */
+	struct kvm_vcpu_events events; /* the kernel's event state, as SET leaves it */
+	struct kvm_lapic_state lapic;  /* used only with the VM's in-kernel irqchip */
 	/* KVM_SET_SIGNAL_MASK: the kernel's 64-bit sigset (bit n-1 = signal n) */
 	bool sigmask_set;
 	uint64_t sigmask;
@@ -317,6 +334,8 @@ int mock_reg_set(struct mock_vcpu *v, uint64_t reg, uint64_t value);
 uint64_t mock_mpidr(const struct mock_vcpu *v);
 void mock_arm64_reset(struct mock_vcpu *v);
 uint32_t mock_mp_state(const struct mock_vcpu *v);
+/* x86 KVM_GET_MSR_INDEX_LIST on /dev/kvm (lock held). */
+int mock_msr_index_list(unsigned long arg);
 void mock_set_mp_state(struct mock_vcpu *v, uint32_t state);
 
 /* mock_guest.c */

@@ -2,7 +2,7 @@
 /*
  * The modelled KVM driver: ioctl decoding (which number is valid on which
  * fd, for which guest architecture) and the system, VM and vGICv3 device
- * ioctls.  vCPU ioctls live in mock_vcpu.c, KVM_RUN in mock_guest.c.
+ * ioctls, the x86 VM state ones (irqchip, PIT, kvmclock) included.  vCPU ioctls live in mock_vcpu.c, KVM_RUN in mock_guest.c.
  *
  * Section references (§) are to doc/abi/kvm.md.  Where the modelled
  * kernel is stricter or more specific than doc/abi/kvm.md, the comment says what
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ARCH_X86 1u
@@ -66,6 +67,28 @@ static const struct ioctl_rule rules[] = {
 	{ KVM_IRQFD, MOCK_VM, ARCH_ALL },
 	{ KVM_IOEVENTFD, MOCK_VM, ARCH_ALL },
 	{ KVM_SIGNAL_MSI, MOCK_VM, ARCH_ALL },
+	/* §8 state save and restore. */
+	{ KVM_GET_MSR_INDEX_LIST, MOCK_SYS, ARCH_X86 },
+	{ KVM_GET_MSRS, MOCK_VCPU, ARCH_X86 },
+	{ KVM_SET_MSRS, MOCK_VCPU, ARCH_X86 },
+	{ KVM_GET_XSAVE, MOCK_VCPU, ARCH_X86 },
+	{ KVM_GET_XSAVE2, MOCK_VCPU, ARCH_X86 },
+	{ KVM_SET_XSAVE, MOCK_VCPU, ARCH_X86 },
+	{ KVM_GET_XCRS, MOCK_VCPU, ARCH_X86 },
+	{ KVM_SET_XCRS, MOCK_VCPU, ARCH_X86 },
+	{ KVM_GET_DEBUGREGS, MOCK_VCPU, ARCH_X86 },
+	{ KVM_SET_DEBUGREGS, MOCK_VCPU, ARCH_X86 },
+	{ KVM_GET_VCPU_EVENTS, MOCK_VCPU, ARCH_X86 },
+	{ KVM_SET_VCPU_EVENTS, MOCK_VCPU, ARCH_X86 },
+	{ KVM_GET_LAPIC, MOCK_VCPU, ARCH_X86 },
+	{ KVM_SET_LAPIC, MOCK_VCPU, ARCH_X86 },
+	{ KVM_GET_IRQCHIP, MOCK_VM, ARCH_X86 },
+	{ KVM_SET_IRQCHIP, MOCK_VM, ARCH_X86 },
+	{ KVM_GET_PIT2, MOCK_VM, ARCH_X86 },
+	{ KVM_SET_PIT2, MOCK_VM, ARCH_X86 },
+	{ KVM_GET_CLOCK, MOCK_VM, ARCH_X86 },
+	{ KVM_SET_CLOCK, MOCK_VM, ARCH_X86 },
+	{ KVM_GET_REG_LIST, MOCK_VCPU, ARCH_ARM },
 };
 
 /*
@@ -104,6 +127,18 @@ static void copy_out(unsigned long arg, const void *src, size_t len)
 	memcpy((void *)(uintptr_t)arg, src, len);
 }
 
+/* A clock in nanoseconds, as u64 (the kernel's ktime_get*_ns()). */
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* KVM_CLOCK_VALID_FLAGS: what KVM_CAP_ADJUST_CLOCK answers and KVM_SET_CLOCK accepts. */
+#define MOCK_CLOCK_VALID_FLAGS (KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC)
+
 /* ------------------------------------------------------------------------ */
 /* /dev/kvm                                                                   */
 
@@ -140,6 +175,20 @@ static int check_extension(const struct vcpu_mock *m, unsigned long cap)
 	case KVM_CAP_VM_ATTRIBUTES:
 		/* arm64 gained VM attributes with the SMCCC filter (Linux 6.4). */
 		return arm ? !(c->flags & VCPU_MOCK_NO_SMCCC_FILTER) : 1;
+	/* §8 state save and restore. */
+	case KVM_CAP_MP_STATE:
+		return 1;
+	case KVM_CAP_VCPU_EVENTS:
+	case KVM_CAP_DEBUGREGS:
+	case KVM_CAP_XSAVE:
+	case KVM_CAP_XCRS:
+	case KVM_CAP_PIT_STATE2:
+		return !arm;
+	case KVM_CAP_ADJUST_CLOCK:
+		return arm ? 0 : (int)MOCK_CLOCK_VALID_FLAGS;
+	case KVM_CAP_XSAVE2:
+		/* xstate_required_size(supported_xcr0 0x7), at least sizeof(struct kvm_xsave). */
+		return arm ? 0 : (int)sizeof(struct kvm_xsave);
 	default:
 		return 0;
 	}
@@ -183,6 +232,9 @@ static struct mock_vm *vm_alloc(struct vcpu_mock *m, uint32_t ipa)
 	vm->ipa_bits = ipa;
 	vm->gic.dist = MOCK_NO_ADDR;
 	vm->gic.redist = MOCK_NO_ADDR;
+	/* kvm_arch_init_vm(): kvmclock_offset = -get_kvmclock_base_ns(), the clock starts at 0. */
+	vm->kvmclock_offset = 0 - clock_ns(CLOCK_MONOTONIC);
+	vm->psci_version = 0x10001; /* KVM_ARM_PSCI_LATEST: PSCI 1.1 */
 	return vm;
 }
 
@@ -257,6 +309,8 @@ static int sys_ioctl(struct vcpu_mock *m, unsigned long req, unsigned long arg)
 		return arg ? -EINVAL : (int)m->mmap_size;
 	case KVM_GET_SUPPORTED_CPUID:
 		return supported_cpuid(arg);
+	case KVM_GET_MSR_INDEX_LIST:
+		return mock_msr_index_list(arg);
 	default:
 		return -ENOTTY;
 	}
@@ -477,7 +531,28 @@ static int create_irqchip(const struct vcpu_mock *m, struct mock_vm *vm)
 	if (vm->nr_vcpus)
 		return -EINVAL;
 	vm->irqchip = true;
+	/*
+	 * kvm_create_pic(): zeroed PICs but for the ELCR masks (0xf8, 0xde);
+	 * kvm_ioapic_reset(): the default base and every pin masked.
+	 */
+	memset(vm->pic, 0, sizeof(vm->pic));
+	vm->pic[0].bytes[15] = 0xf8; /* elcr_mask, the last byte */
+	vm->pic[1].bytes[15] = 0xde;
+	memset(&vm->ioapic, 0, sizeof(vm->ioapic));
+	vm->ioapic.base_address = 0xfec00000ull; /* IOAPIC_DEFAULT_BASE_ADDRESS */
+	for (size_t i = 0; i < 24; i++)
+		vm->ioapic.redirtbl[i] = 1ull << 16; /* mask */
 	return 0;
+}
+
+/*
+ * pit_load_count(): a count of 0 means 0x10000, and loading it stamps the
+ * channel's count_load_time with ktime_get().
+ */
+static void pit_load_count(struct kvm_pit_channel_state *c, uint32_t val)
+{
+	c->count = val ? val : 0x10000u;
+	c->count_load_time = (int64_t)(clock_ns(CLOCK_MONOTONIC) & INT64_MAX);
 }
 
 /*
@@ -498,6 +573,13 @@ static int create_pit2(struct mock_vm *vm, unsigned long arg)
 		return -ENOENT;
 	vm->pit = true;
 	vm->pit_flags = cfg.flags;
+	/* kvm_pit_reset(): flags 0; each channel mode 0xff (no timer), gate 1 but channel 2's. */
+	memset(&vm->pit_state, 0, sizeof(vm->pit_state));
+	for (int i = 0; i < 3; i++) {
+		vm->pit_state.channels[i].mode = 0xff;
+		vm->pit_state.channels[i].gate = i != 2;
+		pit_load_count(&vm->pit_state.channels[i], 0);
+	}
 	return 0;
 }
 
@@ -896,6 +978,109 @@ static int kvm_signal_msi(struct vcpu_mock *m, struct mock_vm *vm, unsigned long
 	return 1; /* delivered */
 }
 
+/* ------------------------------------------------------------------------ */
+/* VM: x86 state save and restore (§8; Linux 6.1 arch/x86/kvm/x86.c)          */
+
+/*
+ * KVM_GET_IRQCHIP / KVM_SET_IRQCHIP (the latter _IOR, but read by the
+ * kernel): ENXIO without the in-kernel irqchip (irqchip_kernel()), EINVAL
+ * for a chip_id other than the two PICs and the IOAPIC.  The whole struct is
+ * copied in and, for GET, back out with the chip's state in place: bytes of
+ * the union past that state come back as the caller sent them.  SET takes
+ * the state as given (kvm_set_ioapic() copies base_address too).
+ */
+static int irqchip_state(struct mock_vm *vm, bool set, unsigned long arg)
+{
+	struct kvm_irqchip chip;
+
+	copy_in(&chip, arg, sizeof(chip));
+	if (!vm->irqchip)
+		return -ENXIO;
+	switch (chip.chip_id) {
+	case KVM_IRQCHIP_PIC_MASTER:
+	case KVM_IRQCHIP_PIC_SLAVE:
+		if (set)
+			vm->pic[chip.chip_id] = chip.chip.pic;
+		else
+			chip.chip.pic = vm->pic[chip.chip_id];
+		break;
+	case KVM_IRQCHIP_IOAPIC:
+		if (set)
+			vm->ioapic = chip.chip.ioapic;
+		else
+			chip.chip.ioapic = vm->ioapic;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!set)
+		copy_out(arg, &chip, sizeof(chip));
+	return 0;
+}
+
+/*
+ * KVM_GET_PIT2 / KVM_SET_PIT2: ENXIO without KVM_CREATE_PIT2.  GET gives the
+ * channels and flags with reserved zeroed; SET takes channels and flags as
+ * given, then reloads each channel's count (0 becomes 0x10000, the load time
+ * becomes now).
+ */
+static int pit2_state(struct mock_vm *vm, bool set, unsigned long arg)
+{
+	struct kvm_pit_state2 ps;
+
+	if (set)
+		copy_in(&ps, arg, sizeof(ps));
+	if (!vm->pit)
+		return -ENXIO;
+	if (!set) {
+		ps = vm->pit_state;
+		memset(ps.reserved, 0, sizeof(ps.reserved));
+		copy_out(arg, &ps, sizeof(ps));
+		return 0;
+	}
+	memcpy(vm->pit_state.channels, ps.channels, sizeof(ps.channels));
+	vm->pit_state.flags = ps.flags;
+	for (int i = 0; i < 3; i++)
+		pit_load_count(&vm->pit_state.channels[i], vm->pit_state.channels[i].count);
+	return 0;
+}
+
+/*
+ * kvmclock: guest ns = CLOCK_MONOTONIC ns + kvmclock_offset.  SET_CLOCK
+ * refuses flags outside KVM_CLOCK_VALID_FLAGS (a GET result may be passed
+ * back as is); with KVM_CLOCK_REALTIME the time since data.realtime (when
+ * the host's real time is past it) is added, so the clock does not step
+ * back over a migration.  GET reports TSC_STABLE, without the realtime and
+ * host TSC pair (the model has no TSC).
+ */
+static int set_clock(struct mock_vm *vm, unsigned long arg)
+{
+	struct kvm_clock_data d;
+
+	copy_in(&d, arg, sizeof(d));
+	if (d.flags & ~MOCK_CLOCK_VALID_FLAGS)
+		return -EINVAL;
+	if (d.flags & KVM_CLOCK_REALTIME) {
+		uint64_t now_real = clock_ns(CLOCK_REALTIME);
+
+		if (now_real > d.realtime)
+			d.clock += now_real - d.realtime;
+	}
+	vm->kvmclock_offset = d.clock - clock_ns(CLOCK_MONOTONIC);
+	return 0;
+}
+
+static int get_clock(const struct mock_vm *vm, unsigned long arg)
+{
+	struct kvm_clock_data d;
+
+	memset(&d, 0, sizeof(d));
+	d.clock = clock_ns(CLOCK_MONOTONIC) + vm->kvmclock_offset;
+	d.flags = KVM_CLOCK_TSC_STABLE;
+	copy_out(arg, &d, sizeof(d));
+	return 0;
+}
+
 static int vm_ioctl(struct vcpu_mock *m, struct mock_vm *vm, unsigned long req, unsigned long arg)
 {
 	switch (req) {
@@ -930,6 +1115,16 @@ static int vm_ioctl(struct vcpu_mock *m, struct mock_vm *vm, unsigned long req, 
 		return kvm_ioeventfd(vm, arg);
 	case KVM_SIGNAL_MSI:
 		return kvm_signal_msi(m, vm, arg);
+	case KVM_GET_IRQCHIP:
+	case KVM_SET_IRQCHIP:
+		return irqchip_state(vm, req == KVM_SET_IRQCHIP, arg);
+	case KVM_GET_PIT2:
+	case KVM_SET_PIT2:
+		return pit2_state(vm, req == KVM_SET_PIT2, arg);
+	case KVM_SET_CLOCK:
+		return set_clock(vm, arg);
+	case KVM_GET_CLOCK:
+		return get_clock(vm, arg);
 	default:
 		return -ENOTTY;
 	}

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The modelled KVM driver's vCPU objects: creation, the register files
- * (arm64 ONE_REG core/sysreg/firmware registers, x86 kvm_regs/kvm_sregs),
- * KVM_ARM_VCPU_INIT, CPUID, MP state and the signal mask, and the vCPU
- * ioctl entry point.  KVM_RUN itself lives in mock_guest.c.
+ * (arm64 ONE_REG core/sysreg/firmware/timer registers and KVM_GET_REG_LIST,
+ * x86 kvm_regs/kvm_sregs), KVM_ARM_VCPU_INIT, CPUID, the x86 state
+ * save/restore ioctls (MSRs, XSAVE, XCRs, debug registers, events, LAPIC),
+ * MP state and the signal mask, and the vCPU ioctl entry point.  KVM_RUN itself lives in mock_guest.c.
  *
  * Section references (§) are to doc/abi/kvm.md.
  */
@@ -51,8 +52,17 @@ static const struct {
 
 #define NSYSREGS (sizeof(sysreg_table) / sizeof(sysreg_table[0]))
 
-/* PSCI 1.1, what KVM_REG_ARM_PSCI_VERSION reads after a PSCI_0_2 init. */
-#define MOCK_PSCI_VERSION 0x10001ull
+/*
+ * KVM_REG_ARM_PSCI_VERSION values (arch/arm64/include/uapi/asm/kvm.h
+ * KVM_ARM_PSCI_*: PSCI_VERSION(major, minor) = major << 16 | minor).  A
+ * PSCI_0_2 vCPU reads the VM's version, KVM_ARM_PSCI_LATEST (1.1 in Linux
+ * 6.1) until a write; any other vCPU reads 0.1.
+ */
+#define PSCI_V(major, minor) ((uint64_t)(major) << 16 | (minor))
+#define PSCI_0_1 PSCI_V(0, 1)
+#define PSCI_0_2 PSCI_V(0, 2)
+#define PSCI_1_0 PSCI_V(1, 0)
+#define PSCI_1_1 PSCI_V(1, 1)
 
 /* Linux reset_mpidr(): Aff0 = id[3:0], Aff1 = id[11:4], Aff2 = id[19:12]. */
 static uint64_t reset_mpidr(uint32_t id)
@@ -91,6 +101,8 @@ void mock_arm64_reset(struct mock_vcpu *v)
 	*sysreg_slot(v, KVM_REG_ARM64_MPIDR_EL1) = reset_mpidr(v->id);
 }
 
+static void x86_state_reset(struct mock_vcpu *v);
+
 /* The x86 power-on state (SDM "Processor State After Reset"), as KVM sets it. */
 static void x86_reset(struct mock_vcpu *v)
 {
@@ -112,6 +124,7 @@ static void x86_reset(struct mock_vcpu *v)
 	v->sregs.idt.limit = 0xffff;
 	v->sregs.cr0 = 0x60000010;
 	v->sregs.apic_base = 0xfee00000 | (v->id == 0 ? 0x100 : 0) | 0x800;
+	x86_state_reset(v);
 }
 
 struct mock_vcpu *mock_vcpu_new(struct mock_vm *vm, uint32_t id, int fd, int *err)
@@ -253,6 +266,23 @@ int mock_reg_set(struct mock_vcpu *v, uint64_t reg, uint64_t value)
 #define CORE_FPCR_OFF 852
 
 /*
+ * core_reg_size_from_offset(): the size of the register that starts at byte
+ * offset @o of struct kvm_regs (x0..x30, sp, pc, pstate, sp_el1, elr_el1,
+ * spsr[5]: 8; vregs[32]: 16; fpsr, fpcr: 4), or 0 where none starts (the
+ * middle of a register, the padding before fp_regs, the reserved tail).
+ */
+static size_t core_size_at(size_t o)
+{
+	if (o < 328)
+		return o % 8 ? 0 : 8;
+	if (o >= CORE_VREGS_OFF && o < CORE_FPSR_OFF)
+		return (o - CORE_VREGS_OFF) % 16 ? 0 : 16;
+	if (o == CORE_FPSR_OFF || o == CORE_FPCR_OFF)
+		return 4;
+	return 0;
+}
+
+/*
  * validate_core_offset(): which byte offsets of struct kvm_regs name a
  * register, and with which size.  Anything else is EINVAL; an offset past
  * the struct is ENOENT.
@@ -265,21 +295,91 @@ static int core_reg_check(uint64_t id, size_t *off, size_t *size)
 
 	if (idx >= CORE_BYTES / 4 || o + sz > CORE_BYTES)
 		return -ENOENT;
-	if (o < CORE_VREGS_OFF) { /* x0..x30, sp, pc, pstate, sp_el1, elr_el1, spsr[5] */
-		if (o % 8 || sz != 8 || o >= 328)
-			return -EINVAL;
-	} else if (o < CORE_FPSR_OFF) {
-		if ((o - CORE_VREGS_OFF) % 16 || sz != 16)
-			return -EINVAL;
-	} else if (o == CORE_FPSR_OFF || o == CORE_FPCR_OFF) {
-		if (sz != 4)
-			return -EINVAL;
-	} else {
+	if (core_size_at(o) == 0 || sz != core_size_at(o))
 		return -EINVAL;
-	}
 	*off = o;
 	*size = sz;
 	return 0;
+}
+
+static void put_u64(uint8_t *dst, size_t i, uint64_t v)
+{
+	memcpy(dst + i * sizeof(v), &v, sizeof(v));
+}
+
+/*
+ * kvm_arm_copy_reg_indices(): every register ONE_REG accepts, in the
+ * kernel's order: the core registers (by offset), SVE (none: the modelled
+ * vCPU has no SVE), the firmware registers (the model has PSCI_VERSION
+ * only), the timer registers (the model has TIMER_CNT only), then the
+ * system registers by id.  Returns the count; writes the ids when @dst.
+ */
+static size_t reg_list(const struct mock_vcpu *v, uint8_t *dst)
+{
+	size_t n = 0;
+
+	for (size_t o = 0; o < CORE_BYTES; o += 4) {
+		size_t sz = core_size_at(o);
+		uint64_t size = sz == 4 ? KVM_REG_SIZE_U32 : sz == 8 ? KVM_REG_SIZE_U64 : KVM_REG_SIZE_U128;
+
+		if (!sz)
+			continue;
+		if (dst)
+			put_u64(dst, n, KVM_REG_ARM64 | size | KVM_REG_ARM_CORE | (uint64_t)(o / 4));
+		n++;
+	}
+	if (dst)
+		put_u64(dst, n, KVM_REG_ARM_PSCI_VERSION);
+	n++;
+	if (dst)
+		put_u64(dst, n, KVM_REG_ARM64_TIMER_CNT);
+	n++;
+	for (size_t i = 0; i < v->nsysregs; i++) {
+		if (dst)
+			put_u64(dst, n, v->sysregs[i].id);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * KVM_GET_REG_LIST (arm64 kvm_arch_vcpu_ioctl): ENOEXEC before
+ * KVM_ARM_VCPU_INIT; n is written back with the count in any case, and a
+ * caller's n below it is E2BIG.  The kernel reads n into an unsigned int,
+ * so only its low 32 bits count.
+ */
+static int get_reg_list(const struct mock_vcpu *v, unsigned long arg)
+{
+	struct kvm_reg_list hdr;
+	unsigned n;
+
+	if (!v->initialised)
+		return -ENOEXEC;
+	memcpy(&hdr, (const void *)(uintptr_t)arg, sizeof(hdr));
+	n = (unsigned)hdr.n;
+	hdr.n = reg_list(v, NULL);
+	memcpy((void *)(uintptr_t)arg, &hdr, sizeof(hdr));
+	if (n < hdr.n)
+		return -E2BIG;
+	reg_list(v, (uint8_t *)(uintptr_t)arg + sizeof(hdr));
+	return 0;
+}
+
+/*
+ * kvm_arm_set_fw_reg() KVM_REG_ARM_PSCI_VERSION: a PSCI_0_2 vCPU takes 0.2,
+ * 1.0 or 1.1, any other vCPU only 0.1; the version is the VM's.
+ */
+static int psci_version_set(struct mock_vcpu *v, uint64_t val)
+{
+	bool wants_02 = (v->features & (1u << KVM_ARM_VCPU_PSCI_0_2)) != 0;
+
+	if (val == PSCI_0_1 && !wants_02)
+		return 0;
+	if ((val == PSCI_0_2 || val == PSCI_1_0 || val == PSCI_1_1) && wants_02) {
+		v->vm->psci_version = val;
+		return 0;
+	}
+	return -EINVAL;
 }
 
 static int one_reg(struct mock_vcpu *v, bool set, unsigned long arg)
@@ -308,6 +408,18 @@ static int one_reg(struct mock_vcpu *v, bool set, unsigned long arg)
 			memcpy((void *)(uintptr_t)r.addr, (const uint8_t *)v->core + off, size);
 		return 0;
 	case KVM_REG_ARM64_SYSREG:
+		/*
+		 * is_timer_reg(): the virtual counter.  Linux 6.1 keeps one
+		 * offset for all vCPUs (update_vtimer_cntvoff()), so the value is
+		 * the VM's; the model's counter does not tick.
+		 */
+		if (r.id == KVM_REG_ARM64_TIMER_CNT) {
+			if (set)
+				memcpy(&v->vm->timer_cnt, (const void *)(uintptr_t)r.addr, sizeof(val));
+			else
+				memcpy((void *)(uintptr_t)r.addr, &v->vm->timer_cnt, sizeof(val));
+			return 0;
+		}
 		if ((r.id & KVM_REG_SIZE_MASK) != KVM_REG_SIZE_U64)
 			return -ENOENT;
 		slot = sysreg_slot(v, r.id);
@@ -327,13 +439,13 @@ static int one_reg(struct mock_vcpu *v, bool set, unsigned long arg)
 		if (r.id != KVM_REG_ARM_PSCI_VERSION)
 			return -ENOENT;
 		if (!set) {
-			val = MOCK_PSCI_VERSION;
+			val = (v->features & (1u << KVM_ARM_VCPU_PSCI_0_2)) ? v->vm->psci_version
+									     : PSCI_0_1;
 			memcpy((void *)(uintptr_t)r.addr, &val, sizeof(val));
 			return 0;
 		}
-		/* The modelled host speaks PSCI 1.1 only; writing it back is allowed. */
 		memcpy(&val, (const void *)(uintptr_t)r.addr, sizeof(val));
-		return val == MOCK_PSCI_VERSION ? 0 : -EINVAL;
+		return psci_version_set(v, val);
 	default:
 		return -ENOENT;
 	}
@@ -446,6 +558,465 @@ static int set_sregs(struct vcpu_mock *m, struct mock_vcpu *v, unsigned long arg
 }
 
 /* ------------------------------------------------------------------------ */
+/* x86 state save and restore (§8; Linux 6.1 arch/x86/kvm/x86.c, lapic.c)    */
+
+/* The architectural MSR numbers of the modelled MSRs (SDM vol. 4). */
+#define MSR_IA32_TSC 0x10u
+#define MSR_IA32_TSC_ADJUST 0x3bu
+#define MSR_IA32_SYSENTER_CS 0x174u
+#define MSR_IA32_SYSENTER_ESP 0x175u
+#define MSR_IA32_SYSENTER_EIP 0x176u
+#define MSR_IA32_MISC_ENABLE 0x1a0u
+#define MSR_IA32_CR_PAT 0x277u
+#define MSR_STAR 0xc0000081u
+#define MSR_LSTAR 0xc0000082u
+#define MSR_CSTAR 0xc0000083u
+#define MSR_SYSCALL_MASK 0xc0000084u
+#define MSR_KERNEL_GS_BASE 0xc0000102u
+#define MSR_TSC_AUX 0xc0000103u
+
+/*
+ * The MSRs the model keeps, in KVM_GET_MSR_INDEX_LIST order, with their
+ * values after vCPU creation (kvm_vcpu_reset(): MISC_ENABLE is
+ * PEBS_UNAVAIL | BTS_UNAVAIL since Linux 6.0, PAT is MSR_IA32_CR_PAT_DEFAULT).
+ * The model's TSC does not tick: it reads what was last written.
+ */
+static const struct {
+	uint32_t index;
+	uint64_t reset;
+} msr_table[] = {
+	{ MSR_IA32_TSC, 0 },
+	{ MSR_IA32_TSC_ADJUST, 0 },
+	{ MSR_IA32_SYSENTER_CS, 0 },
+	{ MSR_IA32_SYSENTER_ESP, 0 },
+	{ MSR_IA32_SYSENTER_EIP, 0 },
+	{ MSR_IA32_MISC_ENABLE, (1ull << 12) | (1ull << 11) },
+	{ MSR_IA32_CR_PAT, 0x0007040600070406ull },
+	{ MSR_STAR, 0 },
+	{ MSR_LSTAR, 0 },
+	{ MSR_CSTAR, 0 },
+	{ MSR_SYSCALL_MASK, 0 },
+	{ MSR_KERNEL_GS_BASE, 0 },
+	{ MSR_TSC_AUX, 0 },
+};
+_Static_assert(sizeof(msr_table) / sizeof(msr_table[0]) == MOCK_X86_NMSRS, "MOCK_X86_NMSRS");
+
+static int msr_slot(uint32_t index)
+{
+	for (int i = 0; i < MOCK_X86_NMSRS; i++)
+		if (msr_table[i].index == index)
+			return i;
+	return -1;
+}
+
+/* 48-bit virtual addresses (no LA57): bits 63..47 all equal. */
+static bool canonical48(uint64_t a)
+{
+	uint64_t top = a >> 47;
+
+	return top == 0 || top == 0x1ffff;
+}
+
+static uint64_t canonicalize48(uint64_t a)
+{
+	return (a & (1ull << 47)) ? a | 0xffff000000000000ull : a & 0x0000ffffffffffffull;
+}
+
+/* kvm_pat_valid(): each byte a memory type 0, 1, 4, 5, 6 or 7. */
+static bool pat_valid(uint64_t data)
+{
+	if (data & 0xf8f8f8f8f8f8f8f8ull)
+		return false;
+	return (data | ((data & 0x0202020202020202ull) << 1)) == data;
+}
+
+/*
+ * A host-initiated write (__kvm_set_msr() and kvm_set_msr_common() with
+ * host_initiated): false where KVM refuses it.  LSTAR, CSTAR and
+ * KERNEL_GS_BASE must be canonical; SYSENTER_ESP/EIP are made canonical
+ * instead (AMD ignores their upper half, so KVM cannot refuse); TSC_AUX has
+ * 32 bits (the model's guest is Intel, where bits 63:32 are reserved).  The
+ * model acts as if the guest's CPUID had every feature these MSRs need.
+ */
+static bool msr_write(struct mock_vcpu *v, uint32_t index, uint64_t data)
+{
+	int i = msr_slot(index);
+
+	if (i < 0)
+		return false;
+	switch (index) {
+	case MSR_LSTAR:
+	case MSR_CSTAR:
+	case MSR_KERNEL_GS_BASE:
+		if (!canonical48(data))
+			return false;
+		break;
+	case MSR_IA32_SYSENTER_ESP:
+	case MSR_IA32_SYSENTER_EIP:
+		data = canonicalize48(data);
+		break;
+	case MSR_IA32_CR_PAT:
+		if (!pat_valid(data))
+			return false;
+		break;
+	case MSR_TSC_AUX:
+		if (data >> 32)
+			return false;
+		break;
+	default:
+		break;
+	}
+	v->msr[i] = data;
+	return true;
+}
+
+/*
+ * msr_io(): E2BIG for nmsrs >= MAX_IO_MSRS; then the entries in order,
+ * stopping at the first one KVM does not know or refuses.  The ioctl
+ * returns how many were done (a count, not an error); GET writes the
+ * entries back.
+ */
+static int msr_io(struct mock_vcpu *v, bool set, unsigned long arg)
+{
+	struct kvm_msrs hdr;
+	struct kvm_msr_entry e;
+	uint8_t *ents = (uint8_t *)(uintptr_t)arg + sizeof(hdr);
+	uint32_t i;
+
+	memcpy(&hdr, (const void *)(uintptr_t)arg, sizeof(hdr));
+	if (hdr.nmsrs >= KVM_MAX_IO_MSRS)
+		return -E2BIG;
+	for (i = 0; i < hdr.nmsrs; i++) {
+		memcpy(&e, ents + (size_t)i * sizeof(e), sizeof(e));
+		if (set) {
+			if (!msr_write(v, e.index, e.data))
+				break;
+		} else {
+			int slot = msr_slot(e.index);
+
+			if (slot < 0)
+				break;
+			e.data = v->msr[slot];
+			memcpy(ents + (size_t)i * sizeof(e), &e, sizeof(e));
+		}
+	}
+	return (int)i;
+}
+
+/*
+ * KVM_GET_MSR_INDEX_LIST (/dev/kvm): nmsrs is written back with the count
+ * in any case; a caller's nmsrs below it is E2BIG.
+ */
+int mock_msr_index_list(unsigned long arg)
+{
+	struct kvm_msr_list hdr;
+	uint32_t n;
+
+	memcpy(&hdr, (const void *)(uintptr_t)arg, sizeof(hdr));
+	n = hdr.nmsrs;
+	hdr.nmsrs = MOCK_X86_NMSRS;
+	memcpy((void *)(uintptr_t)arg, &hdr, sizeof(hdr));
+	if (n < MOCK_X86_NMSRS)
+		return -E2BIG;
+	for (size_t i = 0; i < MOCK_X86_NMSRS; i++)
+		memcpy((uint8_t *)(uintptr_t)arg + sizeof(hdr) + i * sizeof(uint32_t),
+		       &msr_table[i].index, sizeof(uint32_t));
+	return 0;
+}
+
+/*
+ * XSAVE (uabi layout: the legacy FXSAVE area, then the XSAVE header at 512).
+ * The model's host supports x87, SSE and AVX (XCR0 0x7): 4096 bytes, what
+ * KVM_CAP_XSAVE2 answers.
+ */
+#define XSAVE_FCW 0
+#define XSAVE_MXCSR 24
+#define XSAVE_XSTATE_BV 512
+#define XSAVE_XCOMP_BV 520
+#define XSAVE_HDR_RESERVED 528 /* 48 bytes, up to 575 */
+#define XSAVE_HDR_END 576
+#define XFEATURES_SUPPORTED 0x7ull     /* x87 | SSE | AVX */
+#define XFEATURE_FP 0x1ull
+#define XFEATURE_SSE 0x2ull
+#define XFEATURE_YMM 0x4ull
+#define MXCSR_FEATURE_MASK 0xffffu     /* the host's MXCSR_MASK (with DAZ) */
+
+/*
+ * kvm_vcpu_ioctl_x86_set_xsave() -> copy_uabi_to_xstate(): EINVAL for
+ * XSTATE_BV bits outside the supported features, a non-zero XCOMP_BV (the
+ * uabi is never compacted), non-zero reserved header bytes, or, when
+ * XSTATE_BV has x87, SSE or AVX, reserved MXCSR bits.  All checked before
+ * anything is copied.
+ */
+static int set_xsave(struct mock_vcpu *v, unsigned long arg)
+{
+	const uint8_t *p = (const uint8_t *)(uintptr_t)arg;
+	uint64_t bv, comp;
+	uint32_t mxcsr;
+
+	memcpy(&bv, p + XSAVE_XSTATE_BV, sizeof(bv));
+	memcpy(&comp, p + XSAVE_XCOMP_BV, sizeof(comp));
+	if ((bv & ~XFEATURES_SUPPORTED) || comp)
+		return -EINVAL;
+	for (size_t i = XSAVE_HDR_RESERVED; i < XSAVE_HDR_END; i++)
+		if (p[i])
+			return -EINVAL;
+	if (bv & (XFEATURE_FP | XFEATURE_SSE | XFEATURE_YMM)) {
+		memcpy(&mxcsr, p + XSAVE_MXCSR, sizeof(mxcsr));
+		if (mxcsr & ~MXCSR_FEATURE_MASK)
+			return -EINVAL;
+	}
+	memcpy(&v->xsave, p, sizeof(v->xsave));
+	return 0;
+}
+
+/* __kvm_set_xcr(): x87 always, AVX only with SSE, nothing the host lacks. */
+static bool xcr0_valid(uint64_t x)
+{
+	if (!(x & XFEATURE_FP))
+		return false;
+	if ((x & XFEATURE_YMM) && !(x & XFEATURE_SSE))
+		return false;
+	return !(x & ~XFEATURES_SUPPORTED);
+}
+
+static void get_xcrs(const struct mock_vcpu *v, unsigned long arg)
+{
+	struct kvm_xcrs x;
+
+	memset(&x, 0, sizeof(x));
+	x.nr_xcrs = 1;
+	x.xcrs[0].xcr = 0; /* XCR_XFEATURE_ENABLED_MASK */
+	x.xcrs[0].value = v->xcr0;
+	memcpy((void *)(uintptr_t)arg, &x, sizeof(x));
+}
+
+/*
+ * kvm_vcpu_ioctl_x86_set_xcrs(): EINVAL for nr_xcrs > KVM_MAX_XCRS or
+ * non-zero flags.  Only XCR0 exists: the first entry for XCR 0 is applied
+ * (EINVAL when __kvm_set_xcr() refuses it) and the walk ends there; entries
+ * for other XCRs are passed over, as the kernel does.
+ */
+static int set_xcrs(struct mock_vcpu *v, unsigned long arg)
+{
+	struct kvm_xcrs x;
+
+	memcpy(&x, (const void *)(uintptr_t)arg, sizeof(x));
+	if (x.nr_xcrs > KVM_MAX_XCRS || x.flags)
+		return -EINVAL;
+	for (uint32_t i = 0; i < x.nr_xcrs; i++) {
+		if (x.xcrs[i].xcr != 0)
+			continue;
+		if (!xcr0_valid(x.xcrs[i].value))
+			return -EINVAL;
+		v->xcr0 = x.xcrs[i].value;
+		break;
+	}
+	return 0;
+}
+
+static void get_debugregs(const struct mock_vcpu *v, unsigned long arg)
+{
+	struct kvm_debugregs d;
+
+	memset(&d, 0, sizeof(d));
+	memcpy(d.db, v->dbg.db, sizeof(d.db));
+	d.dr6 = v->dbg.dr6;
+	d.dr7 = v->dbg.dr7;
+	memcpy((void *)(uintptr_t)arg, &d, sizeof(d));
+}
+
+/* kvm_vcpu_ioctl_x86_set_debugregs(): flags 0; DR6 and DR7 have 32 bits. */
+static int set_debugregs(struct mock_vcpu *v, unsigned long arg)
+{
+	struct kvm_debugregs d;
+
+	memcpy(&d, (const void *)(uintptr_t)arg, sizeof(d));
+	if (d.flags || (d.dr6 >> 32) || (d.dr7 >> 32))
+		return -EINVAL;
+	memcpy(v->dbg.db, d.db, sizeof(d.db));
+	v->dbg.dr6 = d.dr6;
+	v->dbg.dr7 = d.dr7;
+	return 0;
+}
+
+#define EVENTS_VALID_ALL                                                                    \
+	(KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |                \
+	 KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM | KVM_VCPUEVENT_VALID_PAYLOAD | \
+	 KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
+#define NMI_VECTOR 2
+#define BP_VECTOR 3
+#define OF_VECTOR 4
+/* interrupt.shadow bits (arch/x86/include/uapi/asm/kvm.h KVM_X86_SHADOW_INT_*). */
+#define SHADOW_INT_MOV_SS 0x01u
+#define SHADOW_INT_STI 0x02u
+
+/*
+ * kvm_vcpu_ioctl_x86_get_vcpu_events(): software exceptions (#BP, #OF) are
+ * not reported as injected; a pending exception reads as injected (no
+ * KVM_CAP_EXCEPTION_PAYLOAD); a soft interrupt is not reported; sipi_vector
+ * is never valid on the way out: flags are NMI_PENDING | SHADOW | SMM.
+ */
+static void get_vcpu_events(const struct mock_vcpu *v, unsigned long arg)
+{
+	const struct kvm_vcpu_events *s = &v->events;
+	struct kvm_vcpu_events e;
+
+	memset(&e, 0, sizeof(e));
+	if (s->exception.nr != BP_VECTOR && s->exception.nr != OF_VECTOR) {
+		e.exception.injected = s->exception.injected | s->exception.pending;
+		e.exception.pending = s->exception.pending;
+	}
+	e.exception.nr = s->exception.nr;
+	e.exception.has_error_code = s->exception.has_error_code;
+	e.exception.error_code = s->exception.error_code;
+	e.exception_has_payload = s->exception_has_payload;
+	e.exception_payload = s->exception_payload;
+	e.interrupt.injected = s->interrupt.injected && !s->interrupt.soft;
+	e.interrupt.nr = s->interrupt.nr;
+	e.interrupt.shadow = s->interrupt.shadow;
+	e.nmi = s->nmi;
+	e.smi = s->smi;
+	e.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW |
+		  KVM_VCPUEVENT_VALID_SMM;
+	memcpy((void *)(uintptr_t)arg, &e, sizeof(e));
+}
+
+/*
+ * kvm_vcpu_ioctl_x86_set_vcpu_events(), on a VM that enabled neither
+ * KVM_CAP_EXCEPTION_PAYLOAD nor KVM_CAP_X86_TRIPLE_FAULT_EVENT (the model
+ * has neither): EINVAL for unknown flags or VALID_PAYLOAD; without it
+ * exception.pending and the payload flag are dropped; EINVAL for an injected
+ * exception with a vector above 31 or the NMI vector, and for SMM state with
+ * the vCPU in INIT_RECEIVED.  The exception, interrupt and nmi.injected/
+ * masked always apply; nmi.pending, sipi_vector (in-kernel LAPIC only),
+ * the interrupt shadow and smi.* only under their flag.  VALID_TRIPLE_FAULT
+ * is refused last, after the rest was applied, as in the kernel.  The
+ * shadow is stored as VMX does (MOV SS wins over STI); booleans as booleans.
+ */
+static int set_vcpu_events(struct mock_vcpu *v, unsigned long arg)
+{
+	struct kvm_vcpu_events *s = &v->events;
+	struct kvm_vcpu_events e;
+
+	memcpy(&e, (const void *)(uintptr_t)arg, sizeof(e));
+	if (e.flags & ~EVENTS_VALID_ALL)
+		return -EINVAL;
+	if (e.flags & KVM_VCPUEVENT_VALID_PAYLOAD)
+		return -EINVAL; /* exception_payload_enabled is false */
+	e.exception.pending = 0;
+	e.exception_has_payload = 0;
+	if (e.exception.injected && (e.exception.nr > 31 || e.exception.nr == NMI_VECTOR))
+		return -EINVAL;
+	if ((e.flags & KVM_VCPUEVENT_VALID_SMM) && (e.smi.smm || e.smi.pending) &&
+	    mock_mp_state(v) == KVM_MP_STATE_INIT_RECEIVED)
+		return -EINVAL;
+
+	s->exception.injected = e.exception.injected != 0;
+	s->exception.pending = 0;
+	s->exception.nr = e.exception.nr;
+	s->exception.has_error_code = e.exception.has_error_code != 0;
+	s->exception.error_code = e.exception.error_code;
+	s->exception_has_payload = 0;
+	s->exception_payload = e.exception_payload;
+	s->interrupt.injected = e.interrupt.injected != 0;
+	s->interrupt.nr = e.interrupt.nr;
+	s->interrupt.soft = e.interrupt.soft != 0;
+	if (e.flags & KVM_VCPUEVENT_VALID_SHADOW)
+		s->interrupt.shadow = (e.interrupt.shadow & SHADOW_INT_MOV_SS) ? SHADOW_INT_MOV_SS
+				      : (e.interrupt.shadow & SHADOW_INT_STI)  ? SHADOW_INT_STI
+										: 0;
+	s->nmi.injected = e.nmi.injected != 0;
+	if (e.flags & KVM_VCPUEVENT_VALID_NMI_PENDING)
+		s->nmi.pending = e.nmi.pending != 0;
+	s->nmi.masked = e.nmi.masked != 0;
+	if ((e.flags & KVM_VCPUEVENT_VALID_SIPI_VECTOR) && v->vm->irqchip)
+		s->sipi_vector = e.sipi_vector;
+	if (e.flags & KVM_VCPUEVENT_VALID_SMM) {
+		s->smi.smm = e.smi.smm != 0;
+		s->smi.pending = e.smi.pending != 0;
+		/* Leaving SMM clears HF_SMM_INSIDE_NMI_MASK (kvm_smm_changed()). */
+		s->smi.smm_inside_nmi = e.smi.smm && e.smi.smm_inside_nmi;
+		if (v->vm->irqchip)
+			s->smi.latched_init = e.smi.latched_init != 0;
+	}
+	if (e.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
+		return -EINVAL; /* triple_fault_event is false */
+	return 0;
+}
+
+/* Local APIC register offsets and values (arch/x86/include/asm/apicdef.h, lapic.c). */
+#define APIC_ID 0x20
+#define APIC_LVR 0x30
+#define APIC_DFR 0xe0
+#define APIC_SPIV 0xf0
+#define APIC_LVTT 0x320  /* then LVTTHMR, LVTPC, LVT0, LVT1, LVTERR, 0x10 apart */
+#define APIC_LVT0 0x350
+#define APIC_TMCCT 0x390
+#define APIC_LVT_MASKED 0x10000u
+#define APIC_MODE_EXTINT 0x700u
+#define KVM_APIC_LVT_NUM 6 /* Linux 6.1 (CMCI came in 6.3) */
+/* kvm_apic_set_version(): APIC_VERSION 0x14, max LVT entry; no directed EOI with an IOAPIC. */
+#define KVM_APIC_LVR (0x14u | (uint32_t)(KVM_APIC_LVT_NUM - 1) << 16)
+
+static void apic_put(struct kvm_lapic_state *s, unsigned off, uint32_t val)
+{
+	memcpy(&s->regs[off], &val, sizeof(val));
+}
+
+/*
+ * kvm_lapic_reset(): xAPIC ID = vcpu_id, the version, every LVT masked but
+ * LINT0 of the BSP (ExtINT, KVM_X86_QUIRK_LINT0_REENABLED), DFR flat,
+ * SPIV 0xff (software-disabled); everything else zero.
+ */
+static void lapic_reset(struct mock_vcpu *v)
+{
+	memset(&v->lapic, 0, sizeof(v->lapic));
+	apic_put(&v->lapic, APIC_ID, (v->id & 0xffu) << 24);
+	apic_put(&v->lapic, APIC_LVR, KVM_APIC_LVR);
+	for (unsigned i = 0; i < KVM_APIC_LVT_NUM; i++)
+		apic_put(&v->lapic, APIC_LVTT + 0x10 * i, APIC_LVT_MASKED);
+	if (v->id == 0) /* kvm->arch.bsp_vcpu_id */
+		apic_put(&v->lapic, APIC_LVT0, APIC_MODE_EXTINT);
+	apic_put(&v->lapic, APIC_DFR, 0xffffffffu);
+	apic_put(&v->lapic, APIC_SPIV, 0xffu);
+}
+
+/*
+ * kvm_apic_set_state() in xAPIC mode: the page is taken as given (the APIC
+ * ID included), then KVM rewrites the version register and zeroes the
+ * current-count register (the model's timer never counts).
+ */
+static void set_lapic(struct mock_vcpu *v, unsigned long arg)
+{
+	memcpy(&v->lapic, (const void *)(uintptr_t)arg, sizeof(v->lapic));
+	apic_put(&v->lapic, APIC_LVR, KVM_APIC_LVR);
+	apic_put(&v->lapic, APIC_TMCCT, 0);
+}
+
+/* What the §8 state is after vCPU creation (kvm_vcpu_reset(), fpstate init). */
+static void x86_state_reset(struct mock_vcpu *v)
+{
+	uint8_t *xs = (uint8_t *)&v->xsave;
+	const uint16_t fcw = 0x37f;
+	const uint32_t mxcsr = 0x1f80;
+	const uint64_t bv = XFEATURE_FP | XFEATURE_SSE;
+
+	for (size_t i = 0; i < MOCK_X86_NMSRS; i++)
+		v->msr[i] = msr_table[i].reset;
+	memset(&v->xsave, 0, sizeof(v->xsave));
+	memcpy(xs + XSAVE_FCW, &fcw, sizeof(fcw));
+	memcpy(xs + XSAVE_MXCSR, &mxcsr, sizeof(mxcsr));
+	memcpy(xs + XSAVE_XSTATE_BV, &bv, sizeof(bv));
+	v->xcr0 = XFEATURE_FP;
+	memset(&v->dbg, 0, sizeof(v->dbg));
+	v->dbg.dr6 = 0xffff0ff0u; /* DR6_ACTIVE_LOW */
+	v->dbg.dr7 = 0x400u;      /* DR7_FIXED_1 */
+	memset(&v->events, 0, sizeof(v->events));
+	lapic_reset(v);
+}
+
+/* ------------------------------------------------------------------------ */
 /* MP state and signal mask                                                   */
 
 static bool mp_state_valid(const struct vcpu_mock *m, uint32_t s)
@@ -499,6 +1070,42 @@ static int vcpu_ioctl_locked(struct vcpu_mock *m, struct mock_vcpu *v, unsigned 
 		return set_sregs(m, v, arg);
 	case KVM_SET_CPUID2:
 		return set_cpuid2(v, arg);
+	case KVM_GET_MSRS:
+	case KVM_SET_MSRS:
+		return msr_io(v, req == KVM_SET_MSRS, arg);
+	case KVM_GET_XSAVE:
+	case KVM_GET_XSAVE2: /* guest_fpu.uabi_size bytes: 4096 on the model */
+		memcpy((void *)(uintptr_t)arg, &v->xsave, sizeof(v->xsave));
+		return 0;
+	case KVM_SET_XSAVE:
+		return set_xsave(v, arg);
+	case KVM_GET_XCRS:
+		get_xcrs(v, arg);
+		return 0;
+	case KVM_SET_XCRS:
+		return set_xcrs(v, arg);
+	case KVM_GET_DEBUGREGS:
+		get_debugregs(v, arg);
+		return 0;
+	case KVM_SET_DEBUGREGS:
+		return set_debugregs(v, arg);
+	case KVM_GET_VCPU_EVENTS:
+		get_vcpu_events(v, arg);
+		return 0;
+	case KVM_SET_VCPU_EVENTS:
+		return set_vcpu_events(v, arg);
+	case KVM_GET_LAPIC:
+	case KVM_SET_LAPIC:
+		/* kvm_arch_vcpu_ioctl: r = -EINVAL; if (!lapic_in_kernel(vcpu)) goto out; */
+		if (!v->vm->irqchip)
+			return -EINVAL;
+		if (req == KVM_SET_LAPIC)
+			set_lapic(v, arg);
+		else
+			memcpy((void *)(uintptr_t)arg, &v->lapic, sizeof(v->lapic));
+		return 0;
+	case KVM_GET_REG_LIST:
+		return get_reg_list(v, arg);
 	case KVM_GET_REGS_ARM64:
 	case KVM_SET_REGS_ARM64:
 		/* arm64 implements kvm_arch_vcpu_ioctl_{get,set}_regs as EINVAL: ONE_REG only. */
