@@ -82,6 +82,7 @@
 #include <vcpu/arm64.h>
 #include <vcpu/mock.h>
 #include <vcpu/vcpu.h>
+#include <vcpu/state.h>
 
 #include "helpers.h"
 
@@ -324,6 +325,40 @@ static const struct vcpu_mock_step x86_dirty_steps[] = {
 	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x5020, .value = 0x5d },
 	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0xf000, .value = 0x5d },
 	RKS_DONE(0x5d), /* al */
+};
+
+/*
+ * test_snapshot_restore's and test_live_migration's guest: a computation
+ * with state in registers and RAM.  v = 1, then 8 times: store v to page i
+ * of the logged region (DS based there), output v (a 2-byte MMIO write),
+ * v = 2v + 3; then done.  Outputs 1, 5, 13, 29, 61, 125, 253, 509.
+ */
+static const uint8_t x86_compute[] = {
+	0xb8, 0x00, 0x10,                   /* 0000: mov ax, 0x1000               */
+	0x8e, 0xd8,                         /* 0003: mov ds, ax                   ds base 0x10000 */
+	0xb8, 0x01, 0x00,                   /* 0005: mov ax, 0x1                  v = 1 */
+	0xb9, 0x08, 0x00,                   /* 0008: mov cx, 0x8                  8 rounds */
+	0x31, 0xff,                         /* 000b: xor di, di                   page 0 */
+	0x89, 0x05,                         /* 000d: mov [di], ax                 store v to the page */
+	0x81, 0xc7, 0x00, 0x10,             /* 000f: add di, 0x1000               next page */
+	0x2e, 0xa3, 0x00, 0x80,             /* 0013: mov cs:0x8000, ax            output v */
+	0x01, 0xc0,                         /* 0017: add ax, ax                   v *= 2 */
+	0x83, 0xc0, 0x03,                   /* 0019: add ax, 0x3                  v += 3 */
+	0x49,                               /* 001c: dec cx                       */
+	0x75, 0xee,                         /* 001d: jne 0xd                      next round */
+	0x2e, 0xa2, 0xf0, 0x80,             /* 001f: mov cs:0x80f0, al            done */
+	0xf4,                               /* 0023: hlt                          halt (never reached) */
+};
+
+#define RK_OUT_LEN 2
+#define RK_COMPUTE_STEP(i, v) \
+	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x1000 * (i), .value = (v) }, \
+	RKS_WRITE(0x0, RK_OUT_LEN, v)
+static const struct vcpu_mock_step x86_compute_steps[] = {
+	RK_COMPUTE_STEP(0, 1), RK_COMPUTE_STEP(1, 5), RK_COMPUTE_STEP(2, 13),
+	RK_COMPUTE_STEP(3, 29), RK_COMPUTE_STEP(4, 61), RK_COMPUTE_STEP(5, 125),
+	RK_COMPUTE_STEP(6, 253), RK_COMPUTE_STEP(7, 509),
+	RKS_DONE(0xfd), /* al: the low byte of 1021 */
 };
 
 /*
@@ -679,6 +714,38 @@ static const struct vcpu_mock_step a64_dirty_steps[] = {
 	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x5010, .value = 0x5d },
 	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x5020, .value = 0x5d },
 	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0xf000, .value = 0x5d },
+	RKS_DONE(0),
+};
+
+/*
+ * test_snapshot_restore's and test_live_migration's guest: v = 1, then 8
+ * times: store v to page i of the logged region, output v (an 8-byte MMIO
+ * write), v = 2v + 3; then done.  Outputs 1, 5, 13, 29, 61, 125, 253, 509.
+ */
+static const uint32_t a64_compute[] = {
+	0xd2a20001, /* 0000: mov x1, #0x10000000          x1 = MMIO base */
+	0xd2a00083, /* 0004: mov x3, #0x40000             x3 = the logged region */
+	0xd2800020, /* 0008: mov x0, #0x1                 v = 1 */
+	0xd2800102, /* 000c: mov x2, #0x8                 8 rounds */
+	0xf9000060, /* 0010: str x0, [x3]                 store v to the page */
+	0x91400463, /* 0014: add x3, x3, #0x1, lsl #12    next page */
+	0xf9000020, /* 0018: str x0, [x1]                 output v */
+	0x8b000000, /* 001c: add x0, x0, x0               v *= 2 */
+	0x91000c00, /* 0020: add x0, x0, #0x3             v += 3 */
+	0xf1000442, /* 0024: subs x2, x2, #0x1            */
+	0x54ffff41, /* 0028: b.ne 0x10                    next round */
+	0xf907f83f, /* 002c: str xzr, [x1, #0xff0]        done */
+	0x14000000, /* 0030: b .                          spin */
+};
+
+#define RK_OUT_LEN 8
+#define RK_COMPUTE_STEP(i, v) \
+	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x1000 * (i), .value = (v) }, \
+	RKS_WRITE(0x0, RK_OUT_LEN, v)
+static const struct vcpu_mock_step a64_compute_steps[] = {
+	RK_COMPUTE_STEP(0, 1), RK_COMPUTE_STEP(1, 5), RK_COMPUTE_STEP(2, 13),
+	RK_COMPUTE_STEP(3, 29), RK_COMPUTE_STEP(4, 61), RK_COMPUTE_STEP(5, 125),
+	RK_COMPUTE_STEP(6, 253), RK_COMPUTE_STEP(7, 509),
 	RKS_DONE(0),
 };
 
@@ -2130,6 +2197,239 @@ static void test_dirty_log(void **state)
 #endif
 }
 
+/*
+ * The computing guest (x86_compute / a64_compute) and what watches it:
+ * each output is recorded, and the run stops with RK_STOP_PAUSE once
+ * stop_at outputs are in (0: run to done).
+ */
+#define RK_STOP_PAUSE 0x5a05
+#define RK_COMPUTE_OUTPUTS 8
+static const uint64_t rk_compute_want[RK_COMPUTE_OUTPUTS] = { 1, 5, 13, 29, 61, 125, 253, 509 };
+
+struct rk_outs {
+	uint64_t v[RK_COMPUTE_OUTPUTS + 1];
+	unsigned n, stop_at;
+	int bad;
+};
+
+static int rk_outs_mmio(void *opaque, struct vcpu *cpu, struct vcpu_io *io)
+{
+	struct rk_outs *o = opaque;
+	uint64_t v = 0;
+
+	(void)cpu;
+	if (io->is_write && io->addr == RK_DONE_GPA)
+		return RK_STOP_DONE;
+	if (!io->is_write || io->addr != RK_MMIO || io->len != RK_OUT_LEN || o->n > RK_COMPUTE_OUTPUTS) {
+		o->bad++;
+		return RK_STOP_OTHER;
+	}
+	for (unsigned i = 0; i < io->len; i++)
+		v |= (uint64_t)io->data[i] << (8 * i);
+	o->v[o->n++] = v;
+	return o->n == o->stop_at ? RK_STOP_PAUSE : VCPU_CONTINUE;
+}
+
+static const struct vcpu_handlers rk_outs_handlers = { .mmio = rk_outs_mmio };
+
+/* Run @cpu until @o has @stop_at outputs (0: to the guest's done). */
+static void rk_compute_until(struct vcpu *cpu, struct rk_outs *o, unsigned stop_at)
+{
+	int rc;
+
+	o->stop_at = stop_at;
+	rc = rk_run(cpu, &rk_outs_handlers, o);
+	if (rc != (stop_at ? RK_STOP_PAUSE : RK_STOP_DONE) || o->bad)
+		fail_msg("vcpu_run() = %d after %u outputs (bad exits %d), want the %s stop; last "
+			 "exit %s; detail \"%s\"", rc, o->n, o->bad, stop_at ? "pause" : "done",
+			 vcpu_exit_kind_name(vcpu_last_exit(cpu)->kind), vcpu_last_error(cpu));
+}
+
+/* The guest's data pages (the logged region) after the given outputs. */
+static uint64_t rk_pages_mask(unsigned from, unsigned to)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uint64_t m = 0;
+
+	for (unsigned i = from; i < to; i++)
+		m |= 1ull << ((0x1000ull * i) / (uint64_t)pg);
+	return m;
+}
+
+/*
+ * The restore side: a VM on a handle of its own (in RK_MOCK mode a mock of
+ * its own, whose script for vCPU 0 is the source's from @from_step on),
+ * with the source's memory layout, RAM copied from @ram and @data, and
+ * vCPU 0 created but not run.
+ */
+struct rk_dest {
+	struct rk r;
+	void *data;
+};
+
+static void rk_dest_open(struct rk_dest *d, const void *ram, const void *data,
+			 const struct vcpu_mock_step *steps, size_t nsteps, size_t from_step)
+{
+	memset(d, 0, sizeof(*d));
+	rk_open(&d->r);
+	RK_OK(vcpu_vm_create(d->r.hv, NULL, &d->r.vm), vcpu_hv_last_error(d->r.hv));
+	d->r.ram = mmap(NULL, RK_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	d->data = mmap(NULL, RK_DIRTY_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(d->r.ram != MAP_FAILED && d->data != MAP_FAILED);
+	if (ram)
+		memcpy(d->r.ram, ram, RK_RAM_SIZE);
+	if (data)
+		memcpy(d->data, data, RK_DIRTY_SIZE);
+	RK_OK(vcpu_vm_map(d->r.vm, RK_RAM_GPA, d->r.ram, RK_RAM_SIZE, 0), vcpu_vm_last_error(d->r.vm));
+	RK_OK(vcpu_vm_map(d->r.vm, RK_DIRTY_GPA, d->data, RK_DIRTY_SIZE, VCPU_MEM_LOG_DIRTY),
+	      vcpu_vm_last_error(d->r.vm));
+#if defined(RK_MOCK)
+	RK_OK(vcpu_mock_script(d->r.mock, 0, steps + from_step, nsteps - from_step), "");
+	d->r.nsteps[0] = nsteps - from_step;
+#else
+	(void)steps;
+	(void)nsteps;
+	(void)from_step;
+#endif
+	RK_OK(vcpu_create(d->r.vm, 0, 0, &d->r.cpu[0]), vcpu_vm_last_error(d->r.vm));
+}
+
+static void rk_dest_close(struct rk_dest *d)
+{
+#if defined(RK_MOCK)
+	const char *msg = NULL;
+
+	if (vcpu_mock_failures(d->r.mock, &msg))
+		fail_msg("mock failure on the restored VM: %s", msg ? msg : "");
+	assert_int_equal(vcpu_mock_steps_done(d->r.mock, 0), d->r.nsteps[0]);
+#endif
+	RK_OK(vcpu_destroy(&d->r.cpu[0]), "");
+	RK_OK(vcpu_vm_destroy(&d->r.vm), "");
+	RK_OK(vcpu_hv_close(d->r.hv), "");
+#if defined(RK_MOCK)
+	RK_OK(vcpu_mock_destroy(&d->r.mock), "");
+#endif
+	munmap(d->r.ram, RK_RAM_SIZE);
+	munmap(d->data, RK_DIRTY_SIZE);
+}
+
+/*
+ * Snapshot a guest mid-computation (3 of its 8 rounds done), restore the
+ * snapshot in a fresh VM on a handle of its own, and run both to the end:
+ * the restored guest's outputs and RAM are the uninterrupted run's, and the
+ * source, saved but untouched, goes on as if nothing happened.
+ */
+static void test_snapshot_restore(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	struct rk_outs src = { 0 }, dst;
+	struct rk_dest d;
+	void *blob = NULL;
+	size_t len = 0;
+	struct vcpu_snapshot_info info;
+	uint8_t *data;
+	struct vcpu *cpu;
+
+	rk_vm(t);
+	data = mmap(NULL, RK_DIRTY_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(data != MAP_FAILED);
+	RK_OK(vcpu_vm_map(t->vm, RK_DIRTY_GPA, data, RK_DIRTY_SIZE, VCPU_MEM_LOG_DIRTY),
+	      vcpu_vm_last_error(t->vm));
+	cpu = rk_guest(t, 0, RK_GUEST(compute));
+	rk_compute_until(cpu, &src, 3);
+	RK_OK(vcpu_vm_snapshot(t->vm, &blob, &len), vcpu_vm_last_error(t->vm));
+	RK_OK(vcpu_snapshot_info(blob, len, &info), "");
+	assert_int_equal(info.nr_vcpus, 1);
+	assert_int_equal(info.nr_regions, 2);
+	print_message("snapshot of a %s guest mid-computation: %zu bytes\n",
+		      RK_ARCH == VCPU_ARCH_X86_64 ? "x86_64" : "arm64", len);
+
+	rk_dest_open(&d, t->ram, data, RK_SCRIPT(compute), 2 * 3);
+	RK_OK(vcpu_vm_restore(d.r.vm, blob, len), vcpu_vm_last_error(d.r.vm));
+	dst = src;
+	rk_compute_until(d.r.cpu[0], &dst, 0);
+	assert_int_equal(dst.n, RK_COMPUTE_OUTPUTS);
+	assert_memory_equal(dst.v, rk_compute_want, sizeof(rk_compute_want));
+	/* The source, untouched by the save, finishes the same way. */
+	rk_compute_until(cpu, &src, 0);
+	assert_memory_equal(src.v, rk_compute_want, sizeof(rk_compute_want));
+	assert_memory_equal(data, d.data, RK_DIRTY_SIZE);
+	for (unsigned i = 0; i < RK_COMPUTE_OUTPUTS; i++)
+		assert_int_equal(data[0x1000 * i], rk_compute_want[i] & 0xff);
+	rk_dest_close(&d);
+	free(blob);
+	RK_OK(vcpu_vm_unmap(t->vm, RK_DIRTY_GPA, RK_DIRTY_SIZE), vcpu_vm_last_error(t->vm));
+	munmap(data, RK_DIRTY_SIZE);
+#endif
+}
+
+/*
+ * Pre-copy live migration within one process: all of RAM is copied while
+ * the source has run 2 rounds, then each round copies only the pages the
+ * dirty log names (exactly those the guest wrote since), the source stops
+ * after round 5, the last dirty pages and the vCPU and VM state go over,
+ * and the destination finishes the computation with the same outputs and
+ * RAM as the source.
+ */
+static void test_live_migration(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	struct rk_outs src = { 0 }, dst;
+	struct rk_dest d;
+	long pg = sysconf(_SC_PAGESIZE);
+	uint64_t bm[1], npages = RK_DIRTY_SIZE / (uint64_t)pg;
+	void *blob = NULL;
+	size_t len = 0;
+	uint8_t *data;
+	struct vcpu *cpu;
+	const unsigned rounds[] = { 2, 5 };
+	unsigned done = 0, copied = 0;
+
+	rk_vm(t);
+	data = mmap(NULL, RK_DIRTY_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(data != MAP_FAILED);
+	RK_OK(vcpu_vm_map(t->vm, RK_DIRTY_GPA, data, RK_DIRTY_SIZE, VCPU_MEM_LOG_DIRTY),
+	      vcpu_vm_last_error(t->vm));
+	cpu = rk_guest(t, 0, RK_GUEST(compute));
+	rk_dest_open(&d, NULL, NULL, RK_SCRIPT(compute), 2 * 5);
+	/* Round 0: everything, with the source running. */
+	rk_compute_until(cpu, &src, rounds[0]);
+	memcpy(d.r.ram, t->ram, RK_RAM_SIZE); /* code: never written by the guest, not logged */
+	memcpy(d.data, data, RK_DIRTY_SIZE);
+	RK_OK(vcpu_vm_get_dirty_log(t->vm, RK_DIRTY_GPA, bm, 1), vcpu_vm_last_error(t->vm));
+	assert_int_equal(bm[0], rk_pages_mask(0, rounds[0])); /* since the mapping */
+	done = rounds[0];
+	/* Round 1: the source runs on; only its dirty pages are copied. */
+	rk_compute_until(cpu, &src, rounds[1]);
+	RK_OK(vcpu_vm_get_dirty_log(t->vm, RK_DIRTY_GPA, bm, 1), vcpu_vm_last_error(t->vm));
+	assert_int_equal(bm[0], rk_pages_mask(done, rounds[1])); /* exactly round 1's writes */
+	for (uint64_t p = 0; p < npages; p++)
+		if (bm[0] & (1ull << p)) {
+			memcpy((uint8_t *)d.data + p * (uint64_t)pg, data + p * (uint64_t)pg, (size_t)pg);
+			copied++;
+		}
+	assert_true(copied >= 1);
+	/* Stop-and-copy: the source is stopped; the last dirty pages (none here) and the state. */
+	RK_OK(vcpu_vm_get_dirty_log(t->vm, RK_DIRTY_GPA, bm, 1), vcpu_vm_last_error(t->vm));
+	assert_int_equal(bm[0], 0);
+	RK_OK(vcpu_vm_snapshot(t->vm, &blob, &len), vcpu_vm_last_error(t->vm));
+	RK_OK(vcpu_vm_restore(d.r.vm, blob, len), vcpu_vm_last_error(d.r.vm));
+	dst = src;
+	rk_compute_until(d.r.cpu[0], &dst, 0);
+	assert_memory_equal(dst.v, rk_compute_want, sizeof(rk_compute_want));
+	rk_compute_until(cpu, &src, 0);
+	assert_memory_equal(data, d.data, RK_DIRTY_SIZE);
+	print_message("live migration: %u of %llu data pages copied after the first round, "
+		      "state %zu bytes\n", copied, (unsigned long long)npages, len);
+	rk_dest_close(&d);
+	free(blob);
+	RK_OK(vcpu_vm_unmap(t->vm, RK_DIRTY_GPA, RK_DIRTY_SIZE), vcpu_vm_last_error(t->vm));
+	munmap(data, RK_DIRTY_SIZE);
+#endif
+}
+
 /* Registers written by the host read back, and survive a trip through the guest. */
 /*
  * What one exit costs on this driver: the guest makes LOOPS MMIO writes,
@@ -2499,6 +2799,8 @@ int main(void)
 		RK_TEST(test_two_vcpus),
 		RK_TEST(test_memory_region),
 		RK_TEST(test_dirty_log),
+		RK_TEST(test_snapshot_restore),
+		RK_TEST(test_live_migration),
 		RK_TEST(test_regs),
 		RK_TEST(test_regs_batch),
 		RK_TEST(test_cpuid_apic_id),
