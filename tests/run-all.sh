@@ -15,7 +15,7 @@
 #      where there is one (else SKIP)
 #   3. clang + ASan/UBSan build (build-asan): mock, faults, gunyah,
 #      geniezone, acrn, real-kvm, demo
-#   4. valgrind memcheck on the gcc build: mock, faults, the backends
+#   4. valgrind memcheck on the gcc build: mock, faults, the backends, state
 #   5. clang + TSan build (build-tsan): mock and the backends (kicks,
 #      parallel vCPUs, ACRN's serving thread)
 #   6. clang + libFuzzer build (build-fuzz): each fuzz target for
@@ -64,20 +64,20 @@ ABI_CHECK_REQUIRED=1 run_tests build-ci
 run_tests build-ci --benchmark --suite bench
 
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
-	step "clang + ASan/UBSan: build-asan (mock, faults, backends, real-kvm, demo)"
+	step "clang + ASan/UBSan: build-asan (mock, faults, backends, real-kvm, demo, state)"
 	CC=clang setup build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
 	ninja -C build-asan
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		run_tests build-asan --suite mock --suite faults --suite gunyah --suite geniezone \
-			--suite acrn --suite real-kvm --suite demo
+			--suite acrn --suite real-kvm --suite demo --suite state
 fi
 
 if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
-	step "valgrind memcheck: build-ci (mock, faults, backends)"
+	step "valgrind memcheck: build-ci (mock, faults, backends, state)"
 	run_tests build-ci --suite mock --suite faults --suite gunyah --suite geniezone \
-		--suite acrn --timeout-multiplier 4 \
+		--suite acrn --suite state --timeout-multiplier 4 \
 		--wrap='valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite'
 fi
 
@@ -99,10 +99,10 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
 fi
 
 if [ "${SKIP_ARM64:-0}" != 1 ]; then
-	step "arm64 cross: build-arm64 under qemu-aarch64 (mock, demo, exports)"
+	step "arm64 cross: build-arm64 under qemu-aarch64 (mock, demo, exports, state)"
 	setup build-arm64 --cross-file cross/aarch64-linux-gnu.ini -Dtests=enabled
 	ninja -C build-arm64
-	run_tests build-arm64 --suite mock --suite demo --suite install
+	run_tests build-arm64 --suite mock --suite demo --suite install --suite state
 fi
 
 step "all checks passed in $((SECONDS - start)) s"
