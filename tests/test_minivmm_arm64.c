@@ -229,6 +229,74 @@ static void test_run_console_and_power_off(void **state)
 	assert_int_equal(vcpu_mock_steps_done(f->mock, 0), sizeof(s) / sizeof(s[0]));
 }
 
+/*
+ * --save then --restore in another VM of another mock driver: the guest
+ * prints 'a' and spins until the save at --save-at stops it; minivmm writes
+ * the file and ends "saved" (0).  The restoring minivmm takes its vCPUs,
+ * RAM and registers from the file (no kernel), and the guest goes on: 'b',
+ * then PSCI SYSTEM_OFF.
+ */
+static void test_save_and_restore(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = config(f, 2, 64);
+	const struct vcpu_mock_step s1[] = { uart_putc('a'), { .op = VCPU_MOCK_SPIN } };
+	const struct vcpu_mock_step s2[] = {
+		uart_putc('b'),
+		{ .op = VCPU_MOCK_HYPERCALL, .value = VCPU_PSCI_SYSTEM_OFF },
+	};
+	char out[64], snap[128];
+	const char *msg = NULL;
+	uint64_t pc;
+
+	snprintf(snap, sizeof(snap), "%s/snap", f->dir);
+	make_image(f, 0x80000, MIB, 0x644d5241);
+	cfg.save = snap;
+	cfg.save_at = 0.05;
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, s1, 2), 0);
+	assert_int_equal(vcpu_set_reg(f->v.cpu[0], VCPU_REG_ARM64_X(9), 0x5a5a), 0);
+	f->v.ram[0x1234] = 0x77; /* guest RAM the file must carry */
+	pc = reg(f, 0, VCPU_REG_ARM64_PC);
+	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
+	assert_string_equal(out, "a\n"); /* the line the save cut is ended */
+	assert_string_equal(f->v.end, "saved");
+	assert_int_equal(vcpu_mock_failures(f->mock, &msg), 0);
+	mv_teardown(&f->v);
+
+	/* A new "process": another mock, no kernel, everything from the file. */
+	fx_mock(f, VCPU_BACKEND_KVM, VCPU_ARCH_ARM64);
+	cfg = (struct mv_config){ .restore = snap, .hv = f->hv, .backend = VCPU_BACKEND_KVM };
+	assert_int_equal(mv_setup(&f->v, &cfg), 0);
+	assert_int_equal(f->v.cfg.cpus, 2);
+	assert_int_equal(f->v.ram[0x1234], 0x77);
+	assert_int_equal(reg(f, 0, VCPU_REG_ARM64_X(9)), 0x5a5a);
+	/* The PC the saved guest had reached: the mock's guest advanced it past the UART store. */
+	assert_int_equal(reg(f, 0, VCPU_REG_ARM64_PC), pc + 4);
+	assert_int_equal(vcpu_mock_script(f->mock, 0, s2, 2), 0);
+	assert_int_equal(run_captured(f, out, sizeof(out)), MV_EXIT_OFF);
+	assert_string_equal(out, "b");
+	assert_string_equal(f->v.end, "powered off");
+	assert_int_equal(vcpu_mock_failures(f->mock, &msg), 0);
+	unlink(snap);
+}
+
+/* A file that is not a snapshot, or a truncated one, is refused with a reason. */
+static void test_restore_bad_file(void **state)
+{
+	struct fx *f = *state;
+	struct mv_config cfg = { .restore = f->initrd, .backend = VCPU_BACKEND_KVM };
+	static const char junk[200] = "MINIVMM";
+
+	cfg.hv = fx_mock(f, VCPU_BACKEND_KVM, VCPU_ARCH_ARM64);
+	write_file(f->initrd, junk, sizeof(junk));
+	assert_int_equal(mv_setup(&f->v, &cfg), -EBADMSG);
+	assert_non_null(strstr(f->v.err, "not a minivmm snapshot"));
+	mv_teardown(&f->v);
+	cfg.restore = "/nonexistent/snap";
+	assert_int_equal(mv_setup(&f->v, &cfg), -ENOENT);
+}
+
 /* PSCI SYSTEM_RESET is a reset (3); SYSTEM_RESET2 a panic (4); an internal error 4. */
 static void test_run_reset_and_crash(void **state)
 {
@@ -325,6 +393,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_layout_and_device_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_console_and_power_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_reset_and_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_and_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_bad_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gunyah_to_first_mmio_and_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_geniezone_to_first_mmio_and_off, setup, teardown),
 	};

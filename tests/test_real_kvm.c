@@ -2267,8 +2267,31 @@ struct rk_dest {
 	void *data;
 };
 
+/* The in-kernel interrupt controller the device cases give both VMs. */
+#define RK_GIC_IRQS 128
+static int rk_devices_before(struct vcpu_vm *vm)
+{
+#if defined(RK_GUEST_X86)
+	return vcpu_x86_create_irqchip(vm, VCPU_X86_IRQCHIP_PIT);
+#else
+	(void)vm;
+	return 0;
+#endif
+}
+
+static int rk_devices_after(struct vcpu_vm *vm)
+{
+#if defined(RK_GUEST_ARM64)
+	return vcpu_vm_create_gic_v3(vm, RK_GICD_GPA, RK_GICR_GPA, RK_GIC_IRQS);
+#else
+	(void)vm;
+	return 0;
+#endif
+}
+
 static void rk_dest_open(struct rk_dest *d, const void *ram, const void *data,
-			 const struct vcpu_mock_step *steps, size_t nsteps, size_t from_step)
+			 const struct vcpu_mock_step *steps, size_t nsteps, size_t from_step,
+			 bool devices)
 {
 	memset(d, 0, sizeof(*d));
 	rk_open(&d->r);
@@ -2291,7 +2314,11 @@ static void rk_dest_open(struct rk_dest *d, const void *ram, const void *data,
 	(void)nsteps;
 	(void)from_step;
 #endif
+	if (devices)
+		RK_OK(rk_devices_before(d->r.vm), vcpu_vm_last_error(d->r.vm));
 	RK_OK(vcpu_create(d->r.vm, 0, 0, &d->r.cpu[0]), vcpu_vm_last_error(d->r.vm));
+	if (devices)
+		RK_OK(rk_devices_after(d->r.vm), vcpu_vm_last_error(d->r.vm));
 }
 
 static void rk_dest_close(struct rk_dest *d)
@@ -2345,7 +2372,7 @@ static void test_snapshot_restore(void **state)
 	print_message("snapshot of a %s guest mid-computation: %zu bytes\n",
 		      RK_ARCH == VCPU_ARCH_X86_64 ? "x86_64" : "arm64", len);
 
-	rk_dest_open(&d, t->ram, data, RK_SCRIPT(compute), 2 * 3);
+	rk_dest_open(&d, t->ram, data, RK_SCRIPT(compute), 2 * 3, false);
 	RK_OK(vcpu_vm_restore(d.r.vm, blob, len), vcpu_vm_last_error(d.r.vm));
 	dst = src;
 	rk_compute_until(d.r.cpu[0], &dst, 0);
@@ -2357,6 +2384,104 @@ static void test_snapshot_restore(void **state)
 	assert_memory_equal(data, d.data, RK_DIRTY_SIZE);
 	for (unsigned i = 0; i < RK_COMPUTE_OUTPUTS; i++)
 		assert_int_equal(data[0x1000 * i], rk_compute_want[i] & 0xff);
+	rk_dest_close(&d);
+	free(blob);
+	RK_OK(vcpu_vm_unmap(t->vm, RK_DIRTY_GPA, RK_DIRTY_SIZE), vcpu_vm_last_error(t->vm));
+	munmap(data, RK_DIRTY_SIZE);
+#endif
+}
+
+/* Compare a VM class of two VMs (the PIT's load times aside: a set restarts the counts). */
+static void rk_same_vm_class(struct vcpu_vm *a, struct vcpu_vm *b, uint32_t cls)
+{
+	size_t la = 0, lb = 0;
+	uint8_t *pa, *pb;
+
+	RK_OK(vcpu_vm_get_state(a, cls, NULL, &la), vcpu_vm_last_error(a));
+	pa = calloc(1, la);
+	pb = calloc(1, la);
+	assert_true(pa && pb);
+	lb = la;
+	RK_OK(vcpu_vm_get_state(a, cls, pa, &la), vcpu_vm_last_error(a));
+	RK_OK(vcpu_vm_get_state(b, cls, pb, &lb), vcpu_vm_last_error(b));
+	assert_int_equal(la, lb);
+#if defined(RK_GUEST_X86)
+	if (cls == VCPU_STATE_X86_PIT)
+		for (unsigned i = 0; i < 3; i++) {
+			((struct vcpu_x86_pit *)(void *)pa)->channels[i].count_load_time = 0;
+			((struct vcpu_x86_pit *)(void *)pb)->channels[i].count_load_time = 0;
+		}
+#endif
+	if (memcmp(pa, pb, la) != 0) {
+		for (size_t i = 0; i < la; i++)
+			if (pa[i] != pb[i]) {
+				fail_msg("state class 0x%x differs after the restore at byte %zu "
+					 "(0x%02x, restored 0x%02x)", cls, i, pa[i], pb[i]);
+			}
+	}
+	free(pa);
+	free(pb);
+}
+
+/*
+ * test_snapshot_restore with the in-kernel interrupt controllers (x86: PICs,
+ * IOAPIC, LAPIC, PIT; arm64: a GICv3) and a raised interrupt line: their
+ * state comes back in the fresh VM exactly, and the computation finishes.
+ */
+static void test_snapshot_restore_devices(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	struct rk_outs src = { 0 }, dst;
+	struct rk_dest d;
+	void *blob = NULL;
+	size_t len = 0;
+	uint8_t *data;
+	struct vcpu *cpu;
+	uint64_t v = 0;
+	int rc;
+#if defined(RK_GUEST_X86)
+	const uint32_t cls[] = { VCPU_STATE_X86_PIC, VCPU_STATE_X86_IOAPIC, VCPU_STATE_X86_PIT };
+	const uint32_t line = 4; /* an ISA interrupt, through the PIC and the IOAPIC */
+#else
+	const uint32_t cls[] = { VCPU_STATE_ARM64_VGIC };
+	const uint32_t line = 40; /* an SPI */
+#endif
+
+	rk_vm(t);
+	RK_OK(vcpu_vm_check(t->vm, VCPU_CAP_IRQCHIP, &v), vcpu_vm_last_error(t->vm));
+	if (v == 0) {
+		print_message("no in-kernel irqchip: skipped\n");
+		skip();
+	}
+	data = mmap(NULL, RK_DIRTY_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(data != MAP_FAILED);
+	RK_OK(vcpu_vm_map(t->vm, RK_DIRTY_GPA, data, RK_DIRTY_SIZE, VCPU_MEM_LOG_DIRTY),
+	      vcpu_vm_last_error(t->vm));
+	RK_OK(rk_devices_before(t->vm), vcpu_vm_last_error(t->vm));
+	cpu = rk_guest(t, 0, RK_GUEST(compute));
+	rc = rk_devices_after(t->vm);
+	if (rc == -ENODEV) {
+		print_message("no GICv3 emulation on this host: skipped\n");
+		RK_OK(vcpu_vm_unmap(t->vm, RK_DIRTY_GPA, RK_DIRTY_SIZE), "");
+		munmap(data, RK_DIRTY_SIZE);
+		skip();
+	}
+	RK_OK(rc, vcpu_vm_last_error(t->vm));
+	RK_OK(vcpu_vm_set_irq_line(t->vm, line, 1), vcpu_vm_last_error(t->vm));
+	rk_compute_until(cpu, &src, 3);
+	RK_OK(vcpu_vm_snapshot(t->vm, &blob, &len), vcpu_vm_last_error(t->vm));
+	print_message("snapshot with the interrupt controllers: %zu bytes\n", len);
+
+	rk_dest_open(&d, t->ram, data, RK_SCRIPT(compute), 2 * 3, true);
+	RK_OK(vcpu_vm_restore(d.r.vm, blob, len), vcpu_vm_last_error(d.r.vm));
+	for (size_t i = 0; i < sizeof(cls) / sizeof(cls[0]); i++)
+		rk_same_vm_class(t->vm, d.r.vm, cls[i]);
+	dst = src;
+	rk_compute_until(d.r.cpu[0], &dst, 0);
+	assert_memory_equal(dst.v, rk_compute_want, sizeof(rk_compute_want));
+	rk_compute_until(cpu, &src, 0);
+	assert_memory_equal(data, d.data, RK_DIRTY_SIZE);
 	rk_dest_close(&d);
 	free(blob);
 	RK_OK(vcpu_vm_unmap(t->vm, RK_DIRTY_GPA, RK_DIRTY_SIZE), vcpu_vm_last_error(t->vm));
@@ -2393,7 +2518,7 @@ static void test_live_migration(void **state)
 	RK_OK(vcpu_vm_map(t->vm, RK_DIRTY_GPA, data, RK_DIRTY_SIZE, VCPU_MEM_LOG_DIRTY),
 	      vcpu_vm_last_error(t->vm));
 	cpu = rk_guest(t, 0, RK_GUEST(compute));
-	rk_dest_open(&d, NULL, NULL, RK_SCRIPT(compute), 2 * 5);
+	rk_dest_open(&d, NULL, NULL, RK_SCRIPT(compute), 2 * 5, false);
 	/* Round 0: everything, with the source running. */
 	rk_compute_until(cpu, &src, rounds[0]);
 	memcpy(d.r.ram, t->ram, RK_RAM_SIZE); /* code: never written by the guest, not logged */
@@ -2800,6 +2925,7 @@ int main(void)
 		RK_TEST(test_memory_region),
 		RK_TEST(test_dirty_log),
 		RK_TEST(test_snapshot_restore),
+		RK_TEST(test_snapshot_restore_devices),
 		RK_TEST(test_live_migration),
 		RK_TEST(test_regs),
 		RK_TEST(test_regs_batch),

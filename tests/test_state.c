@@ -7,6 +7,8 @@
  * driver calls during save and restore, and the backends without state.
  * The mock's own rules for each state ioctl: test_state_rules.c.
  */
+#define _GNU_SOURCE
+#include "kvm/kvm.h" /* the vGIC's device fd, for the raw rule checks */
 #include "mock_fixture.h"
 
 #include <vcpu/state.h>
@@ -368,23 +370,25 @@ static void test_arm64_regs_roundtrip(void **state)
 	bool pc = false, v0 = false, fpsr = false, mpidr = false;
 
 	assert_true(r->count > 70); /* core, FP/SIMD, system and firmware registers */
-	assert_int_equal(len, 8 + 24 * (size_t)r->count);
-	for (uint32_t i = 0; i < r->count; i++) {
-		struct vcpu_arm64_reg *e = &vcpu_arm64_regs_entries(r)[i];
+	struct vcpu_arm64_reg *e = vcpu_arm64_regs_first(r);
 
+	for (uint32_t i = 0; i < r->count; i++, e = vcpu_arm64_regs_next(e)) {
 		if (e->id == 0x6030000000100040ull) { /* PC */
 			pc = true;
-			put_le(e->value, 0x80001000, 8);
-		} else if (e->id == 0x6040000000100054ull) { /* V0, 128 bits */
+			put_le(vcpu_arm64_reg_value(e), 0x80001000, 8);
+		} else if (e->id == 0x6040000000100054ull) { /* V0, 128 bits: a 24-byte record */
 			v0 = true;
-			memset(e->value, 0xa5, 16);
-		} else if (e->id == 0x60200000001000d4ull) { /* FPSR, 32 bits */
+			assert_int_equal(vcpu_arm64_reg_size(e), 24);
+			memset(vcpu_arm64_reg_value(e), 0xa5, 16);
+		} else if (e->id == 0x60200000001000d4ull) { /* FPSR, 32 bits: padded to 8 */
 			fpsr = true;
-			put_le(e->value, 0x8000000, 4);
+			assert_int_equal(vcpu_arm64_reg_size(e), 16);
+			put_le(vcpu_arm64_reg_value(e), 0x8000000, 4);
 		} else if (e->id == 0x603000000013c005ull) { /* MPIDR_EL1 */
 			mpidr = true;
 		}
 	}
+	assert_ptr_equal((uint8_t *)e, (uint8_t *)r + len);
 	assert_true(pc && v0 && fpsr && mpidr);
 	assert_int_equal(vcpu_set_state(cpu, VCPU_STATE_ARM64_REGS, r, len), 0);
 	back = get_cls(cpu, VCPU_STATE_ARM64_REGS, &len2);
@@ -392,9 +396,13 @@ static void test_arm64_regs_roundtrip(void **state)
 	assert_memory_equal(r, back, len);
 	assert_int_equal(reg_of(cpu, VCPU_REG_ARM64_PC), 0x80001000);
 	/* An id of another architecture is refused before the driver is asked. */
-	vcpu_arm64_regs_entries(r)[0].id = 0x2030000000000000ull;
+	vcpu_arm64_regs_first(r)->id = 0x2030000000000000ull;
 	assert_int_equal(vcpu_set_state(cpu, VCPU_STATE_ARM64_REGS, r, len), -EINVAL);
 	expect_detail(vcpu_last_error(cpu));
+	/* A record claiming more bytes than the buffer holds. */
+	vcpu_arm64_regs_first(r)->id = 0x6080000000100054ull; /* 256 bytes */
+	assert_int_equal(vcpu_set_state(cpu, VCPU_STATE_ARM64_REGS, r, 8 + 16), -EINVAL);
+	assert_non_null(strstr(vcpu_last_error(cpu), "does not fit"));
 	free(r);
 	free(back);
 }
@@ -585,19 +593,169 @@ static void test_snapshot_arm64_roundtrip(void **state)
 	free(blob);
 }
 
-/* A vGIC's state is not saved: the snapshot says so rather than lose it. */
-static void test_snapshot_arm64_gic_refused(void **state)
+/* An arm64 VM with vCPUs 0 and 1 and a GICv3 with @nr_irqs interrupts. */
+#define GICD_GPA 0x8000000ull
+#define GICR_GPA 0x80a0000ull
+static void arm64_gic_vm(struct vcpu_vm *vm, struct vcpu **cpus, uint32_t nr_irqs)
+{
+	for (uint32_t i = 0; i < 2; i++)
+		assert_int_equal(vcpu_create(vm, i, 0, &cpus[i]), 0);
+	assert_int_equal(vcpu_vm_create_gic_v3(vm, GICD_GPA, GICR_GPA, nr_irqs), 0);
+}
+
+/* The entry of @g for (group, attr), or fail. */
+static struct vcpu_arm64_vgic_reg *gic_entry(struct vcpu_arm64_vgic *g, uint32_t group,
+					     uint64_t attr)
+{
+	for (uint32_t i = 0; i < g->count; i++) {
+		struct vcpu_arm64_vgic_reg *e = &vcpu_arm64_vgic_entries(g)[i];
+
+		if (e->group == group && e->attr == attr)
+			return e;
+	}
+	fail_msg("no vGIC register group %u attr 0x%llx", group, (unsigned long long)attr);
+	return NULL;
+}
+
+#define GRP_DIST 1u
+#define GRP_REDIST 5u
+#define GRP_CPU 6u
+#define GRP_LEVEL 7u
+#define AFF1 (1ull << 32) /* vCPU 1: MPIDR Aff0 = 1 */
+#define ICC_PMR_EL1 0xc230u /* op0 3, op1 0, CRn 4, CRm 6, op2 0 */
+
+/*
+ * The vGIC class: registers set through it read back, set/clear pairs are
+ * restored exactly (a bit the saved state lacks is cleared), and a VM
+ * without a GIC has no such state.
+ */
+static void test_arm64_vgic_roundtrip(void **state)
 {
 	struct fx *f = *state;
-	void *blob = (void *)1;
-	size_t len = 0;
+	struct vcpu_arm64_vgic *g, *back;
+	size_t len, len2;
+
+	open_arch(f, ARM64);
+	assert_int_equal(vcpu_vm_get_state(f->vm, VCPU_STATE_ARM64_VGIC, NULL, &len), -ENXIO);
+	arm64_gic_vm(f->vm, f->cpu, 96);
+	g = vm_get_cls(f->vm, VCPU_STATE_ARM64_VGIC, &len);
+	assert_int_equal(len, 8 + 24 * (size_t)g->count);
+	gic_entry(g, GRP_DIST, 0x0104)->value = 0x00000300;      /* ISENABLER1: SPIs 40, 41 */
+	gic_entry(g, GRP_DIST, 0x0400 + 40)->value = 0x0000a080; /* IPRIORITYR: 40, 41 */
+	gic_entry(g, GRP_DIST, 0x6000 + 8 * 41)->value = 0x1;    /* IROUTER41: vCPU 1 */
+	gic_entry(g, GRP_DIST, 0x0c00 + 4 * 2)->value = 0x2;     /* ICFGR2: SPI 32 edge */
+	gic_entry(g, GRP_LEVEL, 64)->value = 0x4;                /* SPI 66's line high */
+	gic_entry(g, GRP_REDIST, AFF1 | 0x10100)->value = 0x08000000; /* ISENABLER0: PPI 27 */
+	gic_entry(g, GRP_CPU, AFF1 | ICC_PMR_EL1)->value = 0xf0;
+	assert_int_equal(vcpu_vm_set_state(f->vm, VCPU_STATE_ARM64_VGIC, g, len), 0);
+	back = vm_get_cls(f->vm, VCPU_STATE_ARM64_VGIC, &len2);
+	assert_int_equal(len, len2);
+	assert_memory_equal(g, back, len);
+	/* Restoring the first state clears SPI 41's enable again (ICENABLER, then ISENABLER). */
+	gic_entry(g, GRP_DIST, 0x0104)->value = 0x00000100;
+	assert_int_equal(vcpu_vm_set_state(f->vm, VCPU_STATE_ARM64_VGIC, g, len), 0);
+	free(back);
+	back = vm_get_cls(f->vm, VCPU_STATE_ARM64_VGIC, &len2);
+	assert_int_equal(gic_entry(back, GRP_DIST, 0x0104)->value, 0x100);
+	/* A 32-bit register given more than 32 bits. */
+	gic_entry(g, GRP_DIST, 0x0104)->value = 1ull << 32;
+	assert_int_equal(vcpu_vm_set_state(f->vm, VCPU_STATE_ARM64_VGIC, g, len), -EINVAL);
+	expect_detail(vcpu_vm_last_error(f->vm));
+	free(g);
+	free(back);
+}
+
+/* The mock's vGIC register rules (arm-vgic-v3.rst), through raw device attributes. */
+static void test_arm64_vgic_rules(void **state)
+{
+	struct fx *f = *state;
+	int gic_fd;
+	uint32_t v32 = 0;
+	uint64_t v64 = 0;
+	struct { uint32_t flags, group; uint64_t attr, addr; } a = { 0, GRP_DIST, 0x0104,
+								      (uintptr_t)&v32 };
+	const unsigned long get = 0x4018aee2ul, set = 0x4018aee1ul; /* KVM_[GS]ET_DEVICE_ATTR */
 
 	open_arch(f, ARM64);
 	add_cpu(f, 0);
-	assert_int_equal(vcpu_vm_create_gic_v3(f->vm, 0x8000000, 0x80a0000, 64), 0);
-	assert_int_equal(vcpu_vm_snapshot(f->vm, &blob, &len), -EOPNOTSUPP);
-	assert_non_null(strstr(vcpu_vm_last_error(f->vm), "GIC"));
-	assert_ptr_equal(blob, (void *)1);
+	add_cpu(f, 1);
+	assert_int_equal(vcpu_vm_create_gic_v3(f->vm, GICD_GPA, GICR_GPA, 64), 0);
+	gic_fd = ((const struct kvm_vm_priv *)f->vm->priv)->gic_fd;
+	assert_true(gic_fd >= 0);
+	v32 = 0x1;
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, set, (unsigned long)(uintptr_t)&a), 0);
+	a.attr = 0x0184; /* ICENABLER1 */
+	v32 = 0x1;
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, set, (unsigned long)(uintptr_t)&a), 0);
+	a.attr = 0x0104;
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, get, (unsigned long)(uintptr_t)&a), 0);
+	assert_int_equal(v32, 0);
+	a.attr = 0x0108; /* ISENABLER2: SPIs 64-95, past nr_irqs: RAZ/WI */
+	v32 = ~0u;
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, set, (unsigned long)(uintptr_t)&a), 0);
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, get, (unsigned long)(uintptr_t)&a), 0);
+	assert_int_equal(v32, 0);
+	a.attr = 0x0e00; /* GICD_NSACR: not accessible */
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, get, (unsigned long)(uintptr_t)&a), -ENXIO);
+	a.group = GRP_REDIST; /* an affinity no vCPU has */
+	a.attr = (7ull << 32) | 0x10100;
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, get, (unsigned long)(uintptr_t)&a), -EINVAL);
+	a.group = GRP_LEVEL; /* INTID not a multiple of 32 */
+	a.attr = 33;
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, get, (unsigned long)(uintptr_t)&a), -EINVAL);
+	a.group = GRP_CPU;
+	a.addr = (uintptr_t)&v64;
+	a.attr = 0xc645; /* ICC_AP0R1_EL1: beyond 5 priority bits */
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, get, (unsigned long)(uintptr_t)&a), -EINVAL);
+	a.attr = 0xc664; /* ICC_CTLR_EL1: the read-only PRIbits must match */
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, get, (unsigned long)(uintptr_t)&a), 0);
+	v64 ^= 1ull << 8;
+	assert_int_equal(sys_ioctl(f->hv, gic_fd, set, (unsigned long)(uintptr_t)&a), -EINVAL);
+}
+
+/* A snapshot of a VM with a GICv3 restores into a VM with the same GIC, and no other. */
+static void test_snapshot_arm64_gic(void **state)
+{
+	struct fx *f = *state;
+	struct env e;
+	void *blob = NULL;
+	size_t len = 0, l1, l2;
+	struct vcpu_snapshot_info info;
+	struct vcpu_arm64_vgic *g, *back;
+
+	open_arch(f, ARM64);
+	arm64_gic_vm(f->vm, f->cpu, 64);
+	g = vm_get_cls(f->vm, VCPU_STATE_ARM64_VGIC, &l1);
+	gic_entry(g, GRP_DIST, 0x0104)->value = 0x80000001;
+	gic_entry(g, GRP_CPU, AFF1 | ICC_PMR_EL1)->value = 0x80;
+	assert_int_equal(vcpu_vm_set_state(f->vm, VCPU_STATE_ARM64_VGIC, g, l1), 0);
+	assert_int_equal(vcpu_vm_snapshot(f->vm, &blob, &len), 0);
+	assert_int_equal(vcpu_snapshot_info(blob, len, &info), 0);
+	assert_int_equal(info.devices, VCPU_SNAPSHOT_DEV_ARM64_GIC_V3);
+
+	env_open(&e, VCPU_BACKEND_KVM, ARM64);
+	arm64_gic_vm(e.vm, e.cpu, 64);
+	assert_int_equal(vcpu_vm_restore(e.vm, blob, len), 0);
+	back = vm_get_cls(e.vm, VCPU_STATE_ARM64_VGIC, &l2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(g, back, l1);
+	free(back);
+	env_close(&e);
+	/* Another interrupt count. */
+	env_open(&e, VCPU_BACKEND_KVM, ARM64);
+	arm64_gic_vm(e.vm, e.cpu, 96);
+	assert_int_equal(vcpu_vm_restore(e.vm, blob, len), -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(e.vm), "interrupts"));
+	env_close(&e);
+	/* No GIC at all. */
+	env_open(&e, VCPU_BACKEND_KVM, ARM64);
+	for (uint32_t i = 0; i < 2; i++)
+		assert_int_equal(vcpu_create(e.vm, i, 0, &e.cpu[i]), 0);
+	assert_int_equal(vcpu_vm_restore(e.vm, blob, len), -EINVAL);
+	assert_non_null(strstr(vcpu_vm_last_error(e.vm), "ARM64_VGIC"));
+	env_close(&e);
+	free(g);
+	free(blob);
 }
 
 /* Take an x86 snapshot of the fixture's VM (no irqchip). */
@@ -952,7 +1110,9 @@ int main(void)
 		T(test_state_busy_while_running),
 		T(test_snapshot_x86_roundtrip),
 		T(test_snapshot_arm64_roundtrip),
-		T(test_snapshot_arm64_gic_refused),
+		T(test_arm64_vgic_roundtrip),
+		T(test_arm64_vgic_rules),
+		T(test_snapshot_arm64_gic),
 		T(test_snapshot_truncated),
 		T(test_snapshot_corrupted),
 		T(test_snapshot_bad_structure),

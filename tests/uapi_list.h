@@ -18,13 +18,20 @@
 	X(KVM_VCPUEVENT_VALID_SHADOW) X(KVM_VCPUEVENT_VALID_SMM)                            \
 	X(KVM_VCPUEVENT_VALID_PAYLOAD) X(KVM_VCPUEVENT_VALID_TRIPLE_FAULT)                  \
 	X(KVM_CLOCK_TSC_STABLE) X(KVM_CLOCK_REALTIME) X(KVM_CLOCK_HOST_TSC)                 \
-	X(KVM_IRQCHIP_PIC_MASTER) X(KVM_IRQCHIP_PIC_SLAVE) X(KVM_IRQCHIP_IOAPIC)
+	X(KVM_IRQCHIP_PIC_MASTER) X(KVM_IRQCHIP_PIC_SLAVE) X(KVM_IRQCHIP_IOAPIC)       \
+	X(KVM_CLEAR_DIRTY_LOG) X(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)                         \
+	X(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) X(KVM_DIRTY_LOG_INITIALLY_SET)         \
+	X(KVM_ARM_VCPU_FINALIZE) X(KVM_CAP_ARM_PMU_V3) X(KVM_CAP_ARM_SVE)                   \
+	X(KVM_CAP_ARM_PTRAUTH_ADDRESS) X(KVM_CAP_ARM_PTRAUTH_GENERIC)                       \
+	X(KVM_GET_SUPPORTED_CPUID) X(KVM_SET_CPUID2) X(KVM_CPUID_FLAG_SIGNIFCANT_INDEX)
 
 #define UAPI_SIZES                                                                        \
 	S(kvm_msr_entry) S(kvm_msrs) S(kvm_msr_list) S(kvm_xsave) S(kvm_xcr) S(kvm_xcrs)   \
 	S(kvm_debugregs) S(kvm_vcpu_events) S(kvm_lapic_state) S(kvm_pic_state)             \
 	S(kvm_ioapic_state) S(kvm_irqchip) S(kvm_pit_channel_state) S(kvm_pit_state2)       \
-	S(kvm_clock_data) S(kvm_reg_list) S(kvm_sregs) S(kvm_segment) S(kvm_mp_state)
+	S(kvm_clock_data) S(kvm_reg_list) S(kvm_sregs) S(kvm_segment) S(kvm_mp_state)       \
+	S(kvm_clear_dirty_log)      \
+	S(kvm_cpuid_entry2) S(kvm_cpuid2)
 
 #define UAPI_OFFSETS                                                                      \
 	O(kvm_vcpu_events, flags) O(kvm_vcpu_events, smi) O(kvm_vcpu_events, triple_fault)  \
@@ -32,4 +39,6 @@
 	O(kvm_xcrs, xcrs) O(kvm_xcrs, padding) O(kvm_debugregs, flags)                      \
 	O(kvm_irqchip, chip) O(kvm_ioapic_state, redirtbl) O(kvm_pit_state2, flags)         \
 	O(kvm_pit_channel_state, count_load_time) O(kvm_clock_data, realtime)               \
-	O(kvm_clock_data, host_tsc) O(kvm_msrs, entries) O(kvm_reg_list, reg)
+	O(kvm_clock_data, host_tsc) O(kvm_msrs, entries) O(kvm_reg_list, reg)               \
+	O(kvm_clear_dirty_log, first_page) O(kvm_clear_dirty_log, dirty_bitmap)              \
+	O(kvm_cpuid_entry2, flags) O(kvm_cpuid_entry2, padding) O(kvm_cpuid2, entries)

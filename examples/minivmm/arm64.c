@@ -236,6 +236,19 @@ static int build_fdt(struct mv_vmm *v, void *fdt, const struct dt_layout *l)
 
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The vGIC needs the vCPUs (one redistributor each): they exist by now.
+ * Gunyah's hypervisor brings its own GIC (-EOPNOTSUPP here).
+ */
+static int arm64_devices(struct mv_vmm *v)
+{
+	int r = vcpu_vm_create_gic_v3(v->vm, GICD_GPA, GICR_GPA, GIC_NR_IRQS);
+
+	if (r == -EOPNOTSUPP && vcpu_hv_backend(v->hv) == VCPU_BACKEND_GUNYAH)
+		return 0;
+	return r < 0 ? mv_fail(v, r, "cannot create the GICv3: %s", vcpu_vm_last_error(v->vm)) : 0;
+}
+
 static int arm64_setup(struct mv_vmm *v)
 {
 	const uint64_t ram_end = v->ram_gpa + v->ram_size;
@@ -280,17 +293,9 @@ static int arm64_setup(struct mv_vmm *v)
 	if (r < 0)
 		goto out;
 
-	/*
-	 * The vGIC needs the vCPUs (one redistributor each): they exist by now.
-	 * Gunyah's hypervisor brings its own GIC (-EOPNOTSUPP here).
-	 */
-	r = vcpu_vm_create_gic_v3(v->vm, GICD_GPA, GICR_GPA, GIC_NR_IRQS);
-	if (r == -EOPNOTSUPP && vcpu_hv_backend(v->hv) == VCPU_BACKEND_GUNYAH)
-		r = 0;
-	if (r < 0) {
-		r = mv_fail(v, r, "cannot create the GICv3: %s", vcpu_vm_last_error(v->vm));
+	r = arm64_devices(v);
+	if (r < 0)
 		goto out;
-	}
 	fdt = calloc(1, FDT_BUF);
 	if (!fdt) {
 		r = mv_fail(v, -ENOMEM, "no memory for the device tree");
@@ -376,6 +381,7 @@ const struct mv_arch mv_arch_arm64 = {
 	/* A panic restarts warm: PSCI SYSTEM_RESET2, not SYSTEM_RESET (minivmm.c, mv_cmdline()). */
 	.cmdline_prefix = "panic=-1 reboot=panic_warm",
 	.setup = arm64_setup,
+	.devices = arm64_devices,
 	.handlers = {
 		.mmio = arm64_mmio,
 		.system_event = mv_on_system_event,

@@ -4,7 +4,13 @@
  *
  *   minivmm --kernel Image [--initrd initrd.gz] [--cmdline "..."] [--mem MiB]
  *           [--cpus N] [--backend auto|kvm|gunyah|geniezone|acrn]
- *           [--timestamps] [--stats]
+ *           [--timestamps] [--stats] [--save FILE [--save-at SECONDS]]
+ *   minivmm --restore FILE [--backend ...] [--timestamps] [--stats] [--save ...]
+ *
+ * --save FILE: on SIGUSR1, or SECONDS after the start with --save-at, stop
+ * the guest, save it whole to FILE (snapshot.c) and exit 0 ("minivmm: saved
+ * after ..."); --restore FILE: run that guest on from where it was saved,
+ * in this new process (its vCPUs and memory come from the file).
  *
  * Exit status: 0 the guest powered off, 3 it asked for a reset, 4 it
  * panicked or crashed or a vCPU could not go on, 1 minivmm failed (kernel,
@@ -24,7 +30,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: minivmm --kernel IMAGE [--initrd FILE] [--cmdline TEXT] [--mem MIB]\n"
 		   "               [--cpus N] [--backend auto|kvm|gunyah|geniezone|acrn]\n"
-		   "               [--timestamps] [--stats]\n");
+		   "               [--timestamps] [--stats] [--save FILE [--save-at SECONDS]]\n"
+		   "       minivmm --restore FILE [--backend ...] [--timestamps] [--stats] [--save ...]\n");
 }
 
 static int parse_backend(const char *s, enum vcpu_backend *out)
@@ -71,6 +78,9 @@ int main(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "timestamps", no_argument, NULL, 't' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "save", required_argument, NULL, 'S' },
+		{ "save-at", required_argument, NULL, 'A' },
+		{ "restore", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -107,13 +117,35 @@ int main(int argc, char **argv)
 			break;
 		case 't': cfg.timestamps = true; break;
 		case 's': cfg.stats = true; break;
+		case 'S': cfg.save = optarg; break;
+		case 'R': cfg.restore = optarg; break;
+		case 'A': {
+			char *end;
+
+			cfg.save_at = strtod(optarg, &end);
+			if (*end || !(cfg.save_at > 0 && cfg.save_at < 1e6)) {
+				fprintf(stderr, "minivmm: --save-at %s: seconds after the start, above 0\n",
+					optarg);
+				return MV_EXIT_USAGE;
+			}
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return MV_EXIT_USAGE;
 		}
 	}
-	if (optind != argc || !cfg.kernel) {
-		fprintf(stderr, "minivmm: %s\n", cfg.kernel ? "unexpected arguments" : "--kernel is required");
+	if (optind != argc || (!cfg.kernel && !cfg.restore)) {
+		fprintf(stderr, "minivmm: %s\n", optind != argc ? "unexpected arguments"
+							 : "--kernel or --restore is required");
 		usage(stderr);
+		return MV_EXIT_USAGE;
+	}
+	if (cfg.restore && (cfg.kernel || cfg.initrd || cfg.cmdline)) {
+		fprintf(stderr, "minivmm: --restore runs a saved guest: no --kernel, --initrd or --cmdline\n");
+		return MV_EXIT_USAGE;
+	}
+	if (cfg.save_at > 0 && !cfg.save) {
+		fprintf(stderr, "minivmm: --save-at needs --save FILE\n");
 		return MV_EXIT_USAGE;
 	}
 
@@ -123,8 +155,8 @@ int main(int argc, char **argv)
 		return MV_EXIT_ERROR;
 	}
 	fprintf(stderr, "minivmm: %s guest on %s, %u vCPU(s), %llu MiB, setup %.3f s\n",
-		vmm.arch->name, vcpu_backend_name(vcpu_hv_backend(vmm.hv)), cfg.cpus,
-		(unsigned long long)cfg.mem_mib, mv_now() - vmm.t0);
+		vmm.arch->name, vcpu_backend_name(vcpu_hv_backend(vmm.hv)), vmm.cfg.cpus,
+		(unsigned long long)(vmm.ram_size >> 20), mv_now() - vmm.t0);
 	status = mv_run(&vmm);
 	fprintf(stderr, "minivmm: %s after %.3f s\n", vmm.end ? vmm.end : "stopped",
 		mv_now() - vmm.t0);

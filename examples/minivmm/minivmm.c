@@ -206,6 +206,31 @@ int mv_on_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit)
 /* ------------------------------------------------------------------------ */
 /* Setup and teardown                                                         */
 
+/*
+ * vcpu_create()'s flags for vCPU @id, the same at boot and at a restore
+ * (the snapshot's registers are those of this feature set).  Only KVM
+ * parks secondaries for PSCI CPU_ON; the other hypervisors do it.  On KVM
+ * arm64 the guest gets SVE and pointer authentication where the driver
+ * has them, as kvmtool's guests do.
+ */
+uint32_t mv_vcpu_flags(struct mv_vmm *v, unsigned id)
+{
+	uint32_t flags = 0;
+	uint64_t has = 0;
+
+	if (vcpu_hv_backend(v->hv) != VCPU_BACKEND_KVM)
+		return 0;
+	if (id)
+		flags |= v->arch->secondary_flags;
+	if (v->arch->arch == VCPU_ARCH_ARM64) {
+		if (vcpu_hv_check(v->hv, VCPU_CAP_ARM_SVE, &has) == 0 && has)
+			flags |= VCPU_CREATE_ARM64_SVE;
+		if (vcpu_hv_check(v->hv, VCPU_CAP_ARM_PTRAUTH, &has) == 0 && has)
+			flags |= VCPU_CREATE_ARM64_PTRAUTH;
+	}
+	return flags;
+}
+
 static int open_hypervisor(struct mv_vmm *v)
 {
 	int r;
@@ -236,13 +261,18 @@ int mv_setup(struct mv_vmm *v, const struct mv_config *cfg)
 	v->bol = true;
 	pthread_mutex_init(&v->out_lock, NULL);
 	pthread_mutex_init(&v->pio_lock, NULL);
+	/* --restore: vCPUs and memory come from the snapshot (mv_restore_setup()). */
+	if (v->cfg.restore) {
+		v->cfg.cpus = 1;
+		v->cfg.mem_mib = 16;
+	}
 	if (v->cfg.cpus < 1 || v->cfg.cpus > MV_MAX_CPUS)
 		return mv_fail(v, -EINVAL, "--cpus %u: 1 to %d", v->cfg.cpus, MV_MAX_CPUS);
 	if (v->cfg.mem_mib < 16 || v->cfg.mem_mib > (1u << 20))
 		return mv_fail(v, -EINVAL, "--mem %llu MiB: 16 MiB to 1 TiB",
 			       (unsigned long long)v->cfg.mem_mib);
 	/* Say what is wrong with the kernel before what is wrong with the host. */
-	if (!v->cfg.kernel || access(v->cfg.kernel, R_OK) != 0)
+	if (!v->cfg.restore && (!v->cfg.kernel || access(v->cfg.kernel, R_OK) != 0))
 		return mv_fail(v, -ENOENT, "cannot read the kernel %s: %s",
 			       v->cfg.kernel ? v->cfg.kernel : "(none)", strerror(errno));
 	r = open_hypervisor(v);
@@ -255,6 +285,13 @@ int mv_setup(struct mv_vmm *v, const struct mv_config *cfg)
 		return mv_fail(v, r, "cannot create a VM: %s", vcpu_hv_last_error(v->hv));
 	if (v->arch->vm_setup && (r = v->arch->vm_setup(v)) < 0)
 		return r;
+	if (v->cfg.restore) {
+		r = mv_restore_setup(v);
+		if (r == 0)
+			r = vcpu_vm_start(v->vm);
+		return r < 0 && !v->err[0] ? mv_fail(v, r, "cannot start the VM: %s",
+						     vcpu_vm_last_error(v->vm)) : r;
+	}
 	v->ram_gpa = v->arch->ram_gpa;
 	v->ram_size = v->cfg.mem_mib << 20;
 	/*
@@ -267,11 +304,7 @@ int mv_setup(struct mv_vmm *v, const struct mv_config *cfg)
 			       (unsigned long long)v->cfg.mem_mib, vcpu_vm_last_error(v->vm));
 	v->ram = host;
 	for (unsigned i = 0; i < v->cfg.cpus; i++) {
-		/* Only KVM parks secondaries for PSCI CPU_ON; the other hypervisors do it. */
-		uint32_t flags = i && vcpu_hv_backend(v->hv) == VCPU_BACKEND_KVM ?
-					 v->arch->secondary_flags : 0;
-
-		r = vcpu_create(v->vm, i, flags, &v->cpu[i]);
+		r = vcpu_create(v->vm, i, mv_vcpu_flags(v, i), &v->cpu[i]);
 		if (r < 0)
 			return mv_fail(v, r, "cannot create vCPU %u: %s", i, vcpu_vm_last_error(v->vm));
 	}
@@ -290,7 +323,9 @@ void mv_teardown(struct mv_vmm *v)
 			vcpu_destroy(&v->cpu[i]);
 	if (v->vm)
 		vcpu_vm_destroy(&v->vm); /* frees the RAM from vcpu_vm_alloc() */
-	v->ram = NULL;
+	if (v->ram_map)
+		munmap(v->ram_map, v->ram_size); /* --restore's RAM, mapped from the file */
+	v->ram = v->ram_map = NULL;
 	if (v->hv && v->own_hv)
 		vcpu_hv_close(v->hv);
 	v->hv = NULL;
@@ -314,8 +349,8 @@ static void *vcpu_loop(void *arg)
 
 	while (!atomic_load(&v->done)) {
 		r = vcpu_run(t->cpu, &v->arch->handlers, v);
-		if (r == -EINTR || r == MV_STOP)
-			continue; /* a kick or the end: the loop condition decides */
+		if (r == -EINTR || r == MV_STOP || (r == -ECANCELED && atomic_load(&v->saving)))
+			continue; /* a kick, the end or a save: the loop condition decides */
 		if (r < 0) {
 			fprintf(stderr, "minivmm: vCPU %u: %s\n", vcpu_id(t->cpu),
 				vcpu_last_error(t->cpu));
@@ -349,20 +384,34 @@ static void print_stats(struct mv_vmm *v)
 	/* The host's work for guest RAM: each fault is a page the guest touched first. */
 	if (getrusage(RUSAGE_SELF, &ru) < 0)
 		memset(&ru, 0, sizeof(ru));
-	fprintf(stderr, "minivmm: %lu exits handled; resident memory %ld KiB without guest RAM "
-		"(%zu KiB of guest RAM resident); %ld host page faults (%ld major)\n",
-		atomic_load(&v->exits), rss >= 0 ? rss - (long)guest : -1, guest,
-		ru.ru_minflt + ru.ru_majflt, ru.ru_majflt);
+	/* RAM mapped from a snapshot file: mincore() counts the file's cached pages too. */
+	if (v->ram_map)
+		fprintf(stderr, "minivmm: %lu exits handled; resident memory %ld KiB with guest RAM "
+			"(restored from a file: %zu KiB of it cached); %ld host page faults (%ld major)\n",
+			atomic_load(&v->exits), rss, guest, ru.ru_minflt + ru.ru_majflt, ru.ru_majflt);
+	else
+		fprintf(stderr, "minivmm: %lu exits handled; resident memory %ld KiB without guest RAM "
+			"(%zu KiB of guest RAM resident); %ld host page faults (%ld major)\n",
+			atomic_load(&v->exits), rss >= 0 ? rss - (long)guest : -1, guest,
+			ru.ru_minflt + ru.ru_majflt, ru.ru_majflt);
 }
 
 int mv_run(struct mv_vmm *v)
 {
 	struct mv_thread t[MV_MAX_CPUS];
-	pthread_t th[MV_MAX_CPUS];
+	pthread_t th[MV_MAX_CPUS], save_th;
 	unsigned started = 0;
+	bool saver = false;
 
 	for (unsigned i = 0; i < v->cfg.cpus; i++)
 		t[i] = (struct mv_thread){ .v = v, .cpu = v->cpu[i] };
+	if (v->cfg.save) {
+		if (mv_save_start(v, &save_th) < 0) {
+			fprintf(stderr, "minivmm: cannot start the thread of --save\n");
+			return MV_EXIT_ERROR;
+		}
+		saver = true;
+	}
 	/*
 	 * vCPU 0 runs on this thread.  The secondaries wait in their run calls
 	 * until the guest starts them: arm64 with PSCI CPU_ON, x86 with INIT and
@@ -380,6 +429,12 @@ int mv_run(struct mv_vmm *v)
 	for (unsigned i = 1; i <= started; i++)
 		pthread_join(th[i], NULL);
 	fflush(stdout);
+	if (saver) {
+		mv_save_stop(v, save_th);
+		/* Every vCPU is out of vcpu_run(): the state is still. */
+		if (atomic_load(&v->saving))
+			atomic_store(&v->status, mv_save(v));
+	}
 	if (v->cfg.stats)
 		print_stats(v);
 	return atomic_load(&v->status);

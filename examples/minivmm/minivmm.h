@@ -42,6 +42,12 @@ struct mv_config {
 	struct vcpu_hv *hv;
 	bool timestamps;     /* prefix console lines with the time since start */
 	bool stats;          /* print resident memory and exit counts at the end */
+	/* Snapshots (snapshot.c): save to @save on SIGUSR1 or @save_at seconds
+	 * after the start (0: on the signal only), then exit; or start from
+	 * the snapshot @restore instead of a kernel. */
+	const char *save;
+	double save_at;
+	const char *restore;
 };
 
 /*
@@ -80,13 +86,16 @@ struct mv_vmm {
 	atomic_ulong exits;
 	/* x86.c: its port devices, which any vCPU may reach (under pio_lock) */
 	pthread_mutex_t pio_lock;
-	struct {
+	struct mv_uart {
 		uint8_t ier, lcr, mcr, scr, dll, dlm; /* as the guest last wrote them */
 		bool thre;   /* the "transmitter empty" interrupt is pending */
 		int irq;     /* the level minivmm last drove on its line (GSI 4) */
 	} uart;               /* COM1, a 16550 */
 	uint8_t pm1[6];       /* ACPI PM1a event (status, enable) and control registers */
 	uint8_t cf9;          /* the reset control register at port 0xCF9 */
+	/* snapshot.c */
+	atomic_int saving;    /* the vCPUs are being stopped for --save */
+	void *ram_map;        /* --restore: RAM mapped from the snapshot file */
 	char err[256];        /* why setup failed */
 };
 
@@ -108,6 +117,13 @@ int mv_load_file(struct mv_vmm *v, const char *what, const struct mv_file *f, ui
 void mv_close_file(struct mv_file *f);
 void mv_console_putc(struct mv_vmm *v, uint8_t c);
 double mv_now(void);
+/* vcpu_create()'s flags for vCPU @id (secondaries parked; arm64 SVE and PAC where present). */
+uint32_t mv_vcpu_flags(struct mv_vmm *v, unsigned id);
+/* snapshot.c: --restore's setup (after the VM exists) and --save's trigger and save. */
+int mv_restore_setup(struct mv_vmm *v);
+int mv_save_start(struct mv_vmm *v, pthread_t *th);
+void mv_save_stop(struct mv_vmm *v, pthread_t th);
+int mv_save(struct mv_vmm *v);
 int mv_on_system_event(void *ctx, struct vcpu *cpu, const struct vcpu_system_event *ev);
 int mv_on_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit);
 
@@ -128,6 +144,9 @@ struct mv_arch {
 	/* Load the kernel/initrd into RAM, build the platform, set the boot
 	 * vCPU's registers.  Returns 0 or a negative errno (v->err says why). */
 	int (*setup)(struct mv_vmm *v);
+	/* Optional: the in-kernel devices made once the vCPUs exist (arm64: the
+	 * GICv3); setup() calls it, and so does a restore. */
+	int (*devices)(struct mv_vmm *v);
 	struct vcpu_handlers handlers;
 };
 

@@ -25,6 +25,10 @@ extern "C" {
  * @dist_base, @redist_base: 64 KiB aligned guest-physical addresses.
  * @nr_irqs: interrupt lines including the 32 private ones, a multiple of 32
  *           in 64..1024.
+ * KVM: then each vCPU created with VCPU_CREATE_ARM64_PMU gets its PMU's
+ * interrupt, PPI 23, and its PMU initialised (which KVM allows only once
+ * the vGIC is).  If that fails, the GICv3 stays, and a second call (its
+ * arguments then unused) sets up only the PMUs left.
  * Return: 0; -EINVAL for misaligned bases or a bad @nr_irqs; -EEXIST if the
  * VM already has one; -EBUSY if a vCPU has already run; or the driver's errno.
  */

@@ -47,6 +47,13 @@ struct vcpu_mock_config {
  * KVM_SET_SREGS refuses paging outside long mode (CR0.PG with EFER.LME clear).
  */
 #define VCPU_MOCK_KVM_PVM           (1u << 2)
+/*
+ * KVM arm64: a host without one of the CPU features vcpu_create() can ask
+ * for (the mock's host has all three by default).  KVM, more: bits 20-27.
+ */
+#define VCPU_MOCK_NO_SVE            (1u << 20) /**< no SVE: KVM_CAP_ARM_SVE 0 */
+#define VCPU_MOCK_NO_PTRAUTH        (1u << 21) /**< no pointer authentication (caps 171, 172 0) */
+#define VCPU_MOCK_NO_PMU            (1u << 22) /**< no PMUv3: KVM_CAP_ARM_PMU_V3 0 */
 /* Flags of the other drivers: Gunyah bits 4-7, GenieZone 8-11, ACRN 12-15. */
 /*
  * Gunyah: model the old v8 `GH_` ABI (user-memory regions, the "vcpu"

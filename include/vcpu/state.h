@@ -38,6 +38,8 @@ enum vcpu_state_class {
 	VCPU_STATE_X86_IOAPIC,        /**< struct vcpu_x86_ioapic */
 	VCPU_STATE_X86_PIT,           /**< struct vcpu_x86_pit (KVM_GET_PIT2) */
 	VCPU_STATE_X86_CLOCK,         /**< struct vcpu_x86_clock: kvmclock (KVM_GET_CLOCK) */
+	/* VM, arm64: needs vcpu_vm_create_gic_v3() */
+	VCPU_STATE_ARM64_VGIC = 0x1100, /**< struct vcpu_arm64_vgic: the GICv3's registers */
 };
 
 /** VCPU_STATE_MP: the vCPU's multiprocessing state (KVM_GET_MP_STATE values). */
@@ -219,32 +221,94 @@ struct vcpu_x86_clock {
 };
 
 /**
- * One register of struct vcpu_arm64_regs: the driver's own id (KVM: the
- * KVM_GET_REG_LIST id, whose bits 52-55 give the size) and
- * its value, little-endian, in the first 1 << size bytes of @value.
+ * One register of VCPU_STATE_ARM64_REGS: the driver's own id (KVM: the
+ * KVM_GET_REG_LIST id, whose bits 52-55 give its size, as
+ * vcpu_arm64_reg_bytes() reads them), then its value, little-endian, in
+ * that many bytes from @value (vcpu_arm64_reg_value(): @value is only its
+ * first 8), padded with zeros to a multiple of 8 (at least 8): 16 bytes
+ * for a 64-bit register, 24 for a 128-bit V register, 264 for a 2048-bit
+ * SVE Z register.  vcpu_arm64_regs_next() steps over it.
  */
 struct vcpu_arm64_reg {
 	uint64_t id;
-	uint8_t value[16];
+	uint8_t value[8];
 };
 
+/** The bytes of the value of register @id (1 << bits 52-55 of the id). */
+static inline size_t vcpu_arm64_reg_bytes(uint64_t id)
+{
+	return (size_t)1 << ((id >> 52) & 0xf);
+}
+
+/** The bytes @r takes in a struct vcpu_arm64_regs: 8 and its value, padded to 8. */
+static inline size_t vcpu_arm64_reg_size(const struct vcpu_arm64_reg *r)
+{
+	size_t n = vcpu_arm64_reg_bytes(r->id);
+
+	return 8 + (n < 8 ? 8 : (n + 7) & ~(size_t)7);
+}
+
+/** Where @r's value starts (its vcpu_arm64_reg_bytes() bytes, little-endian). */
+static inline uint8_t *vcpu_arm64_reg_value(struct vcpu_arm64_reg *r)
+{
+	return (uint8_t *)r + 8;
+}
+
+/** The register after @r. */
+static inline struct vcpu_arm64_reg *vcpu_arm64_regs_next(struct vcpu_arm64_reg *r)
+{
+	return (struct vcpu_arm64_reg *)(void *)((uint8_t *)r + vcpu_arm64_reg_size(r));
+}
+
 /**
- * VCPU_STATE_ARM64_REGS: this header, then @count struct vcpu_arm64_reg
- * (vcpu_arm64_regs_entries()): every register the driver lists for the
- * vCPU (core, FP/SIMD, system, timer and firmware registers), in the
- * driver's order, which is also the order a set applies them.  Registers
- * wider than 128 bits (SVE) are not listed by a vCPU without SVE.
- * Size: 8 + 24 * count bytes.
+ * VCPU_STATE_ARM64_REGS: this header, then @count registers
+ * (vcpu_arm64_regs_first(), vcpu_arm64_regs_next()): every register the
+ * driver lists for the vCPU (core, FP/SIMD, SVE with VCPU_CREATE_ARM64_SVE,
+ * system, timer and firmware registers), in the driver's order, which is
+ * also the order a set applies them.  Size: 8 and each register's.
  */
 struct vcpu_arm64_regs {
 	uint32_t count;
 	uint32_t reserved;
 };
 
-/** The entries after a struct vcpu_arm64_regs header. */
-static inline struct vcpu_arm64_reg *vcpu_arm64_regs_entries(struct vcpu_arm64_regs *r)
+/** The first register after a struct vcpu_arm64_regs header. */
+static inline struct vcpu_arm64_reg *vcpu_arm64_regs_first(struct vcpu_arm64_regs *r)
 {
 	return (struct vcpu_arm64_reg *)(void *)(r + 1);
+}
+
+/**
+ * One register of struct vcpu_arm64_vgic, as the KVM vGICv3 device names
+ * it (Documentation/virt/kvm/devices/arm-vgic-v3.rst): @group a
+ * KVM_DEV_ARM_VGIC_GRP_* number (1 distributor, 5 redistributor, 6 CPU
+ * interface, 7 line levels; 0 addresses and 3 interrupt count, which a set
+ * checks rather than writes), @attr its attribute (a vCPU's affinity in
+ * bits 63-32, the offset or register encoding below), @value the register.
+ */
+struct vcpu_arm64_vgic_reg {
+	uint32_t group;
+	uint32_t reserved;
+	uint64_t attr;
+	uint64_t value;
+};
+
+/**
+ * VCPU_STATE_ARM64_VGIC: this header, then @count struct vcpu_arm64_vgic_reg
+ * (vcpu_arm64_vgic_entries()): the distributor's and each redistributor's
+ * and CPU interface's registers and the SPIs' line levels, in the order a
+ * set writes them back (the order QEMU restores a GICv3 in).  Size:
+ * 8 + 24 * count bytes; a few thousand bytes per vCPU and 100 SPIs.
+ */
+struct vcpu_arm64_vgic {
+	uint32_t count;
+	uint32_t reserved;
+};
+
+/** The entries after a struct vcpu_arm64_vgic header. */
+static inline struct vcpu_arm64_vgic_reg *vcpu_arm64_vgic_entries(struct vcpu_arm64_vgic *g)
+{
+	return (struct vcpu_arm64_vgic_reg *)(void *)(g + 1);
 }
 
 /**
@@ -268,7 +332,7 @@ VCPU_API int vcpu_set_state(struct vcpu *cpu, uint32_t cls, const void *buf, siz
 
 /**
  * vcpu_vm_get_state() / vcpu_vm_set_state() - the same for a VM class
- * (VCPU_STATE_X86_PIC, _IOAPIC, _PIT, _CLOCK).  -EBUSY while any vCPU of
+ * (VCPU_STATE_X86_PIC, _IOAPIC, _PIT, _CLOCK; VCPU_STATE_ARM64_VGIC).  -EBUSY while any vCPU of
  * the VM runs; -ENXIO when the VM lacks the device; errors otherwise as
  * vcpu_get_state(), with details from vcpu_vm_last_error().
  */
@@ -287,8 +351,7 @@ VCPU_API int vcpu_vm_set_state(struct vcpu_vm *vm, uint32_t cls, const void *buf
  * No vCPU may run meanwhile: stop them (vcpu_vm_stop_all()) first.
  * @blob: set to a malloc()ed buffer the caller free()s.
  * Return: 0; -EINVAL for NULL arguments; -EBUSY while a vCPU runs;
- * -EOPNOTSUPP where the backend cannot save state (VCPU_CAP_STATE 0), or the
- * VM has a device whose state libvcpu does not save (arm64 vGIC);
+ * -EOPNOTSUPP where the backend cannot save state (VCPU_CAP_STATE 0);
  * -ENOMEM; -E2BIG past 1 GiB; or an error of vcpu_get_state().  Nothing
  * is allocated on error.
  */
@@ -323,6 +386,7 @@ struct vcpu_snapshot_info {
 /* struct vcpu_snapshot_info.devices: what the restoring VM must create too. */
 #define VCPU_SNAPSHOT_DEV_X86_IRQCHIP (1u << 0) /**< vcpu_x86_create_irqchip() */
 #define VCPU_SNAPSHOT_DEV_X86_PIT     (1u << 1) /**< ... with VCPU_X86_IRQCHIP_PIT */
+#define VCPU_SNAPSHOT_DEV_ARM64_GIC_V3 (1u << 2) /**< vcpu_vm_create_gic_v3(), same bases and IRQs */
 
 /**
  * vcpu_snapshot_info() - check a snapshot (header, CRC, every section's

@@ -128,6 +128,10 @@ enum vcpu_cap {
 	VCPU_CAP_SYSTEM_EVENTS = 21,  /**< value: VCPU_EVENTS_*: what arrives as a system event */
 	VCPU_CAP_DIRTY_LOG = 22,      /**< vcpu_vm_get_dirty_log() works (VCPU_MEM_LOG_DIRTY) */
 	VCPU_CAP_STATE = 23,          /**< vcpu_get_state(), vcpu_vm_snapshot() work (<vcpu/state.h>) */
+	/* 1.1: vCPU features, for the VCPU_CREATE_ARM64_* flags (KVM arm64; 0 elsewhere). */
+	VCPU_CAP_ARM_SVE = 24,        /**< arm64: VCPU_CREATE_ARM64_SVE (KVM_CAP_ARM_SVE) */
+	VCPU_CAP_ARM_PTRAUTH = 25,    /**< arm64: VCPU_CREATE_ARM64_PTRAUTH (address and generic) */
+	VCPU_CAP_ARM_PMU = 26,        /**< arm64: VCPU_CREATE_ARM64_PMU (KVM_CAP_ARM_PMU_V3) */
 };
 
 /** VCPU_CAP_HYPERCALLS values: how hypercalls reach the VMM's handler. */
@@ -397,15 +401,37 @@ VCPU_API int vcpu_vm_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint3
 
 /** arm64: create the vCPU powered off; it starts when the guest calls PSCI CPU_ON. */
 #define VCPU_CREATE_POWER_OFF (1u << 0)
+/*
+ * arm64 CPU features a guest sees only when the VMM asks for them (1.1;
+ * KVM only: VCPU_CAP_ARM_SVE, _PTRAUTH, _PMU say whether the driver has
+ * them).  KVM wants one feature set on every vCPU of a VM: give each vCPU
+ * the same ones (POWER_OFF may differ).
+ */
+/** SVE with the driver's default vector lengths (the vCPU is finalized at creation). */
+#define VCPU_CREATE_ARM64_SVE (1u << 1)
+/** Pointer authentication, address and generic keys both (KVM takes both or neither). */
+#define VCPU_CREATE_ARM64_PTRAUTH (1u << 2)
+/**
+ * The PMUv3, interrupting on PPI 23 (the INTID Linux device trees use; the
+ * VMM describes it in its "arm,armv8-pmuv3" node).  Needs the in-kernel
+ * GICv3: vcpu_vm_create_gic_v3() initialises the PMU of each such vCPU,
+ * and a vCPU created with this flag cannot run before that.
+ */
+#define VCPU_CREATE_ARM64_PMU (1u << 3)
 
 /**
  * vcpu_create() - create vCPU @id and map (or allocate) its run structure.
- * On arm64 KVM the vCPU is initialised for the preferred target with PSCI 0.2;
- * on x86_64 KVM it gets the driver's supported CPUID.
- * Return: 0; -EINVAL for unknown @flags, POWER_OFF on a non-arm64 VM or an
- * id the driver rejects; -EOPNOTSUPP for POWER_OFF on a backend that cannot
- * (Gunyah, GenieZone); -EEXIST for an id already in use; or the driver's
- * errno.
+ * On arm64 KVM the vCPU is initialised for the preferred target with PSCI
+ * 0.2 and the VCPU_CREATE_ARM64_* features asked for, each asked of the
+ * driver first; on x86_64 KVM it gets the driver's supported CPUID, with
+ * its own APIC id in leaves 1, 0xB and 0x1F and the hypervisor bit set
+ * (vcpu_x86_set_cpuid() replaces it).
+ * Return: 0; -EINVAL for unknown @flags, POWER_OFF or a VCPU_CREATE_ARM64_*
+ * flag on a non-arm64 VM, or an id the driver rejects; -EOPNOTSUPP for
+ * POWER_OFF or a VCPU_CREATE_ARM64_* flag on a backend that cannot
+ * (Gunyah, GenieZone) and for a feature the driver lacks; -EEXIST for an
+ * id already in use; or the driver's errno (KVM: EINVAL for a feature set
+ * other than the VM's other vCPUs have).
  */
 VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct vcpu **out);
 
@@ -546,6 +572,52 @@ VCPU_API int vcpu_set_regs(struct vcpu *cpu, const struct vcpu_reg *regs, uint32
  * errno.
  */
 VCPU_API int vcpu_x86_create_irqchip(struct vcpu_vm *vm, uint32_t flags);
+
+/*
+ * x86_64 CPUID (LIBVCPU_1.1).
+ */
+
+/** vcpu_x86_cpuid_entry.flags: @index selects a subleaf of @function. */
+#define VCPU_X86_CPUID_SIGNIFICANT_INDEX (1u << 0)
+
+/** One CPUID leaf (KVM's struct kvm_cpuid_entry2 layout, 40 bytes). */
+struct vcpu_x86_cpuid_entry {
+	uint32_t function;   /**< EAX on input: the leaf */
+	uint32_t index;      /**< ECX on input: the subleaf, with SIGNIFICANT_INDEX */
+	uint32_t flags;      /**< VCPU_X86_CPUID_SIGNIFICANT_INDEX and the driver's other bits */
+	uint32_t eax, ebx, ecx, edx;
+	uint32_t padding[3]; /**< 0 */
+};
+
+/**
+ * vcpu_x86_get_supported_cpuid() - the CPUID leaves the driver can give a
+ * vCPU, as it describes them (KVM_GET_SUPPORTED_CPUID: the host's, APIC
+ * ids 0, no hypervisor bit).
+ * @entries: room for *@n entries (may be NULL when *@n is 0).
+ * @n: in, the room; out, how many leaves the driver has.
+ * Return: 0 with *@n entries filled; -ENOSPC when they do not fit: *@n
+ * then holds the count and nothing is written (ask with *@n = 0 to learn
+ * it); -EINVAL for NULL arguments or a handle that is not x86_64;
+ * -EOPNOTSUPP where the backend has no such query (ACRN); -EPROTO for an
+ * inconsistent answer; or the driver's errno.
+ */
+VCPU_API int vcpu_x86_get_supported_cpuid(struct vcpu_hv *hv, struct vcpu_x86_cpuid_entry *entries,
+					  uint32_t *n);
+
+/**
+ * vcpu_x86_set_cpuid() - give the vCPU exactly these @n CPUID leaves
+ * (KVM_SET_CPUID2), in place of the table vcpu_create() set.  Nothing is
+ * added: the VMM then owns the APIC ids of leaves 1 (EBX[31:24]), 0xB and
+ * 0x1F (EDX), which must say the vCPU's id, and the hypervisor bit
+ * (leaf 1 ECX[31]).  Before the vCPU's first vcpu_run(): KVM (Linux 5.16+)
+ * then takes only the table the vCPU already has.
+ * Return: 0; -EINVAL for NULL @cpu, NULL @entries with @n > 0, non-zero
+ * padding, a vCPU that is not x86_64, or (the driver) a different table
+ * after the first run; -EOPNOTSUPP where the backend cannot (ACRN); -E2BIG
+ * (the driver) for more leaves than it takes; or the driver's errno.
+ */
+VCPU_API int vcpu_x86_set_cpuid(struct vcpu *cpu, const struct vcpu_x86_cpuid_entry *entries,
+				uint32_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Exits and the run loop                                                     */

@@ -83,6 +83,9 @@ static int acrn_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *v
 	case VCPU_CAP_ARM_IPA_BITS:
 	case VCPU_CAP_ARM_SYSTEM_SUSPEND:
 	case VCPU_CAP_ARM_SMCCC_FILTER:
+	case VCPU_CAP_ARM_SVE:
+	case VCPU_CAP_ARM_PTRAUTH:
+	case VCPU_CAP_ARM_PMU:
 		*value = 0;
 		return 0;
 	case VCPU_CAP_HYPERCALLS:

@@ -244,6 +244,23 @@ VCPU_API int vcpu_hv_check(struct vcpu_hv *hv, enum vcpu_cap cap, uint64_t *valu
 	return r;
 }
 
+VCPU_API int vcpu_x86_get_supported_cpuid(struct vcpu_hv *hv, struct vcpu_x86_cpuid_entry *entries,
+					  uint32_t *n)
+{
+	if (!hv)
+		return -EINVAL;
+	if (!n)
+		return hv_fail(hv, -EINVAL, "vcpu_x86_get_supported_cpuid: NULL count pointer");
+	if (!entries && *n)
+		return hv_fail(hv, -EINVAL, "vcpu_x86_get_supported_cpuid: NULL entries for %u", *n);
+	if (hv->arch != VCPU_ARCH_X86_64)
+		return hv_fail(hv, -EINVAL, "CPUID leaves exist only on x86_64");
+	if (!hv->ops->x86_supported_cpuid)
+		return hv_fail(hv, -EOPNOTSUPP, "%s has no CPUID query: its hypervisor decides "
+			       "the leaves", hv->driver);
+	return hv->ops->x86_supported_cpuid(hv, entries, n);
+}
+
 VCPU_API int vcpu_kick_signal(const struct vcpu_hv *hv)
 {
 	return hv ? hv->kick_signal : -EINVAL;

@@ -229,14 +229,11 @@ struct vcpu_backend_ops {
 	 * and a set's length against the class's fixed size or element size
 	 * (state.c, classes[]); a get with @buf NULL answers the size needed
 	 * in *@len.  -ENXIO: the VM lacks the device the class belongs to.
-	 * vm_snapshot_check: 0, or why this VM cannot be saved whole (a
-	 * device whose state no class carries).
 	 */
 	int (*get_state)(struct vcpu *cpu, uint32_t cls, void *buf, size_t *len);
 	int (*set_state)(struct vcpu *cpu, uint32_t cls, const void *buf, size_t len);
 	int (*vm_get_state)(struct vcpu_vm *vm, uint32_t cls, void *buf, size_t *len);
 	int (*vm_set_state)(struct vcpu_vm *vm, uint32_t cls, const void *buf, size_t len);
-	int (*vm_snapshot_check)(struct vcpu_vm *vm);
 	int (*vm_start)(struct vcpu_vm *vm);
 	int (*vm_pause)(struct vcpu_vm *vm);
 	int (*vm_reset)(struct vcpu_vm *vm);
@@ -249,6 +246,16 @@ struct vcpu_backend_ops {
 	int (*set_reg)(struct vcpu *cpu, uint64_t reg, uint64_t value);
 	int (*get_segment)(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *s);
 	int (*set_segment)(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s);
+	/*
+	 * Optional x86 CPUID (vcpu_x86_get_supported_cpuid(),
+	 * vcpu_x86_set_cpuid()); NULL: -EOPNOTSUPP.  The core has checked the
+	 * arguments and the architecture.  x86_supported_cpuid: as the public
+	 * call (*n in: room, out: count; -ENOSPC when short, nothing written).
+	 */
+	int (*x86_supported_cpuid)(struct vcpu_hv *hv, struct vcpu_x86_cpuid_entry *entries,
+				   uint32_t *n);
+	int (*x86_set_cpuid)(struct vcpu *cpu, const struct vcpu_x86_cpuid_entry *entries,
+			     uint32_t n);
 	/*
 	 * Optional batch access, for ABIs that move many registers per call;
 	 * the core has checked the batch (ids of this architecture, no
@@ -306,6 +313,10 @@ struct vcpu_backend_ops {
 #define VCFG_CPU_AFFINITY (1u << 2) /* cpu_affinity */
 #define VCFG_PM1A_PORT    (1u << 3) /* x86_pm1a_cnt_port */
 #define VCFG_NAME         (1u << 4) /* name */
+
+/* The vcpu_create() flags that choose arm64 CPU features (KVM only). */
+#define VCPU_CREATE_ARM64_FEATURES \
+	(VCPU_CREATE_ARM64_SVE | VCPU_CREATE_ARM64_PTRAUTH | VCPU_CREATE_ARM64_PMU)
 
 extern const struct vcpu_backend_ops vcpu_kvm_ops;
 extern const struct vcpu_backend_ops vcpu_gunyah_ops;

@@ -63,11 +63,14 @@ static const struct state_class classes[] = {
 	  "X86_DEBUGREGS" },
 	{ VCPU_STATE_X86_EVENTS, VCPU_ARCH_X86_64, false, sizeof(struct vcpu_x86_events), 0, "X86_EVENTS" },
 	{ VCPU_STATE_X86_LAPIC, VCPU_ARCH_X86_64, false, sizeof(struct vcpu_x86_lapic), 0, "X86_LAPIC" },
-	{ VCPU_STATE_ARM64_REGS, VCPU_ARCH_ARM64, false, 0, sizeof(struct vcpu_arm64_reg), "ARM64_REGS" },
+	/* Records of their own sizes: arm64_regs_bad() checks them. */
+	{ VCPU_STATE_ARM64_REGS, VCPU_ARCH_ARM64, false, 0, 0, "ARM64_REGS" },
 	{ VCPU_STATE_X86_PIC, VCPU_ARCH_X86_64, true, sizeof(struct vcpu_x86_pic), 0, "X86_PIC" },
 	{ VCPU_STATE_X86_IOAPIC, VCPU_ARCH_X86_64, true, sizeof(struct vcpu_x86_ioapic), 0, "X86_IOAPIC" },
 	{ VCPU_STATE_X86_PIT, VCPU_ARCH_X86_64, true, sizeof(struct vcpu_x86_pit), 0, "X86_PIT" },
 	{ VCPU_STATE_X86_CLOCK, VCPU_ARCH_X86_64, true, sizeof(struct vcpu_x86_clock), 0, "X86_CLOCK" },
+	{ VCPU_STATE_ARM64_VGIC, VCPU_ARCH_ARM64, true, 0, sizeof(struct vcpu_arm64_vgic_reg),
+	  "ARM64_VGIC" },
 };
 
 _Static_assert(sizeof(struct vcpu_x86_regs) == 144, "vcpu_x86_regs");
@@ -79,8 +82,10 @@ _Static_assert(sizeof(struct vcpu_x86_pic) == 32, "vcpu_x86_pic");
 _Static_assert(sizeof(struct vcpu_x86_ioapic) == 216, "vcpu_x86_ioapic");
 _Static_assert(sizeof(struct vcpu_x86_pit) == 112, "vcpu_x86_pit");
 _Static_assert(sizeof(struct vcpu_x86_clock) == 48, "vcpu_x86_clock");
-_Static_assert(sizeof(struct vcpu_arm64_reg) == 24, "vcpu_arm64_reg");
-_Static_assert(sizeof(struct vcpu_x86_msrs) == 8 && sizeof(struct vcpu_arm64_regs) == 8,
+_Static_assert(sizeof(struct vcpu_arm64_reg) == 16, "vcpu_arm64_reg: the smallest record");
+_Static_assert(sizeof(struct vcpu_arm64_vgic_reg) == 24, "vcpu_arm64_vgic_reg");
+_Static_assert(sizeof(struct vcpu_x86_msrs) == 8 && sizeof(struct vcpu_arm64_regs) == 8 &&
+		       sizeof(struct vcpu_arm64_vgic) == 8,
 	       "counted classes: an 8-byte header");
 
 /*
@@ -90,7 +95,8 @@ _Static_assert(sizeof(struct vcpu_x86_msrs) == 8 && sizeof(struct vcpu_arm64_reg
  * before the MSRs, so that IA32_TSC_DEADLINE lands on a LAPIC already in
  * TSC-deadline mode; events after the LAPIC they may name; MP state last
  * but the debug registers.  VM classes: the interrupt controllers and the
- * PIT before the vCPUs, the clock after them, as it keeps running.
+ * PIT before the vCPUs, the clock after them, as it keeps running.  arm64:
+ * the GICv3 after the vCPUs, whose restored MPIDRs name its redistributors.
  */
 static const uint32_t x86_vcpu_order[] = {
 	VCPU_STATE_X86_SREGS, VCPU_STATE_X86_REGS, VCPU_STATE_X86_XSAVE, VCPU_STATE_X86_XCRS,
@@ -101,6 +107,7 @@ static const uint32_t arm64_vcpu_order[] = { VCPU_STATE_ARM64_REGS, VCPU_STATE_M
 static const uint32_t x86_vm_before[] = { VCPU_STATE_X86_PIC, VCPU_STATE_X86_IOAPIC,
 					  VCPU_STATE_X86_PIT };
 static const uint32_t x86_vm_after[] = { VCPU_STATE_X86_CLOCK };
+static const uint32_t arm64_vm_after[] = { VCPU_STATE_ARM64_VGIC };
 
 struct order {
 	const uint32_t *cls;
@@ -117,7 +124,7 @@ static struct order vcpu_order(enum vcpu_arch arch)
 static struct order vm_order(enum vcpu_arch arch, bool after)
 {
 	if (arch != VCPU_ARCH_X86_64)
-		return (struct order){ NULL, 0 };
+		return after ? ORDER(arm64_vm_after) : (struct order){ NULL, 0 };
 	return after ? ORDER(x86_vm_after) : ORDER(x86_vm_before);
 }
 
@@ -126,6 +133,39 @@ static const struct state_class *class_find(uint32_t cls)
 	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
 		if (classes[i].cls == cls)
 			return &classes[i];
+	return NULL;
+}
+
+/*
+ * ARM64_REGS: @count records, each an id and its value padded to 8 bytes,
+ * exactly filling @len.  Sizes above 2048 bits (KVM's largest, SVE's Z
+ * registers) are refused: no such register exists to read them from.
+ */
+static const char *arm64_regs_bad(const void *buf, size_t len, uint32_t count, char *why,
+				  size_t whylen)
+{
+	size_t off = 8;
+
+	for (uint32_t i = 0; i < count; i++) {
+		struct vcpu_arm64_reg r;
+
+		if (len - off < sizeof(r)) {
+			snprintf(why, whylen, "ARM64_REGS: register %u of %u starts past the end", i,
+				 count);
+			return why;
+		}
+		memcpy(&r, (const uint8_t *)buf + off, sizeof(r));
+		if (vcpu_arm64_reg_bytes(r.id) > 256 || len - off < vcpu_arm64_reg_size(&r)) {
+			snprintf(why, whylen, "ARM64_REGS: register %u (id 0x%llx) does not fit", i,
+				 (unsigned long long)r.id);
+			return why;
+		}
+		off += vcpu_arm64_reg_size(&r);
+	}
+	if (off != len) {
+		snprintf(why, whylen, "ARM64_REGS: %zu bytes after %u registers", len - off, count);
+		return why;
+	}
 	return NULL;
 }
 
@@ -158,6 +198,8 @@ static const char *class_len_bad(const struct state_class *c, const void *buf, s
 		return why;
 	}
 	memcpy(&count, buf, sizeof(count));
+	if (c->cls == VCPU_STATE_ARM64_REGS)
+		return arm64_regs_bad(buf, len, count, why, whylen);
 	if ((len - 8) % c->elem || (len - 8) / c->elem != count) {
 		snprintf(why, whylen, "%s state of %zu bytes does not hold its count, %u entries of "
 			 "%u bytes", c->name, len, count, c->elem);
@@ -635,6 +677,8 @@ VCPU_API int vcpu_snapshot_info(const void *blob, size_t len, struct vcpu_snapsh
 		info->devices |= VCPU_SNAPSHOT_DEV_X86_IRQCHIP;
 	if (snap_find(&s, SNAP_VM, VCPU_STATE_X86_PIT, &sec))
 		info->devices |= VCPU_SNAPSHOT_DEV_X86_PIT;
+	if (snap_find(&s, SNAP_VM, VCPU_STATE_ARM64_VGIC, &sec))
+		info->devices |= VCPU_SNAPSHOT_DEV_ARM64_GIC_V3;
 	return 0;
 }
 
@@ -766,11 +810,6 @@ VCPU_API int vcpu_vm_snapshot(struct vcpu_vm *vm, void **blob, size_t *len)
 	if (!vm->hv->ops->get_state || !vm->hv->ops->set_state)
 		return vm_fail(vm, -EOPNOTSUPP, "the %s backend cannot save VM state (VCPU_CAP_STATE)",
 			       vm->hv->ops->name);
-	if (vm->hv->ops->vm_snapshot_check) {
-		r = vm->hv->ops->vm_snapshot_check(vm);
-		if (r)
-			return r;
-	}
 	/* vm->lock keeps the regions and vCPUs as they are while they are written down. */
 	pthread_mutex_lock(&vm->lock);
 	if (any_vcpu_runs(vm))
@@ -931,11 +970,6 @@ VCPU_API int vcpu_vm_restore(struct vcpu_vm *vm, const void *blob, size_t len)
 	if (!vm->hv->ops->get_state || !vm->hv->ops->set_state)
 		return vm_fail(vm, -EOPNOTSUPP, "the %s backend cannot restore VM state",
 			       vm->hv->ops->name);
-	if (vm->hv->ops->vm_snapshot_check) {
-		r = vm->hv->ops->vm_snapshot_check(vm);
-		if (r)
-			return r;
-	}
 	pthread_mutex_lock(&vm->lock);
 	if (any_vcpu_runs(vm))
 		r = vm_fail(vm, -EBUSY, "vcpu_vm_restore: a vCPU of the VM is running");

@@ -59,11 +59,15 @@ VCPU_API int vcpu_create(struct vcpu_vm *vm, uint32_t id, uint32_t flags, struct
 	if (!out)
 		return vm_fail(vm, -EINVAL, "vcpu_create: NULL out pointer");
 	*out = NULL;
-	if (flags & ~VCPU_CREATE_POWER_OFF)
+	if (flags & ~(VCPU_CREATE_POWER_OFF | VCPU_CREATE_ARM64_FEATURES))
 		return vm_fail(vm, -EINVAL, "unknown vcpu_create flags 0x%x",
-			       flags & ~VCPU_CREATE_POWER_OFF);
+			       flags & ~(VCPU_CREATE_POWER_OFF | VCPU_CREATE_ARM64_FEATURES));
 	if ((flags & VCPU_CREATE_POWER_OFF) && hv->arch != VCPU_ARCH_ARM64)
 		return vm_fail(vm, -EINVAL, "VCPU_CREATE_POWER_OFF is an arm64 (PSCI) flag");
+	if ((flags & VCPU_CREATE_ARM64_FEATURES) && hv->arch != VCPU_ARCH_ARM64)
+		return vm_fail(vm, -EINVAL, "vcpu_create flags 0x%x choose arm64 CPU features "
+			       "(SVE, pointer authentication, PMU)",
+			       flags & VCPU_CREATE_ARM64_FEATURES);
 
 	cpu = calloc(1, sizeof(*cpu));
 	if (!cpu)
@@ -222,6 +226,29 @@ VCPU_API int vcpu_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg,
 		r = cpu_fail(cpu, -EINVAL, "descriptor-table limit 0x%x exceeds 16 bits",
 			     in->limit);
 	return r < 0 ? r : cpu->vm->hv->ops->set_segment(cpu, seg, in);
+}
+
+VCPU_API int vcpu_x86_set_cpuid(struct vcpu *cpu, const struct vcpu_x86_cpuid_entry *entries,
+				uint32_t n)
+{
+	const struct vcpu_backend_ops *ops;
+
+	if (!cpu)
+		return -EINVAL;
+	ops = cpu->vm->hv->ops;
+	if (!entries && n)
+		return cpu_fail(cpu, -EINVAL, "vcpu_x86_set_cpuid: NULL entries for %u leaves", n);
+	if (cpu->vm->hv->arch != VCPU_ARCH_X86_64)
+		return cpu_fail(cpu, -EINVAL, "CPUID leaves exist only on x86_64");
+	/* Reserved for a later meaning: a table with something there is not understood. */
+	for (uint32_t i = 0; i < n; i++)
+		if (entries[i].padding[0] || entries[i].padding[1] || entries[i].padding[2])
+			return cpu_fail(cpu, -EINVAL, "CPUID entry %u (leaf 0x%x): padding is not 0",
+					i, entries[i].function);
+	if (!ops->x86_set_cpuid)
+		return cpu_fail(cpu, -EOPNOTSUPP, "%s cannot set CPUID leaves: its hypervisor "
+				"decides them", cpu->vm->hv->driver);
+	return ops->x86_set_cpuid(cpu, entries, n);
 }
 
 /* ------------------------------------------------------------------------ */

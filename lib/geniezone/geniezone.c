@@ -118,6 +118,9 @@ static int gz_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *val
 	case VCPU_CAP_READONLY_MEM:      /* slot flags are purposes, not protections */
 	case VCPU_CAP_ARM_PSCI_0_2:      /* not documented for the hypervisor: not claimed */
 	case VCPU_CAP_ARM_SYSTEM_SUSPEND: /* no switch to enable it */
+	case VCPU_CAP_ARM_SVE:           /* GZVM_CREATE_VCPU takes no features (gz_vcpu_create()) */
+	case VCPU_CAP_ARM_PTRAUTH:
+	case VCPU_CAP_ARM_PMU:
 		*value = 0;
 		return 0;
 	case VCPU_CAP_ARM_SMCCC_FILTER:
@@ -379,6 +382,10 @@ static int gz_vcpu_create(struct vcpu *cpu, uint32_t flags)
 
 	if (flags & VCPU_CREATE_POWER_OFF)
 		return cpu_fail(cpu, -EOPNOTSUPP, "GenieZone cannot create a vCPU powered off");
+	if (flags & VCPU_CREATE_ARM64_FEATURES)
+		return cpu_fail(cpu, -EOPNOTSUPP, "GenieZone vCPUs have the CPU features the "
+				"hypervisor gives them: GZVM_CREATE_VCPU takes no SVE, pointer "
+				"authentication or PMU choice");
 	if (cpu->id >= GZVM_MAX_VCPUS)
 		return cpu_fail(cpu, -EINVAL, "vCPU id %u: GenieZone ids are 0..%u", cpu->id,
 				GZVM_MAX_VCPUS - 1);

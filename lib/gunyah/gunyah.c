@@ -141,6 +141,9 @@ static int gunyah_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t 
 	case VCPU_CAP_ONE_REG:
 	case VCPU_CAP_ARM_SMCCC_FILTER:
 	case VCPU_CAP_ARM_SYSTEM_SUSPEND:
+	case VCPU_CAP_ARM_SVE:     /* the VMM cannot choose CPU features (gunyah_vcpu_create()) */
+	case VCPU_CAP_ARM_PTRAUTH:
+	case VCPU_CAP_ARM_PMU:
 		*value = 0;
 		return 0;
 	case VCPU_CAP_HYPERCALLS:
@@ -457,6 +460,10 @@ static int gunyah_vcpu_create(struct vcpu *cpu, uint32_t flags)
 		return cpu_fail(cpu, -EOPNOTSUPP,
 				"Gunyah has no power-off creation: the hypervisor boots the boot "
 				"vCPU and the guest powers the others on with PSCI CPU_ON");
+	if (flags & VCPU_CREATE_ARM64_FEATURES)
+		return cpu_fail(cpu, -EOPNOTSUPP,
+				"Gunyah vCPUs have the CPU features the hypervisor gives them: the "
+				"driver takes no SVE, pointer authentication or PMU choice");
 	if (vm_started(cpu->vm))
 		return cpu_fail(cpu, -EBUSY,
 				"vCPU %u: Gunyah vCPUs must all exist before vcpu_vm_start()", cpu->id);

@@ -122,10 +122,25 @@ static int kvm_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *va
 		{ VCPU_CAP_ARM_PSCI_0_2, KVM_CAP_ARM_PSCI_0_2, true },
 		{ VCPU_CAP_ARM_IPA_BITS, KVM_CAP_ARM_VM_IPA_SIZE, true },
 		{ VCPU_CAP_ARM_SYSTEM_SUSPEND, KVM_CAP_ARM_SYSTEM_SUSPEND, true },
+		{ VCPU_CAP_ARM_SVE, KVM_CAP_ARM_SVE, true },
+		{ VCPU_CAP_ARM_PMU, KVM_CAP_ARM_PMU_V3, true },
 	};
 
 	if (cap == VCPU_CAP_ARM_SMCCC_FILTER)
 		return smccc_filter_present(hv, fd, value, err);
+	if (cap == VCPU_CAP_ARM_PTRAUTH) {
+		/* VCPU_CREATE_ARM64_PTRAUTH asks for both kinds: KVM takes both or neither. */
+		uint64_t addr = 0, generic = 0;
+		int r = 0;
+
+		if (hv->arch == VCPU_ARCH_ARM64)
+			r = check_ext(hv, fd, KVM_CAP_ARM_PTRAUTH_ADDRESS, &addr, err);
+		if (r == 0 && addr)
+			r = check_ext(hv, fd, KVM_CAP_ARM_PTRAUTH_GENERIC, &generic, err);
+		if (r == 0)
+			*value = addr && generic;
+		return r;
+	}
 	if (cap == VCPU_CAP_HYPERCALLS) {
 		/* arm64: the SMCCC filter (a VM attribute); x86: KVM_CAP_EXIT_HYPERCALL's mask. */
 		int r = hv->arch == VCPU_ARCH_ARM64
@@ -146,6 +161,33 @@ static int kvm_check(struct vcpu_hv *hv, int fd, enum vcpu_cap cap, uint64_t *va
 		return check_ext(hv, fd, map[i].kvm_cap, value, err);
 	}
 	return vcpu_fail(err, -EINVAL, "unknown capability %d", (int)cap);
+}
+
+/*
+ * The dirty log with manual protection where KVM has it (api.rst,
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2): KVM_GET_DIRTY_LOG then only copies
+ * the bitmap, and KVM_CLEAR_DIRTY_LOG write-protects again exactly the
+ * pages it reported, so a page the guest dirties between the two calls is
+ * reported by the next one rather than lost, and KVM does not hold its MMU
+ * lock over the whole slot to protect it all at once.  Not INITIALLY_SET:
+ * vcpu_vm_get_dirty_log() reports what the guest wrote, from the mapping on.
+ */
+static int enable_manual_protect(struct vcpu_vm *vm)
+{
+	struct kvm_vm_priv *p = vm->priv;
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+				      .args = { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } };
+	int r = sys_ioctl(vm->hv, vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_CHECK_EXTENSION(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) failed");
+	if (!(r & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
+		return 0;
+	r = sys_ioctl(vm->hv, vm->fd, KVM_ENABLE_CAP, (unsigned long)&cap);
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) failed");
+	p->manual_protect = true;
+	return 0;
 }
 
 static int kvm_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
@@ -174,6 +216,9 @@ static int kvm_vm_create(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg)
 		goto fail;
 	/* Slot ids are 16 bits wide; more is a driver we do not understand. */
 	vm->max_regions = slots > 0xffff ? 0xffff : (unsigned)slots;
+	r = enable_manual_protect(vm);
+	if (r < 0)
+		goto fail;
 	r = arch->vm_setup(vm);
 	if (r < 0)
 		goto fail;
@@ -335,11 +380,25 @@ static int kvm_vm_signal_msi(struct vcpu_vm *vm, uint64_t addr, uint64_t data)
 static int kvm_vm_get_dirty_log(struct vcpu_vm *vm, const struct vcpu_region *reg,
 				uint64_t *bitmap)
 {
+	const struct kvm_vm_priv *p = vm->priv;
 	struct kvm_dirty_log log = { .slot = reg->slot,
 				     .dirty_bitmap = (uint64_t)(uintptr_t)bitmap };
+	struct kvm_clear_dirty_log clear = { .slot = reg->slot,
+					     .num_pages = (uint32_t)(reg->size / vm->hv->page_size),
+					     .dirty_bitmap = (uint64_t)(uintptr_t)bitmap };
 	int r = sys_ioctl(vm->hv, vm->fd, KVM_GET_DIRTY_LOG, (unsigned long)&log);
 
-	return r < 0 ? vm_fail(vm, r, "KVM_GET_DIRTY_LOG(slot %u at 0x%llx) failed", reg->slot,
+	if (r < 0)
+		return vm_fail(vm, r, "KVM_GET_DIRTY_LOG(slot %u at 0x%llx) failed", reg->slot,
+			       (unsigned long long)reg->gpa);
+	if (!p->manual_protect)
+		return 0;
+	/* The pages just reported, and only those (see enable_manual_protect()). */
+	if (reg->size / vm->hv->page_size > UINT32_MAX)
+		return vm_fail(vm, -EOVERFLOW, "the region at 0x%llx has more pages than "
+			       "KVM_CLEAR_DIRTY_LOG takes", (unsigned long long)reg->gpa);
+	r = sys_ioctl(vm->hv, vm->fd, KVM_CLEAR_DIRTY_LOG, (unsigned long)&clear);
+	return r < 0 ? vm_fail(vm, r, "KVM_CLEAR_DIRTY_LOG(slot %u at 0x%llx) failed", reg->slot,
 			       (unsigned long long)reg->gpa)
 		     : 0;
 }
@@ -364,6 +423,8 @@ static int kvm_vcpu_create(struct vcpu *cpu, uint32_t flags)
 	/* kvm_hv_init() saw to size >= sizeof(struct kvm_run). */
 	p->pio_room = p->x86 ? size - sizeof(struct kvm_run) : 0;
 	p->pio_fast_end = p->pio_room >= 4 ? p->pio_room - 3 : 0;
+	if (kvm_arch(hv)->vcpu_check && (r = kvm_arch(hv)->vcpu_check(cpu, flags)) < 0)
+		goto fail_priv;
 	r = sys_ioctl(hv, cpu->vm->fd, KVM_CREATE_VCPU, cpu->id);
 	if (r < 0) {
 		cpu_fail(cpu, r, "KVM_CREATE_VCPU(%u) failed", cpu->id);
@@ -704,6 +765,7 @@ static __attribute__((noinline)) int decode_rest(struct vcpu *cpu, struct kvm_ru
 static __attribute__((noinline, cold)) int run_failed(struct vcpu *cpu, int r)
 {
 	struct kvm_run *run = cpu->run;
+	uint8_t pmu;
 
 	/*
 	 * The guest may have run: a hypercall's registers are no longer its
@@ -721,6 +783,11 @@ static __attribute__((noinline, cold)) int run_failed(struct vcpu *cpu, int r)
 	if ((r == -EFAULT || r == -EHWPOISON) && run->exit_reason == KVM_EXIT_MEMORY_FAULT)
 		return decode_memory_fault(cpu, run);
 	cpu->exit.kind = VCPU_EXIT_NONE;
+	/* kvm_arm_pmu_v3_enable(): a PMU vCPU runs only once its PMU is initialised. */
+	pmu = __atomic_load_n(&((struct kvm_vcpu_priv *)cpu->priv)->arm64_pmu, __ATOMIC_RELAXED);
+	if (r == -EINVAL && pmu && pmu != KVM_ARM_PMU_READY)
+		return cpu_fail(cpu, r, "KVM_RUN on vCPU %u failed: its PMU (VCPU_CREATE_ARM64_PMU) "
+				"is not initialised; vcpu_vm_create_gic_v3() does that", cpu->id);
 	return cpu_fail(cpu, r, "KVM_RUN on vCPU %u failed", cpu->id);
 }
 
@@ -851,7 +918,6 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.set_state = kvm_set_state,
 	.vm_get_state = kvm_vm_get_state,
 	.vm_set_state = kvm_vm_set_state,
-	.vm_snapshot_check = kvm_vm_snapshot_check,
 	.vm_irq_line = kvm_vm_irq_line,
 	.vm_gic_v3 = kvm_arm64_gic_v3,
 	.vm_x86_irqchip = kvm_x86_create_irqchip,
@@ -867,6 +933,8 @@ const struct vcpu_backend_ops vcpu_kvm_ops = {
 	.set_regs = kvm_set_regs,
 	.get_segment = kvm_x86_get_segment,
 	.set_segment = kvm_x86_set_segment,
+	.x86_supported_cpuid = kvm_x86_supported_cpuid,
+	.x86_set_cpuid = kvm_x86_set_cpuid,
 	.run_signal_mask = kvm_run_signal_mask,
 	.run_once = kvm_run_once,
 	.hypercall_arg = kvm_arm64_hypercall_arg,

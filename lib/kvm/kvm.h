@@ -26,7 +26,16 @@ struct kvm_vcpu_priv {
 	bool sigmask_set;
 	uint64_t sigmask;    /* the KVM_SET_SIGNAL_MASK set last, if sigmask_set */
 	uint8_t *pio_data;   /* a single port access's data in the run mapping */
+	/*
+	 * arm64 VCPU_CREATE_ARM64_PMU: KVM_ARM_PMU_WANTED until the vGIC is
+	 * made, then _IRQ_SET and _READY as kvm_arm64_gic_v3() sets its
+	 * interrupt and initialises it (under vm->lock).  0: no PMU.
+	 */
+	uint8_t arm64_pmu;
+	uint32_t arm64_features; /* the kvm_vcpu_init bits vcpu_check found the driver has */
 };
+
+enum { KVM_ARM_PMU_WANTED = 1, KVM_ARM_PMU_IRQ_SET = 2, KVM_ARM_PMU_READY = 3 };
 
 /* Per-VM state of the KVM backend (vm->priv); guarded by vm->lock. */
 struct kvm_vm_priv {
@@ -35,11 +44,14 @@ struct kvm_vm_priv {
 	bool x86_pit;      /* KVM_CREATE_PIT2 done */
 	int gic_fd;        /* arm64: the vGICv3 device, -1 until it exists */
 	uint64_t x86_hc_exit; /* KVM_CAP_EXIT_HYPERCALL mask enabled so far */
+	bool manual_protect;  /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on: clear the log explicitly */
 };
 
 struct kvm_arch_ops {
 	int (*vm_type)(struct vcpu_vm *vm, const struct vcpu_vm_config *cfg, unsigned long *type);
 	int (*vm_setup)(struct vcpu_vm *vm);
+	/* Optional: refuse @flags before the driver's vCPU exists (KVM keeps it for good). */
+	int (*vcpu_check)(struct vcpu *cpu, uint32_t flags);
 	int (*vcpu_setup)(struct vcpu *cpu, uint32_t flags);
 	int (*get_reg)(struct vcpu *cpu, uint64_t reg, uint64_t *value);
 	int (*set_reg)(struct vcpu *cpu, uint64_t reg, uint64_t value);
@@ -73,11 +85,12 @@ void kvm_arm64_vcpu_prepare(struct vcpu *cpu);
 int kvm_x86_get_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, struct vcpu_x86_segment *s);
 int kvm_x86_set_segment(struct vcpu *cpu, enum vcpu_x86_seg seg, const struct vcpu_x86_segment *s);
 int kvm_x86_create_irqchip(struct vcpu_vm *vm, uint32_t flags);
+int kvm_x86_supported_cpuid(struct vcpu_hv *hv, struct vcpu_x86_cpuid_entry *entries, uint32_t *n);
+int kvm_x86_set_cpuid(struct vcpu *cpu, const struct vcpu_x86_cpuid_entry *entries, uint32_t n);
 int kvm_get_state(struct vcpu *cpu, uint32_t cls, void *buf, size_t *len);
 int kvm_set_state(struct vcpu *cpu, uint32_t cls, const void *buf, size_t len);
 int kvm_vm_get_state(struct vcpu_vm *vm, uint32_t cls, void *buf, size_t *len);
 int kvm_vm_set_state(struct vcpu_vm *vm, uint32_t cls, const void *buf, size_t len);
-int kvm_vm_snapshot_check(struct vcpu_vm *vm);
 int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs);
 
 #endif

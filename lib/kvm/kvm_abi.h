@@ -234,6 +234,20 @@ _Static_assert(sizeof(struct kvm_device_attr) == 24, "device_attr");
 #define KVM_DEV_ARM_VGIC_GRP_NR_IRQS 3
 #define KVM_DEV_ARM_VGIC_GRP_CTRL 4
 #define KVM_DEV_ARM_VGIC_CTRL_INIT 0
+/*
+ * The vGICv3's register groups (doc/abi/kvm.md §8, arch/arm64/include/uapi/
+ * asm/kvm.h; Documentation/virt/kvm/devices/arm-vgic-v3.rst): attr bits
+ * 63-32 a vCPU's affinity (Aff3.Aff2.Aff1.Aff0, 8 bits each), 31-0 the
+ * register's offset (DIST/REDIST, a u32 at addr), its instruction encoding
+ * (CPU_SYSREGS, a u64), or the LEVEL_INFO selector and INTID (a u32).
+ */
+#define KVM_DEV_ARM_VGIC_GRP_DIST_REGS 1
+#define KVM_DEV_ARM_VGIC_GRP_REDIST_REGS 5
+#define KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS 6
+#define KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO 7
+#define KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT 32
+#define KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT 10
+#define VGIC_LEVEL_INFO_LINE_LEVEL 0
 
 struct kvm_enable_cap {
 	uint32_t cap;
@@ -646,6 +660,26 @@ _Static_assert(sizeof(struct kvm_reg_list) == 8, "kvm_reg_list header");
 /* vCPU fd, both architectures. */
 #define KVM_GET_REG_LIST KVMABI_IOWR(0xb0, struct kvm_reg_list)
 
+/*
+ * Manual dirty-log protection (api.rst KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+ * KVM_CLEAR_DIRTY_LOG): with it enabled, KVM_GET_DIRTY_LOG only copies the
+ * bitmap, and KVM_CLEAR_DIRTY_LOG clears the bits given and write-protects
+ * those pages again.  first_page a multiple of 64; num_pages too, unless
+ * the range ends at the slot's end.
+ */
+struct kvm_clear_dirty_log {
+	uint32_t slot;
+	uint32_t num_pages;
+	uint64_t first_page;
+	uint64_t dirty_bitmap; /* a user pointer */
+};
+_Static_assert(sizeof(struct kvm_clear_dirty_log) == 24, "kvm_clear_dirty_log");
+#define KVM_CLEAR_DIRTY_LOG KVMABI_IOWR(0xc0, struct kvm_clear_dirty_log)
+_Static_assert(KVM_CLEAR_DIRTY_LOG == 0xc018aec0ul, "KVM_CLEAR_DIRTY_LOG");
+#define KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 168
+#define KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1u << 0)
+#define KVM_DIRTY_LOG_INITIALLY_SET (1u << 1)
+
 _Static_assert(KVM_GET_MSR_INDEX_LIST == 0xc004ae02ul, "KVM_GET_MSR_INDEX_LIST");
 _Static_assert(KVM_GET_MSRS == 0xc008ae88ul, "KVM_GET_MSRS");
 _Static_assert(KVM_SET_MSRS == 0x4008ae89ul, "KVM_SET_MSRS");
@@ -682,6 +716,47 @@ _Static_assert(KVM_GET_REG_LIST == 0xc008aeb0ul, "KVM_GET_REG_LIST");
 #define KVM_REG_ARM64 0x6000000000000000ull
 #define KVM_REG_X86 0x2000000000000000ull
 #define KVM_REG_ARM64_TIMER_CNT 0x603000000013df1aull
+/*
+ * The SVE vector lengths (arch/arm64/include/uapi/asm/kvm.h; api.rst
+ * KVM_ARM_VCPU_FINALIZE): a 512-bit pseudo-register, settable only before
+ * the vCPU is finalized, listed by KVM_GET_REG_LIST after.
+ */
+#define KVM_REG_ARM64_SVE_VLS 0x606000000015ffffull
 #define KVM_REG_ARM64_PSCI_VERSION 0x6030000000140000ull
+
+/*
+ * §9 vCPU features (doc/abi/kvm.md §9): the values of Linux 6.1's
+ * <linux/kvm.h> and arch/arm64/include/uapi/asm/kvm.h as Debian 12 ships
+ * them (compiled and printed, not copied).  arm64 SVE, pointer
+ * authentication and PMUv3 are asked of the driver with these capabilities
+ * (Documentation/virt/kvm/api.rst: KVM_CAP_ARM_SVE, KVM_CAP_ARM_PTRAUTH_ADDRESS
+ * and KVM_CAP_ARM_PTRAUTH_GENERIC, KVM_CAP_ARM_PMU_V3) and chosen with
+ * kvm_vcpu_init feature bits (KVM_ARM_VCPU_PMU_V3 3 and KVM_ARM_VCPU_SVE 4
+ * are in §4.6 above).  An SVE vCPU must then be finalized (api.rst:
+ * KVM_ARM_VCPU_FINALIZE, whose argument points to an int), and a
+ * PMUv3 vCPU given its interrupt and initialised through its vCPU fd's
+ * device attributes (Documentation/virt/kvm/devices/vcpu.rst, "GROUP:
+ * KVM_ARM_VCPU_PMU_V3_CTRL").  x86: KVM_GET_SUPPORTED_CPUID and
+ * KVM_SET_CPUID2 (§2) with struct kvm_cpuid_entry2 (§4.5).
+ */
+#define KVM_CAP_ARM_PMU_V3 126
+#define KVM_CAP_ARM_SVE 170
+#define KVM_CAP_ARM_PTRAUTH_ADDRESS 171
+#define KVM_CAP_ARM_PTRAUTH_GENERIC 172
+#define KVM_ARM_VCPU_PTRAUTH_ADDRESS 5
+#define KVM_ARM_VCPU_PTRAUTH_GENERIC 6
+#define KVM_ARM_VCPU_FINALIZE KVMABI_IOW(0xc2, int)
+#define KVM_ARM_VCPU_PMU_V3_CTRL 0
+#define KVM_ARM_VCPU_PMU_V3_IRQ 0
+#define KVM_ARM_VCPU_PMU_V3_INIT 1
+_Static_assert(KVM_ARM_VCPU_FINALIZE == 0x4004aec2ul, "KVM_ARM_VCPU_FINALIZE (doc/abi/kvm.md 9)");
+_Static_assert(KVM_CAP_ARM_PMU_V3 == 126 && KVM_CAP_ARM_SVE == 170 &&
+	       KVM_CAP_ARM_PTRAUTH_ADDRESS == 171 && KVM_CAP_ARM_PTRAUTH_GENERIC == 172,
+	       "arm64 feature capabilities (doc/abi/kvm.md 9)");
+_Static_assert(((1u << KVM_ARM_VCPU_PMU_V3) | (1u << KVM_ARM_VCPU_SVE) |
+		(1u << KVM_ARM_VCPU_PTRAUTH_ADDRESS) | (1u << KVM_ARM_VCPU_PTRAUTH_GENERIC)) == 0x78u,
+	       "kvm_vcpu_init feature bits 3-6 (doc/abi/kvm.md 4.6, 9)");
+_Static_assert(KVM_ARM_VCPU_PMU_V3_CTRL == 0 && KVM_ARM_VCPU_PMU_V3_IRQ == 0 &&
+	       KVM_ARM_VCPU_PMU_V3_INIT == 1, "PMUv3 vCPU attributes (doc/abi/kvm.md 9)");
 
 #endif

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * KVM on arm64: IPA size, vCPU init (preferred target, PSCI 0.2), ONE_REG
- * registers, the in-kernel GICv3, and SMCCC calls forwarded to userspace by
- * the SMCCC filter (Linux 6.4+).
+ * KVM on arm64: IPA size, vCPU init (preferred target, PSCI 0.2, the CPU
+ * features asked for: SVE, pointer authentication, PMUv3), ONE_REG
+ * registers, the in-kernel GICv3 (and the PMUs' interrupts), and SMCCC
+ * calls forwarded to userspace by the SMCCC filter (Linux 6.4+).
  */
 #define _GNU_SOURCE
 #include "kvm.h"
@@ -44,9 +45,64 @@ static int arm64_vm_setup(struct vcpu_vm *vm)
 	return r < 0 ? vm_fail(vm, r, "KVM_ENABLE_CAP(ARM_SYSTEM_SUSPEND) failed") : 0;
 }
 
+/*
+ * The vcpu_create() feature flags: the capabilities that say the driver has
+ * the feature (all of them) and the kvm_vcpu_init bits that ask for it
+ * (doc/abi/kvm.md §9; api.rst KVM_ARM_VCPU_INIT).  Pointer authentication
+ * is both kinds: kvm_vcpu_enable_ptrauth() (arch/arm64/kvm/reset.c) refuses
+ * one without the other with EINVAL.
+ */
+static const struct {
+	uint32_t flag;
+	unsigned long cap[2]; /* cap[1]: 0, or a second one needed too */
+	const char *cap_name[2];
+	uint32_t bits;
+	const char *what;
+} arm64_features[] = {
+	{ VCPU_CREATE_ARM64_SVE, { KVM_CAP_ARM_SVE, 0 }, { "KVM_CAP_ARM_SVE", NULL },
+	  1u << KVM_ARM_VCPU_SVE, "SVE" },
+	{ VCPU_CREATE_ARM64_PTRAUTH, { KVM_CAP_ARM_PTRAUTH_ADDRESS, KVM_CAP_ARM_PTRAUTH_GENERIC },
+	  { "KVM_CAP_ARM_PTRAUTH_ADDRESS", "KVM_CAP_ARM_PTRAUTH_GENERIC" },
+	  1u << KVM_ARM_VCPU_PTRAUTH_ADDRESS | 1u << KVM_ARM_VCPU_PTRAUTH_GENERIC,
+	  "pointer authentication" },
+	{ VCPU_CREATE_ARM64_PMU, { KVM_CAP_ARM_PMU_V3, 0 }, { "KVM_CAP_ARM_PMU_V3", NULL },
+	  1u << KVM_ARM_VCPU_PMU_V3, "a PMUv3" },
+};
+
+/*
+ * The kvm_vcpu_init bits of @flags' features, each asked of the driver
+ * before the vCPU is made, so a refusal leaves its id free.
+ */
+static int arm64_vcpu_check(struct vcpu *cpu, uint32_t flags)
+{
+	struct vcpu_hv *hv = cpu->vm->hv;
+	uint32_t *bits = &((struct kvm_vcpu_priv *)cpu->priv)->arm64_features;
+
+	*bits = 0;
+	for (unsigned i = 0; i < sizeof(arm64_features) / sizeof(arm64_features[0]); i++) {
+		if (!(flags & arm64_features[i].flag))
+			continue;
+		for (unsigned c = 0; c < 2 && arm64_features[i].cap[c]; c++) {
+			int r = sys_ioctl(hv, hv->fd, KVM_CHECK_EXTENSION, arm64_features[i].cap[c]);
+
+			if (r < 0)
+				return cpu_fail(cpu, r, "KVM_CHECK_EXTENSION(%s) failed",
+						arm64_features[i].cap_name[c]);
+			if (r == 0)
+				return cpu_fail(cpu, -EOPNOTSUPP,
+						"vCPU %u: the driver cannot give a vCPU %s (%s is 0)",
+						cpu->id, arm64_features[i].what,
+						arm64_features[i].cap_name[c]);
+		}
+		*bits |= arm64_features[i].bits;
+	}
+	return 0;
+}
+
 static int arm64_vcpu_setup(struct vcpu *cpu, uint32_t flags)
 {
 	struct vcpu_hv *hv = cpu->vm->hv;
+	const uint32_t features = ((struct kvm_vcpu_priv *)cpu->priv)->arm64_features;
 	struct kvm_vcpu_init init;
 	int r;
 
@@ -67,10 +123,32 @@ static int arm64_vcpu_setup(struct vcpu *cpu, uint32_t flags)
 		init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
 	if (flags & VCPU_CREATE_POWER_OFF)
 		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
+	init.features[0] |= features;
 	r = sys_ioctl(hv, cpu->fd, KVM_ARM_VCPU_INIT, (unsigned long)&init);
 	if (r < 0)
-		return cpu_fail(cpu, r, "KVM_ARM_VCPU_INIT(target %u, features 0x%x) on vCPU %u failed",
-				init.target, init.features[0], cpu->id);
+		return cpu_fail(cpu, r, "KVM_ARM_VCPU_INIT(target %u, features 0x%x) on vCPU %u failed%s",
+				init.target, init.features[0], cpu->id,
+				r == -EINVAL && features
+					? " (KVM wants the same features on every vCPU of a VM)"
+					: "");
+	/*
+	 * An SVE vCPU is unusable (KVM_RUN and KVM_GET_REG_LIST fail with
+	 * EPERM) until it is finalized; between the two calls a VMM could set
+	 * KVM_REG_ARM64_SVE_VLS, libvcpu keeps the default vector lengths
+	 * (api.rst: KVM_ARM_VCPU_FINALIZE).
+	 */
+	if (features & (1u << KVM_ARM_VCPU_SVE)) {
+		int what = KVM_ARM_VCPU_SVE;
+
+		r = sys_ioctl(hv, cpu->fd, KVM_ARM_VCPU_FINALIZE, (unsigned long)&what);
+		if (r < 0)
+			return cpu_fail(cpu, r, "KVM_ARM_VCPU_FINALIZE(SVE) on vCPU %u failed",
+					cpu->id);
+	}
+	/* Its interrupt and initialisation need the vGIC: kvm_arm64_gic_v3(). */
+	if (features & (1u << KVM_ARM_VCPU_PMU_V3))
+		__atomic_store_n(&((struct kvm_vcpu_priv *)cpu->priv)->arm64_pmu, KVM_ARM_PMU_WANTED,
+				 __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -274,6 +352,69 @@ static int set_dev_attr(struct vcpu_vm *vm, int fd, uint32_t group, uint64_t att
 	return r < 0 ? vm_fail(vm, r, "GICv3: setting %s failed", what) : 0;
 }
 
+/*
+ * The PMU's overflow interrupt: PPI 23 (GIC_PPI 7), the INTID Linux's
+ * device trees give "arm,armv8-pmuv3" and QEMU's virt board and kvmtool
+ * use.  A PPI is per vCPU, so every PMU has the same number, as
+ * pmu_irq_is_valid() (arch/arm64/kvm/pmu-emul.c) requires of PPIs.
+ */
+#define ARM64_PMU_PPI 23
+
+static int pmu_attr(struct vcpu_vm *vm, struct vcpu *cpu, uint64_t attr, void *addr,
+		    const char *what)
+{
+	struct kvm_device_attr a = { .group = KVM_ARM_VCPU_PMU_V3_CTRL, .attr = attr,
+				     .addr = (uint64_t)(uintptr_t)addr };
+	int r = sys_ioctl(vm->hv, cpu->fd, KVM_SET_DEVICE_ATTR, (unsigned long)&a);
+
+	return r < 0 ? vm_fail(vm, r, "the PMU of vCPU %u: KVM_SET_DEVICE_ATTR(%s) failed (the "
+			       "GICv3 exists; calling again sets up the PMUs left)", cpu->id, what)
+		     : 0;
+}
+
+/*
+ * Each VCPU_CREATE_ARM64_PMU vCPU's interrupt, then its PMU, once the vGIC
+ * is initialised (Documentation/virt/kvm/devices/vcpu.rst, PMU_V3_IRQ and
+ * PMU_V3_INIT: INIT is ENODEV before the vGIC's CTRL_INIT, and KVM_RUN is
+ * EINVAL for a PMU vCPU without it).  vm->lock held; a PMU left half done
+ * by a failure is finished by the next call.
+ */
+static int pmus_init(struct vcpu_vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *cpu = vm->cpus[i];
+		struct kvm_vcpu_priv *p = cpu->priv;
+		int irq = ARM64_PMU_PPI;
+		int r;
+
+		if (__atomic_load_n(&p->arm64_pmu, __ATOMIC_RELAXED) == KVM_ARM_PMU_WANTED) {
+			r = pmu_attr(vm, cpu, KVM_ARM_VCPU_PMU_V3_IRQ, &irq, "PMU_V3_IRQ, PPI 23");
+			if (r < 0)
+				return r;
+			__atomic_store_n(&p->arm64_pmu, KVM_ARM_PMU_IRQ_SET, __ATOMIC_RELAXED);
+		}
+		if (__atomic_load_n(&p->arm64_pmu, __ATOMIC_RELAXED) == KVM_ARM_PMU_IRQ_SET) {
+			r = pmu_attr(vm, cpu, KVM_ARM_VCPU_PMU_V3_INIT, NULL, "PMU_V3_INIT");
+			if (r < 0)
+				return r;
+			__atomic_store_n(&p->arm64_pmu, KVM_ARM_PMU_READY, __ATOMIC_RELAXED);
+		}
+	}
+	return 0;
+}
+
+static bool pmus_pending(const struct vcpu_vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		const struct kvm_vcpu_priv *p = vm->cpus[i]->priv;
+		uint8_t s = __atomic_load_n(&p->arm64_pmu, __ATOMIC_RELAXED);
+
+		if (s && s != KVM_ARM_PMU_READY)
+			return true;
+	}
+	return false;
+}
+
 int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_t nr_irqs)
 {
 	struct kvm_vm_priv *p = vm->priv;
@@ -281,6 +422,11 @@ int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_
 	int r;
 
 	pthread_mutex_lock(&vm->lock);
+	/* The vGIC cannot be taken back: a second call finishes the PMUs a failure left. */
+	if (p->gic_fd >= 0 && pmus_pending(vm)) {
+		r = pmus_init(vm);
+		goto out;
+	}
 	if (p->gic_fd >= 0) {
 		r = vm_fail(vm, -EEXIST, "the VM already has an in-kernel irqchip");
 		goto out;
@@ -305,10 +451,12 @@ int kvm_arm64_gic_v3(struct vcpu_vm *vm, uint64_t dist, uint64_t redist, uint32_
 	if (!r)
 		r = set_dev_attr(vm, (int)dev.fd, KVM_DEV_ARM_VGIC_GRP_CTRL,
 				 KVM_DEV_ARM_VGIC_CTRL_INIT, NULL, "CTRL_INIT");
-	if (r < 0)
+	if (r < 0) {
 		sys_close(vm->hv, (int)dev.fd);
-	else
-		p->gic_fd = (int)dev.fd;
+		goto out;
+	}
+	p->gic_fd = (int)dev.fd;
+	r = pmus_init(vm);
 out:
 	pthread_mutex_unlock(&vm->lock);
 	return r;
@@ -345,6 +493,7 @@ static int arm64_forward_hypercalls(struct vcpu_vm *vm, uint32_t base, uint32_t 
 const struct kvm_arch_ops kvm_arm64_ops = {
 	.vm_type = arm64_vm_type,
 	.vm_setup = arm64_vm_setup,
+	.vcpu_check = arm64_vcpu_check,
 	.vcpu_setup = arm64_vcpu_setup,
 	.get_reg = arm64_get_reg,
 	.set_reg = arm64_set_reg,

@@ -423,62 +423,91 @@ static int arm64_reg_list(struct vcpu *cpu, uint64_t **out, uint64_t *n)
 	return *out ? 0 : cpu_fail(cpu, -ENOMEM, "no memory for register ids");
 }
 
-static int arm64_one(struct vcpu *cpu, bool set, struct vcpu_arm64_reg *e)
+/* One register through ONE_REG; its value is at @value, of the id's size. */
+static int arm64_one(struct vcpu *cpu, bool set, uint64_t id, void *value)
 {
-	struct kvm_one_reg one = { .id = e->id, .addr = (uint64_t)(uintptr_t)e->value };
+	struct kvm_one_reg one = { .id = id, .addr = (uint64_t)(uintptr_t)value };
 	int r = vcpu_ioctl(cpu, set ? KVM_SET_ONE_REG : KVM_GET_ONE_REG, (unsigned long)&one);
 
 	return r < 0 ? cpu_fail(cpu, r, "KVM_%s_ONE_REG(0x%llx) on vCPU %u failed",
-				set ? "SET" : "GET", (unsigned long long)e->id, cpu->id)
+				set ? "SET" : "GET", (unsigned long long)id, cpu->id)
 		     : 0;
+}
+
+/* The registers' records are checked by the core (lib/core/state.c, arm64_regs_bad()). */
+static int arm64_set_regs(struct vcpu *cpu, const void *buf)
+{
+	const struct vcpu_arm64_regs *in = buf;
+	const uint8_t *p = (const uint8_t *)buf + sizeof(*in);
+	uint8_t value[256];
+	int r = 0;
+
+	for (uint32_t i = 0; i < in->count && !r; i++) {
+		struct vcpu_arm64_reg e;
+
+		memcpy(&e, p, sizeof(e));
+		if ((e.id & KVM_REG_ARCH_MASK) != KVM_REG_ARM64)
+			return cpu_fail(cpu, -EINVAL, "entry %u: 0x%llx is not an arm64 register id",
+					i, (unsigned long long)e.id);
+		memcpy(value, p + 8, vcpu_arm64_reg_bytes(e.id));
+		p += vcpu_arm64_reg_size(&e);
+		if (e.id == KVM_REG_ARM64_SVE_VLS) {
+			/*
+			 * Fixed when the vCPU was finalized (vcpu_create() with
+			 * VCPU_CREATE_ARM64_SVE): KVM refuses a set after, so
+			 * only check that the vector lengths are the saved ones.
+			 */
+			uint8_t cur[64];
+
+			r = arm64_one(cpu, false, e.id, cur);
+			if (!r && memcmp(cur, value, sizeof(cur)) != 0)
+				r = cpu_fail(cpu, -EINVAL, "the vCPU's SVE vector lengths differ from "
+					     "the saved ones");
+			continue;
+		}
+		r = arm64_one(cpu, true, e.id, value);
+	}
+	return r;
 }
 
 static int arm64_state(struct vcpu *cpu, uint32_t cls, bool set, void *buf, size_t *len)
 {
 	struct vcpu_arm64_regs *regs = buf;
-	struct vcpu_arm64_reg *e;
 	uint64_t *ids = NULL, n = 0;
+	size_t need = sizeof(*regs);
+	uint8_t *p;
 	int r;
 
 	if (cls != VCPU_STATE_ARM64_REGS)
 		return cpu_fail(cpu, -EINVAL, "state class 0x%x is not an arm64 vCPU class", cls);
-	if (set) {
-		const struct vcpu_arm64_regs *in = buf;
-
-		for (uint32_t i = 0; i < in->count; i++) {
-			struct vcpu_arm64_reg one;
-
-			memcpy(&one, (const uint8_t *)buf + sizeof(*in) + sizeof(one) * i, sizeof(one));
-			if (KVM_REG_SIZE_BYTES(one.id) > sizeof(one.value) ||
-			    (one.id & KVM_REG_ARCH_MASK) != KVM_REG_ARM64)
-				return cpu_fail(cpu, -EINVAL, "entry %u: 0x%llx is not an arm64 "
-						"register of at most 128 bits", i,
-						(unsigned long long)one.id);
-			r = arm64_one(cpu, true, &one);
-			if (r)
-				return r;
-		}
-		return 0;
-	}
+	if (set)
+		return arm64_set_regs(cpu, buf);
 	r = arm64_reg_list(cpu, &ids, &n);
 	if (r)
 		return r;
-	r = want(buf, len, sizeof(*regs) + sizeof(struct vcpu_arm64_reg) * (size_t)n);
+	for (uint64_t i = 0; i < n && !r; i++) {
+		struct vcpu_arm64_reg e = { .id = ids[i] };
+
+		if (vcpu_arm64_reg_bytes(ids[i]) > 256)
+			r = cpu_fail(cpu, -EPROTO, "KVM lists register 0x%llx of %zu bytes",
+				     (unsigned long long)ids[i], vcpu_arm64_reg_bytes(ids[i]));
+		need += vcpu_arm64_reg_size(&e);
+	}
+	if (!r)
+		r = want(buf, len, need);
 	if (r) {
 		free(ids);
-		return r == 1 ? 0 : short_buf(cpu, "ARM64_REGS", *len);
+		return r == 1 ? 0 : r == -ENOSPC ? short_buf(cpu, "ARM64_REGS", need) : r;
 	}
+	memset(buf, 0, need);
 	regs->count = (uint32_t)n;
-	regs->reserved = 0;
-	e = vcpu_arm64_regs_entries(regs);
+	p = (uint8_t *)buf + sizeof(*regs);
 	for (uint64_t i = 0; i < n && !r; i++) {
-		e[i] = (struct vcpu_arm64_reg){ .id = ids[i] };
-		if (KVM_REG_SIZE_BYTES(ids[i]) > sizeof(e[i].value))
-			r = cpu_fail(cpu, -EOPNOTSUPP, "register 0x%llx is wider than 128 bits "
-				     "(SVE), which ARM64_REGS does not carry",
-				     (unsigned long long)ids[i]);
-		else
-			r = arm64_one(cpu, false, &e[i]);
+		struct vcpu_arm64_reg e = { .id = ids[i] };
+
+		memcpy(p, &e.id, sizeof(e.id));
+		r = arm64_one(cpu, false, ids[i], p + 8);
+		p += vcpu_arm64_reg_size(&e);
 	}
 	free(ids);
 	return r;
@@ -507,23 +536,291 @@ int kvm_set_state(struct vcpu *cpu, uint32_t cls, const void *buf, size_t len)
 	return kvm_state(cpu, cls, true, (void *)(uintptr_t)buf, &len);
 }
 
+/* ---- arm64 vGICv3 ---- */
+
+/*
+ * The registers a GICv3's state is (Arm IHI 0069: GICD_*, GICR_*, ICC_*),
+ * listed in the order QEMU's kvm_arm_gicv3_put() writes them back:
+ * GICD_CTLR; each redistributor; the distributor's SPIs (groups, routing,
+ * trigger modes, line levels, then pending, enabled, active, priorities);
+ * each CPU interface, ICC_SRE and ICC_CTLR first.  Bit registers with a
+ * set/clear pair are saved by their set half (ISENABLER...) and restored
+ * by a clear of every bit, then the set.
+ */
+#define GICD_CTLR 0x0000u
+#define GICD_IGROUPR 0x0080u
+#define GICD_ISENABLER 0x0100u
+#define GICD_ISPENDR 0x0200u
+#define GICD_ISACTIVER 0x0300u
+#define GIC_CLEAR_DELTA 0x80u /* ICENABLER = ISENABLER + 0x80, and so on */
+#define GICD_IPRIORITYR 0x0400u
+#define GICD_ICFGR 0x0c00u
+#define GICD_IGRPMODR 0x0d00u
+#define GICD_IROUTER 0x6000u
+#define GICR_CTLR 0x0000u
+#define GICR_SGI 0x10000u
+/* CPU interface registers by encoding (the low 16 bits of a CPU_SYSREGS attr). */
+#define ICC(op1, crn, crm, op2) ((uint64_t)(3u << 14 | (op1) << 11 | (crn) << 7 | (crm) << 3 | (op2)))
+#define ICC_PMR_EL1 ICC(0, 4, 6, 0)
+#define ICC_BPR0_EL1 ICC(0, 12, 8, 3)
+#define ICC_AP0R_EL1(n) ICC(0, 12, 8, 4 + (n))
+#define ICC_AP1R_EL1(n) ICC(0, 12, 9, (n))
+#define ICC_BPR1_EL1 ICC(0, 12, 12, 3)
+#define ICC_CTLR_EL1 ICC(0, 12, 12, 4)
+#define ICC_SRE_EL1 ICC(0, 12, 12, 5)
+#define ICC_IGRPEN0_EL1 ICC(0, 12, 12, 6)
+#define ICC_IGRPEN1_EL1 ICC(0, 12, 12, 7)
+
+struct vgic_walk {
+	struct vcpu_vm *vm;
+	int fd;
+	struct vcpu_arm64_vgic_reg *e; /* NULL: count only */
+	uint32_t n;
+	int err;
+};
+
+static int gic_attr(struct vgic_walk *w, bool set, uint32_t group, uint64_t attr, void *val)
+{
+	struct kvm_device_attr a = { .group = group, .attr = attr,
+				     .addr = (uint64_t)(uintptr_t)val };
+	int r = sys_ioctl(w->vm->hv, w->fd, set ? KVM_SET_DEVICE_ATTR : KVM_GET_DEVICE_ATTR,
+			  (unsigned long)&a);
+
+	return r < 0 ? vm_fail(w->vm, r, "KVM_%s_DEVICE_ATTR(vGIC group %u, attr 0x%llx) failed",
+			       set ? "SET" : "GET", group, (unsigned long long)attr)
+		     : 0;
+}
+
+/* Read one register into the next entry (or only count it). */
+static void gic_save(struct vgic_walk *w, uint32_t group, uint64_t attr)
+{
+	struct vcpu_arm64_vgic_reg *e;
+	uint32_t v32 = 0;
+	uint64_t v64 = 0;
+
+	if (w->err)
+		return;
+	if (w->e) {
+		e = &w->e[w->n];
+		*e = (struct vcpu_arm64_vgic_reg){ .group = group, .attr = attr };
+		if (group == KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS || group == KVM_DEV_ARM_VGIC_GRP_ADDR) {
+			w->err = gic_attr(w, false, group, attr, &v64);
+			e->value = v64;
+		} else {
+			w->err = gic_attr(w, false, group, attr, &v32);
+			e->value = v32;
+		}
+	}
+	w->n++;
+}
+
+/* A vCPU's affinity as the vGIC's attributes name it (arm-vgic-v3.rst: Aff3.Aff2.Aff1.Aff0). */
+static int gic_affinity(struct vcpu *cpu, uint64_t *aff)
+{
+	uint64_t mpidr = 0;
+	int r = kvm_one_reg(cpu, false, KVM_REG_ARM64_MPIDR_EL1, &mpidr);
+
+	if (r)
+		return r;
+	*aff = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xffffff);
+	return 0;
+}
+
+/*
+ * Walk every register of the GIC in restore order.  @max_apr: the number
+ * of ICC_AP[01]R<n> each CPU interface has: its ICC_CTLR_EL1.PRIbits says
+ * (5 priority bits: 1, 6: 2, 7: 4); a count-only walk assumes 4.
+ */
+static void gic_walk(struct vgic_walk *w, uint32_t nr_irqs)
+{
+	struct vcpu_vm *vm = w->vm;
+	uint64_t aff;
+
+	gic_save(w, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST);
+	gic_save(w, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST);
+	gic_save(w, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0);
+	gic_save(w, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_CTLR);
+	for (unsigned i = 0; i < vm->nr_vcpus && !w->err; i++) {
+		const uint32_t sgi[] = { GICD_IGROUPR, GICD_IGRPMODR, GICD_ICFGR + 4, GICD_ISPENDR,
+					 GICD_ISENABLER, GICD_ISACTIVER };
+
+		if (w->e && (w->err = gic_affinity(vm->cpus[i], &aff)) != 0)
+			break;
+		aff = w->e ? aff << KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT : 0;
+		/*
+		 * No GICR_PROPBASER/PENDBASER: they matter only with LPIs, which
+		 * need an ITS libvcpu never creates, and KVM sanitises what is
+		 * written to them, so a restore would not even read back the same.
+		 */
+		gic_save(w, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, aff | GICR_CTLR);
+		for (size_t k = 0; k < sizeof(sgi) / sizeof(sgi[0]); k++)
+			gic_save(w, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, aff | (GICR_SGI + sgi[k]));
+		for (uint32_t b = 0; b < 32; b += 4)
+			gic_save(w, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, aff | (GICR_SGI + GICD_IPRIORITYR + b));
+	}
+	/* SPIs: INTIDs 32 to nr_irqs - 1; every register 32-bit, IROUTER by halves. */
+	for (uint32_t n = 1; n < nr_irqs / 32; n++) {
+		gic_save(w, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_IGROUPR + 4 * n);
+		gic_save(w, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_IGRPMODR + 4 * n);
+	}
+	for (uint32_t irq = 32; irq < nr_irqs; irq++)
+		for (uint32_t h = 0; h < 8; h += 4)
+			gic_save(w, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_IROUTER + 8ull * irq + h);
+	for (uint32_t n = 2; n < nr_irqs / 16; n++)
+		gic_save(w, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_ICFGR + 4 * n);
+	for (uint32_t irq = 32; irq < nr_irqs; irq += 32)
+		gic_save(w, KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO,
+			 (uint64_t)VGIC_LEVEL_INFO_LINE_LEVEL << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT | irq);
+	for (uint32_t n = 1; n < nr_irqs / 32; n++) {
+		gic_save(w, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_ISPENDR + 4 * n);
+		gic_save(w, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_ISENABLER + 4 * n);
+		gic_save(w, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_ISACTIVER + 4 * n);
+	}
+	for (uint32_t b = 32; b < nr_irqs; b += 4)
+		gic_save(w, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_IPRIORITYR + b);
+	for (unsigned i = 0; i < vm->nr_vcpus && !w->err; i++) {
+		const uint64_t icc[] = { ICC_SRE_EL1, ICC_CTLR_EL1, ICC_IGRPEN0_EL1, ICC_IGRPEN1_EL1,
+					 ICC_PMR_EL1, ICC_BPR0_EL1, ICC_BPR1_EL1 };
+		uint32_t napr = 4, ctlr_at;
+
+		if (w->e && (w->err = gic_affinity(vm->cpus[i], &aff)) != 0)
+			break;
+		aff = w->e ? aff << KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT : 0;
+		ctlr_at = w->n + 1;
+		for (size_t k = 0; k < sizeof(icc) / sizeof(icc[0]); k++)
+			gic_save(w, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, aff | icc[k]);
+		if (w->e && !w->err) {
+			uint32_t pribits = (uint32_t)((w->e[ctlr_at].value >> 8) & 7) + 1;
+
+			napr = pribits >= 7 ? 4 : pribits == 6 ? 2 : 1;
+		}
+		for (uint32_t k = 0; k < napr; k++)
+			gic_save(w, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, aff | ICC_AP0R_EL1(k));
+		for (uint32_t k = 0; k < napr; k++)
+			gic_save(w, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, aff | ICC_AP1R_EL1(k));
+	}
+}
+
+static int gic_nr_irqs(struct vgic_walk *w, uint32_t *nr)
+{
+	int r = gic_attr(w, false, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, nr);
+
+	if (!r && (*nr < 32 || *nr > 1024 || *nr % 32))
+		r = vm_fail(w->vm, -EPROTO, "the vGIC reports %u interrupts", *nr);
+	return r;
+}
+
+static int gic_get(struct vcpu_vm *vm, void *buf, size_t *len)
+{
+	const struct kvm_vm_priv *p = vm->priv;
+	struct vgic_walk w = { .vm = vm, .fd = p->gic_fd };
+	struct vcpu_arm64_vgic *out = buf;
+	uint32_t nr = 0;
+	int r;
+
+	if (p->gic_fd < 0)
+		return vm_fail(vm, -ENXIO, "the VM has no in-kernel GICv3 (vcpu_vm_create_gic_v3())");
+	r = gic_nr_irqs(&w, &nr);
+	if (r)
+		return r;
+	gic_walk(&w, nr); /* the count, with 4 APxR registers per CPU interface */
+	r = want(buf, len, sizeof(*out) + sizeof(struct vcpu_arm64_vgic_reg) * (size_t)w.n);
+	if (r)
+		return r == 1 ? 0 : vm_fail(vm, -ENOSPC, "ARM64_VGIC state needs %zu bytes", *len);
+	w.e = vcpu_arm64_vgic_entries(out);
+	w.n = 0;
+	gic_walk(&w, nr);
+	if (w.err)
+		return w.err;
+	out->count = w.n;
+	out->reserved = 0;
+	*len = sizeof(*out) + sizeof(struct vcpu_arm64_vgic_reg) * (size_t)w.n;
+	return 0;
+}
+
+static bool gic_set_clear_pair(const struct vcpu_arm64_vgic_reg *e, uint32_t off)
+{
+	uint32_t base = e->group == KVM_DEV_ARM_VGIC_GRP_REDIST_REGS ? GICR_SGI : 0;
+
+	if (e->group != KVM_DEV_ARM_VGIC_GRP_DIST_REGS && e->group != KVM_DEV_ARM_VGIC_GRP_REDIST_REGS)
+		return false;
+	if (off < base)
+		return false;
+	off -= base;
+	return (off >= GICD_ISENABLER && off < GICD_ISENABLER + GIC_CLEAR_DELTA) ||
+	       (off >= GICD_ISPENDR && off < GICD_ISPENDR + GIC_CLEAR_DELTA) ||
+	       (off >= GICD_ISACTIVER && off < GICD_ISACTIVER + GIC_CLEAR_DELTA);
+}
+
+static int gic_set(struct vcpu_vm *vm, const void *buf)
+{
+	const struct kvm_vm_priv *p = vm->priv;
+	struct vgic_walk w = { .vm = vm, .fd = p->gic_fd };
+	const struct vcpu_arm64_vgic *in = buf;
+	int r = 0;
+
+	if (p->gic_fd < 0)
+		return vm_fail(vm, -ENXIO, "the VM has no in-kernel GICv3 (vcpu_vm_create_gic_v3())");
+	for (uint32_t i = 0; i < in->count && !r; i++) {
+		struct vcpu_arm64_vgic_reg e;
+		uint64_t cur = 0;
+		uint32_t v32;
+
+		memcpy(&e, (const uint8_t *)buf + sizeof(*in) + sizeof(e) * i, sizeof(e));
+		switch (e.group) {
+		case KVM_DEV_ARM_VGIC_GRP_ADDR:
+		case KVM_DEV_ARM_VGIC_GRP_NR_IRQS:
+			/* Fixed when the GIC was made: the VM's must be the saved one's. */
+			r = gic_attr(&w, false, e.group, e.attr, &cur);
+			if (!r && (e.group == KVM_DEV_ARM_VGIC_GRP_NR_IRQS ? (uint32_t)cur : cur) != e.value)
+				r = vm_fail(vm, -EINVAL, "the VM's GICv3 differs from the saved one: %s "
+					    "0x%llx, saved 0x%llx", e.group == KVM_DEV_ARM_VGIC_GRP_NR_IRQS
+					    ? "interrupts" : e.attr == KVM_VGIC_V3_ADDR_TYPE_DIST
+					    ? "distributor at" : "redistributors at",
+					    (unsigned long long)(e.group == KVM_DEV_ARM_VGIC_GRP_NR_IRQS
+								 ? (uint32_t)cur : cur),
+					    (unsigned long long)e.value);
+			break;
+		case KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS:
+			r = gic_attr(&w, true, e.group, e.attr, &e.value);
+			break;
+		case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
+		case KVM_DEV_ARM_VGIC_GRP_REDIST_REGS:
+		case KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO:
+			if (e.value > UINT32_MAX) {
+				r = vm_fail(vm, -EINVAL, "entry %u: a 32-bit vGIC register holds "
+					    "0x%llx", i, (unsigned long long)e.value);
+				break;
+			}
+			if (gic_set_clear_pair(&e, (uint32_t)e.attr)) {
+				v32 = UINT32_MAX;
+				r = gic_attr(&w, true, e.group, e.attr + GIC_CLEAR_DELTA, &v32);
+			}
+			v32 = (uint32_t)e.value;
+			if (!r)
+				r = gic_attr(&w, true, e.group, e.attr, &v32);
+			break;
+		default:
+			r = vm_fail(vm, -EINVAL, "entry %u: vGIC group %u is not part of its state", i,
+				    e.group);
+			break;
+		}
+	}
+	return r;
+}
+
+/* ---- VM classes ---- */
+
 int kvm_vm_get_state(struct vcpu_vm *vm, uint32_t cls, void *buf, size_t *len)
 {
+	if (cls == VCPU_STATE_ARM64_VGIC)
+		return gic_get(vm, buf, len);
 	return x86_vm_state(vm, cls, false, buf, len);
 }
 
 int kvm_vm_set_state(struct vcpu_vm *vm, uint32_t cls, const void *buf, size_t len)
 {
+	if (cls == VCPU_STATE_ARM64_VGIC)
+		return gic_set(vm, buf);
 	return x86_vm_state(vm, cls, true, (void *)(uintptr_t)buf, &len);
-}
-
-/* arm64: the vGIC's state is not yet a class, so a VM with one cannot be saved whole. */
-int kvm_vm_snapshot_check(struct vcpu_vm *vm)
-{
-	const struct kvm_vm_priv *p = vm->priv;
-
-	if (vm->hv->arch == VCPU_ARCH_ARM64 && p->gic_fd >= 0)
-		return vm_fail(vm, -EOPNOTSUPP, "the VM has an in-kernel GICv3, whose state "
-			       "libvcpu does not save yet");
-	return 0;
 }

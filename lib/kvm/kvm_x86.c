@@ -58,40 +58,123 @@ static void cpuid_for_vcpu(struct kvm_cpuid2 *c, uint32_t id)
 	}
 }
 
-/* Give the vCPU every CPUID leaf the host's KVM supports, as QEMU's -cpu host does. */
-static int setup_cpuid(struct vcpu *cpu)
+/*
+ * The driver's table (KVM_GET_SUPPORTED_CPUID), in a buffer of the caller's
+ * to free; NULL with *@r the error and @err the detail.  KVM writes nent
+ * back only on success: on E2BIG (too small) the count stays unknown and
+ * the call is retried with room for twice as many (api.rst:
+ * KVM_GET_SUPPORTED_CPUID).  KVM_MAX_CPUID_ENTRIES
+ * (arch/x86/include/asm/kvm_host.h) is 256: the first call suffices.
+ */
+static struct kvm_cpuid2 *supported_cpuid(struct vcpu_hv *hv, int *r, char *err)
 {
-	struct vcpu_hv *hv = cpu->vm->hv;
 	struct kvm_cpuid2 *c = NULL;
-	/* KVM_MAX_CPUID_ENTRIES (arch/x86/include/asm/kvm_host.h): one call suffices. */
 	uint32_t n = 256;
-	int r;
 
 	for (;;) {
 		free(c);
 		c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-		if (!c)
-			return cpu_fail(cpu, -ENOMEM, "cannot allocate %u CPUID entries", n);
+		if (!c) {
+			*r = vcpu_fail(err, -ENOMEM, "cannot allocate %u CPUID entries", n);
+			return NULL;
+		}
 		c->nent = n;
-		r = sys_ioctl(hv, hv->fd, KVM_GET_SUPPORTED_CPUID, (unsigned long)c);
-		if (r != -E2BIG || n >= 4096)
+		*r = sys_ioctl(hv, hv->fd, KVM_GET_SUPPORTED_CPUID, (unsigned long)c);
+		if (*r != -E2BIG || n >= 4096)
 			break;
 		n *= 2;
 	}
-	if (r < 0) {
+	if (*r < 0) {
 		free(c);
-		return cpu_fail(cpu, r, "KVM_GET_SUPPORTED_CPUID failed");
+		*r = vcpu_fail(err, *r, "KVM_GET_SUPPORTED_CPUID failed");
+		return NULL;
 	}
 	if (c->nent > n) {
 		uint32_t nent = c->nent;
 		free(c);
-		return cpu_fail(cpu, -EPROTO, "KVM_GET_SUPPORTED_CPUID reported %u entries in %u",
-				nent, n);
+		*r = vcpu_fail(err, -EPROTO, "KVM_GET_SUPPORTED_CPUID reported %u entries in %u",
+			       nent, n);
+		return NULL;
 	}
+	return c;
+}
+
+/* Give the vCPU every CPUID leaf the host's KVM supports, as QEMU's -cpu host does. */
+static int setup_cpuid(struct vcpu *cpu)
+{
+	struct vcpu_hv *hv = cpu->vm->hv;
+	struct kvm_cpuid2 *c;
+	int r;
+
+	c = supported_cpuid(hv, &r, cpu->err);
+	if (!c)
+		return r;
 	cpuid_for_vcpu(c, cpu->id);
 	r = sys_ioctl(hv, cpu->fd, KVM_SET_CPUID2, (unsigned long)c);
 	free(c);
 	return r < 0 ? cpu_fail(cpu, r, "KVM_SET_CPUID2 on vCPU %u failed", cpu->id) : 0;
+}
+
+/* The public entry is our own type with kvm_cpuid_entry2's layout, copied as bytes. */
+_Static_assert(sizeof(struct vcpu_x86_cpuid_entry) == sizeof(struct kvm_cpuid_entry2),
+	       "vcpu_x86_cpuid_entry is kvm_cpuid_entry2 (doc/abi/kvm.md 4.5)");
+_Static_assert(offsetof(struct vcpu_x86_cpuid_entry, flags) ==
+			       offsetof(struct kvm_cpuid_entry2, flags) &&
+		       offsetof(struct vcpu_x86_cpuid_entry, eax) ==
+			       offsetof(struct kvm_cpuid_entry2, eax) &&
+		       offsetof(struct vcpu_x86_cpuid_entry, edx) ==
+			       offsetof(struct kvm_cpuid_entry2, edx) &&
+		       offsetof(struct vcpu_x86_cpuid_entry, padding) ==
+			       offsetof(struct kvm_cpuid_entry2, padding),
+	       "vcpu_x86_cpuid_entry field offsets");
+_Static_assert(VCPU_X86_CPUID_SIGNIFICANT_INDEX == KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+	       "the significant-index flag");
+
+int kvm_x86_supported_cpuid(struct vcpu_hv *hv, struct vcpu_x86_cpuid_entry *entries, uint32_t *n)
+{
+	char err[VCPU_ERRLEN] = "";
+	struct kvm_cpuid2 *c;
+	uint32_t room = *n;
+	int r;
+
+	c = supported_cpuid(hv, &r, err);
+	if (!c) {
+		vcpu_err_set(&hv->err_busy, hv->err, err);
+		return r;
+	}
+	*n = c->nent;
+	if (c->nent > room) {
+		free(c);
+		return hv_fail(hv, -ENOSPC, "the driver has %u CPUID leaves, room for %u", *n, room);
+	}
+	for (uint32_t i = 0; i < c->nent; i++) {
+		memcpy(&entries[i], &c->entries[i], sizeof(entries[i]));
+		memset(entries[i].padding, 0, sizeof(entries[i].padding));
+	}
+	free(c);
+	return 0;
+}
+
+/* The VMM's table as it is: no APIC id or hypervisor bit of libvcpu's (cpuid_for_vcpu()). */
+int kvm_x86_set_cpuid(struct vcpu *cpu, const struct vcpu_x86_cpuid_entry *entries, uint32_t n)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->entries[0]));
+	int r;
+
+	if (!c)
+		return cpu_fail(cpu, -ENOMEM, "cannot allocate %u CPUID entries", n);
+	c->nent = n;
+	if (n)
+		memcpy(c->entries, entries, (size_t)n * sizeof(c->entries[0]));
+	r = sys_ioctl(cpu->vm->hv, cpu->fd, KVM_SET_CPUID2, (unsigned long)c);
+	free(c);
+	if (r == -EINVAL)
+		return cpu_fail(cpu, r, "KVM_SET_CPUID2 of %u leaves on vCPU %u refused: a table "
+				"KVM finds inconsistent, or, once the vCPU has run, one other than "
+				"the table it has (Linux 5.16+)", n, cpu->id);
+	return r < 0 ? cpu_fail(cpu, r, "KVM_SET_CPUID2 of %u leaves on vCPU %u failed", n,
+				cpu->id)
+		     : 0;
 }
 
 static int x86_vcpu_setup(struct vcpu *cpu, uint32_t flags)

@@ -165,6 +165,7 @@ void mock_vm_put(struct mock_vm *vm)
 		free(vm->slots[i].dirty);
 	free(vm->slots);
 	free(vm->filter);
+	free(vm->gic.cpus);
 	free(vm->irqfds);
 	free(vm->ioeventfds);
 	free(vm);

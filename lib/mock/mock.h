@@ -148,10 +148,27 @@ struct mock_range {
 #define MOCK_NO_ADDR UINT64_MAX
 #define MOCK_MAX_IRQS 1024
 
+/* A vCPU's redistributor (SGIs and PPIs, INTIDs 0-31) and CPU interface (mock_vgic.c). */
+struct mock_vgic_cpu {
+	uint64_t propbaser, pendbaser;
+	uint32_t group, grpmod, enabled, pending, active;
+	uint32_t cfg[2];
+	uint8_t prio[32];
+	uint64_t icc[9];        /* enum icc in mock_vgic.c */
+};
+
 struct mock_vgic {
 	bool created, initialised;
 	uint64_t dist, redist;  /* MOCK_NO_ADDR until set */
 	uint32_t nr_irqs;       /* 0 until set; INIT defaults it to 256 */
+	/* The distributor's SPI state, one bit, two bits or a byte per INTID (mock_vgic.c). */
+	bool enabled_g1;
+	uint32_t group[MOCK_MAX_IRQS / 32], grpmod[MOCK_MAX_IRQS / 32];
+	uint32_t enabled[MOCK_MAX_IRQS / 32], pending[MOCK_MAX_IRQS / 32];
+	uint32_t active[MOCK_MAX_IRQS / 32], cfg[MOCK_MAX_IRQS / 16];
+	uint8_t prio[MOCK_MAX_IRQS];
+	uint64_t irouter[MOCK_MAX_IRQS];
+	struct mock_vgic_cpu *cpus; /* cfg.max_vcpus of them from CTRL_INIT; by vCPU id */
 };
 
 /* doc/abi/kvm.md §4.4: an irqfd or ioeventfd binding; eventfds are matched by fd number. */
@@ -184,6 +201,7 @@ struct mock_vm {
 	struct mock_range *filter; /* arm64 SMCCC filter, reserved ranges included */
 	size_t nfilter, cap_filter;
 	bool system_suspend;       /* KVM_CAP_ARM_SYSTEM_SUSPEND enabled */
+	uint64_t manual_protect;   /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2's flags, once enabled */
 	uint64_t hc_exit;          /* x86 KVM_CAP_EXIT_HYPERCALL: the numbers that exit */
 	bool features_set;         /* arm64: the VM-wide vCPU feature set is fixed */
 	uint32_t features;
@@ -246,6 +264,10 @@ struct mock_vcpu {
 	/* arm64 */
 	bool initialised;
 	uint32_t features;
+	/* §9: KVM_ARM_VCPU_FINALIZE(SVE) done; the PMUv3's interrupt (0: unset) and PMU_V3_INIT. */
+	bool sve_finalized;
+	uint32_t pmu_irq;
+	bool pmu_created;
 	uint64_t core[MOCK_CORE_WORDS];
 	struct mock_sysreg *sysregs;
 	size_t nsysregs, cap_sysregs;
@@ -330,9 +352,17 @@ void mock_vcpu_free(struct mock_vcpu *v);
 int mock_vcpu_ioctl(struct vcpu_mock *m, struct mock_vcpu *v, unsigned long req,
 		    unsigned long arg);
 int mock_reg_get(const struct mock_vcpu *v, uint64_t reg, uint64_t *value);
+
+/* mock_vgic.c: the vGICv3's register groups (DIST/REDIST_REGS, CPU_SYSREGS, LEVEL_INFO). */
+enum mock_attr_op { MOCK_ATTR_GET, MOCK_ATTR_SET, MOCK_ATTR_HAS };
+bool mock_vgic_regs_group(uint32_t group);
+int mock_vgic_regs(struct mock_vm *vm, const struct kvm_device_attr *a, enum mock_attr_op op);
+int mock_vgic_init_cpus(struct mock_vm *vm);
 int mock_reg_set(struct mock_vcpu *v, uint64_t reg, uint64_t value);
 uint64_t mock_mpidr(const struct mock_vcpu *v);
 void mock_arm64_reset(struct mock_vcpu *v);
+/* arm64 KVM_RUN before the first run: 0, or -EPERM / -EINVAL (SVE not finalized, PMU not initialised). */
+int mock_arm64_run_check(const struct mock_vcpu *v);
 uint32_t mock_mp_state(const struct mock_vcpu *v);
 /* x86 KVM_GET_MSR_INDEX_LIST on /dev/kvm (lock held). */
 int mock_msr_index_list(unsigned long arg);

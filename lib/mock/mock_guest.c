@@ -713,9 +713,11 @@ int mock_vcpu_run(struct vcpu_mock *m, struct mock_vcpu *v)
 	size_t idx;
 	int rc;
 
-	/* §2/§4.6: an arm64 vCPU runs only after KVM_ARM_VCPU_INIT. */
+	/* §2/§4.6: an arm64 vCPU runs only after KVM_ARM_VCPU_INIT, §9 and its features' setup. */
 	if (arm(v) && !v->initialised)
 		return -ENOEXEC;
+	if (arm(v) && (rc = mock_arm64_run_check(v)) < 0)
+		return rc;
 	/* The first run freezes the SMCCC filter and the vGIC configuration. */
 	v->has_run = true;
 	v->vm->has_run = true;

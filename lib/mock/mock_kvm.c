@@ -40,6 +40,7 @@ static const struct ioctl_rule rules[] = {
 	{ KVM_CREATE_VCPU, MOCK_VM, ARCH_ALL },
 	{ KVM_SET_USER_MEMORY_REGION, MOCK_VM, ARCH_ALL },
 	{ KVM_GET_DIRTY_LOG, MOCK_VM, ARCH_ALL },
+	{ KVM_CLEAR_DIRTY_LOG, MOCK_VM, ARCH_ALL },
 	{ KVM_SET_TSS_ADDR, MOCK_VM, ARCH_X86 },
 	{ KVM_CREATE_IRQCHIP, MOCK_VM, ARCH_ALL },
 	{ KVM_IRQ_LINE, MOCK_VM, ARCH_ALL },
@@ -89,6 +90,8 @@ static const struct ioctl_rule rules[] = {
 	{ KVM_GET_CLOCK, MOCK_VM, ARCH_X86 },
 	{ KVM_SET_CLOCK, MOCK_VM, ARCH_X86 },
 	{ KVM_GET_REG_LIST, MOCK_VCPU, ARCH_ARM },
+	/* §9 vCPU features. */
+	{ KVM_ARM_VCPU_FINALIZE, MOCK_VCPU, ARCH_ARM },
 };
 
 /*
@@ -168,10 +171,20 @@ static int check_extension(const struct vcpu_mock *m, unsigned long cap)
 	case KVM_CAP_ARM_PSCI_0_2:
 	case KVM_CAP_ARM_SYSTEM_SUSPEND:
 		return arm;
+	/* §9: system_supports_sve(), system_has_full_ptr_auth() (both caps), kvm_arm_support_pmu_v3(). */
+	case KVM_CAP_ARM_SVE:
+		return arm && !(c->flags & VCPU_MOCK_NO_SVE);
+	case KVM_CAP_ARM_PTRAUTH_ADDRESS:
+	case KVM_CAP_ARM_PTRAUTH_GENERIC:
+		return arm && !(c->flags & VCPU_MOCK_NO_PTRAUTH);
+	case KVM_CAP_ARM_PMU_V3:
+		return arm && !(c->flags & VCPU_MOCK_NO_PMU);
 	case KVM_CAP_ARM_VM_IPA_SIZE:
 		return arm ? (int)c->ipa_bits : 0;
 	case KVM_CAP_EXIT_HYPERCALL:
 		return arm ? 0 : (int)MOCK_HC_EXIT_VALID;
+	case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: /* KVM_DIRTY_LOG_MANUAL_CAPS */
+		return KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
 	case KVM_CAP_VM_ATTRIBUTES:
 		/* arm64 gained VM attributes with the SMCCC filter (Linux 6.4). */
 		return arm ? !(c->flags & VCPU_MOCK_NO_SMCCC_FILTER) : 1;
@@ -444,9 +457,12 @@ static int set_memory_region(struct vcpu_mock *m, struct mock_vm *vm, unsigned l
 }
 
 /*
- * kvm_vm_ioctl_get_dirty_log(), without manual protection: EINVAL for a
- * slot number out of range, ENOENT for one that does not log, EFAULT for
- * a bad buffer; else ALIGN(npages, 64) / 8 bytes copied out and cleared.
+ * kvm_vm_ioctl_get_dirty_log(): EINVAL for a slot number out of range,
+ * ENOENT for one that does not log, EFAULT for a bad buffer; else
+ * ALIGN(npages, 64) / 8 bytes copied out, and cleared unless manual
+ * protection is on (then KVM_CLEAR_DIRTY_LOG clears them).  Logging
+ * switched on with KVM_DIRTY_LOG_INITIALLY_SET starts all ones (not
+ * modelled: libvcpu never asks for it).
  */
 static int get_dirty_log(struct vcpu_mock *m, struct mock_vm *vm, unsigned long arg)
 {
@@ -464,7 +480,46 @@ static int get_dirty_log(struct vcpu_mock *m, struct mock_vm *vm, unsigned long 
 		return -EFAULT;
 	bytes = (s->size / m->page_size + 63) / 64 * sizeof(uint64_t);
 	memcpy((void *)(uintptr_t)log.dirty_bitmap, s->dirty, bytes);
-	memset(s->dirty, 0, bytes);
+	if (!(vm->manual_protect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
+		memset(s->dirty, 0, bytes);
+	return 0;
+}
+
+/*
+ * kvm_vm_ioctl_clear_dirty_log() (Linux 6.1 kvm_clear_dirty_log_protect()):
+ * EINVAL for a first_page not a multiple of 64, a slot out of range, or a
+ * range past the slot or of a length not a multiple of 64 short of the
+ * slot's end; ENOENT for a slot that does not log; EFAULT for a bad buffer.
+ * The bits set in the buffer are cleared (the pages protected again).
+ */
+static int clear_dirty_log(struct vcpu_mock *m, struct mock_vm *vm, unsigned long arg)
+{
+	struct kvm_clear_dirty_log log;
+	struct mock_slot *s;
+	uint64_t npages;
+	const uint8_t *bits;
+
+	copy_in(&log, arg, sizeof(log));
+	if (log.first_page & 63)
+		return -EINVAL;
+	if ((log.slot >> 16) || (log.slot & 0xffff) >= m->cfg.nr_memslots)
+		return -EINVAL;
+	s = &vm->slots[log.slot & 0xffff];
+	if (!s->used || !s->dirty)
+		return -ENOENT;
+	npages = s->size / m->page_size;
+	if (log.first_page > npages || log.num_pages > npages - log.first_page ||
+	    (log.num_pages < npages - log.first_page && (log.num_pages & 63)))
+		return -EINVAL;
+	if (!log.dirty_bitmap)
+		return -EFAULT;
+	bits = (const uint8_t *)(uintptr_t)log.dirty_bitmap;
+	for (uint64_t i = 0; i < log.num_pages; i++)
+		if (bits[i / 8] & (1u << (i % 8))) {
+			uint64_t p = log.first_page + i;
+
+			s->dirty[p / 64] &= ~(1ull << (p % 64));
+		}
 	return 0;
 }
 
@@ -691,6 +746,14 @@ static int vm_enable_cap(const struct vcpu_mock *m, struct mock_vm *vm, unsigned
 		return -EINVAL;
 	if (mock_is_arm64(m) && cap.cap == KVM_CAP_ARM_SYSTEM_SUSPEND) {
 		vm->system_suspend = true;
+		return 0;
+	}
+	if (cap.cap == KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) {
+		/* kvm_vm_ioctl_enable_cap_generic(): only KVM_DIRTY_LOG_MANUAL_CAPS' bits. */
+		if (cap.args[0] & ~(uint64_t)(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
+					      KVM_DIRTY_LOG_INITIALLY_SET))
+			return -EINVAL;
+		vm->manual_protect = cap.args[0];
 		return 0;
 	}
 	if (!mock_is_arm64(m) && cap.cap == KVM_CAP_EXIT_HYPERCALL) {
@@ -1092,6 +1155,8 @@ static int vm_ioctl(struct vcpu_mock *m, struct mock_vm *vm, unsigned long req, 
 		return set_memory_region(m, vm, arg);
 	case KVM_GET_DIRTY_LOG:
 		return get_dirty_log(m, vm, arg);
+	case KVM_CLEAR_DIRTY_LOG:
+		return clear_dirty_log(m, vm, arg);
 	case KVM_SET_TSS_ADDR:
 		return set_tss_addr(m, vm, arg);
 	case KVM_CREATE_IRQCHIP:
@@ -1203,6 +1268,8 @@ static int vgic_init(struct mock_vm *vm)
 		return -ENXIO;
 	if (!vm->gic.nr_irqs)
 		vm->gic.nr_irqs = 256; /* VGIC_NR_IRQS_LEGACY */
+	if (mock_vgic_init_cpus(vm) != 0)
+		return -ENOMEM;
 	vm->gic.initialised = true;
 	return 0;
 }
@@ -1217,11 +1284,11 @@ static int vgic_set_attr(struct mock_vm *vm, const struct kvm_device_attr *a)
 	case KVM_DEV_ARM_VGIC_GRP_CTRL:
 		return a->attr == KVM_DEV_ARM_VGIC_CTRL_INIT ? vgic_init(vm) : -ENXIO;
 	default:
-		return -ENXIO;
+		return mock_vgic_regs_group(a->group) ? mock_vgic_regs(vm, a, MOCK_ATTR_SET) : -ENXIO;
 	}
 }
 
-static int vgic_get_attr(const struct mock_vm *vm, const struct kvm_device_attr *a)
+static int vgic_get_attr(struct mock_vm *vm, const struct kvm_device_attr *a)
 {
 	uint64_t addr;
 	uint32_t n;
@@ -1244,10 +1311,10 @@ static int vgic_get_attr(const struct mock_vm *vm, const struct kvm_device_attr 
 		copy_out(a->addr, &n, sizeof(n));
 		return 0;
 	}
-	return -ENXIO;
+	return mock_vgic_regs_group(a->group) ? mock_vgic_regs(vm, a, MOCK_ATTR_GET) : -ENXIO;
 }
 
-static int vgic_has_attr(const struct kvm_device_attr *a)
+static int vgic_has_attr(struct mock_vm *vm, const struct kvm_device_attr *a)
 {
 	switch (a->group) {
 	case KVM_DEV_ARM_VGIC_GRP_ADDR:
@@ -1258,7 +1325,7 @@ static int vgic_has_attr(const struct kvm_device_attr *a)
 	case KVM_DEV_ARM_VGIC_GRP_CTRL:
 		return a->attr == KVM_DEV_ARM_VGIC_CTRL_INIT ? 0 : -ENXIO;
 	default:
-		return -ENXIO;
+		return mock_vgic_regs_group(a->group) ? mock_vgic_regs(vm, a, MOCK_ATTR_HAS) : -ENXIO;
 	}
 }
 
@@ -1273,7 +1340,7 @@ static int dev_ioctl(struct mock_vm *vm, unsigned long req, unsigned long arg)
 	case KVM_GET_DEVICE_ATTR:
 		return vgic_get_attr(vm, &a);
 	case KVM_HAS_DEVICE_ATTR:
-		return vgic_has_attr(&a);
+		return vgic_has_attr(vm, &a);
 	default:
 		return -ENOTTY;
 	}
@@ -1332,7 +1399,8 @@ const struct mock_driver mock_kvm_driver = {
 	.node = "/dev/kvm",
 	.name = "mock-kvm",
 	.arches = (1u << VCPU_ARCH_X86_64) | (1u << VCPU_ARCH_ARM64),
-	.flags = VCPU_MOCK_NO_IMMEDIATE_EXIT | VCPU_MOCK_NO_SMCCC_FILTER | VCPU_MOCK_KVM_PVM,
+	.flags = VCPU_MOCK_NO_IMMEDIATE_EXIT | VCPU_MOCK_NO_SMCCC_FILTER | VCPU_MOCK_KVM_PVM |
+		 VCPU_MOCK_NO_SVE | VCPU_MOCK_NO_PTRAUTH | VCPU_MOCK_NO_PMU,
 	.init = kvm_driver_init,
 	.ioctl = mock_kvm_ioctl,
 	.mmap_check = kvm_mmap_check,

@@ -309,8 +309,9 @@ static void put_u64(uint8_t *dst, size_t i, uint64_t v)
 
 /*
  * kvm_arm_copy_reg_indices(): every register ONE_REG accepts, in the
- * kernel's order: the core registers (by offset), SVE (none: the modelled
- * vCPU has no SVE), the firmware registers (the model has PSCI_VERSION
+ * kernel's order: the core registers (by offset), SVE (none: the
+ * KVM_REG_ARM64_SVE registers of an SVE vCPU are not modelled), the
+ * firmware registers (the model has PSCI_VERSION
  * only), the timer registers (the model has TIMER_CNT only), then the
  * system registers by id.  Returns the count; writes the ids when @dst.
  */
@@ -342,9 +343,16 @@ static size_t reg_list(const struct mock_vcpu *v, uint8_t *dst)
 	return n;
 }
 
+/* kvm_arm_vcpu_is_finalized(): an SVE vCPU is unusable until finalized. */
+static bool arm64_finalized(const struct mock_vcpu *v)
+{
+	return !(v->features & (1u << KVM_ARM_VCPU_SVE)) || v->sve_finalized;
+}
+
 /*
  * KVM_GET_REG_LIST (arm64 kvm_arch_vcpu_ioctl): ENOEXEC before
- * KVM_ARM_VCPU_INIT; n is written back with the count in any case, and a
+ * KVM_ARM_VCPU_INIT, EPERM (§9) for an SVE vCPU not yet finalized; n is
+ * written back with the count in any case, and a
  * caller's n below it is E2BIG.  The kernel reads n into an unsigned int,
  * so only its low 32 bits count.
  */
@@ -355,6 +363,8 @@ static int get_reg_list(const struct mock_vcpu *v, unsigned long arg)
 
 	if (!v->initialised)
 		return -ENOEXEC;
+	if (!arm64_finalized(v))
+		return -EPERM;
 	memcpy(&hdr, (const void *)(uintptr_t)arg, sizeof(hdr));
 	n = (unsigned)hdr.n;
 	hdr.n = reg_list(v, NULL);
@@ -451,10 +461,38 @@ static int one_reg(struct mock_vcpu *v, bool set, unsigned long arg)
 	}
 }
 
-/* §4.6 KVM_ARM_VCPU_INIT (kvm_vcpu_set_target / kvm_vcpu_init_check_features). */
+#define FEAT_PAC ((1u << KVM_ARM_VCPU_PTRAUTH_ADDRESS) | (1u << KVM_ARM_VCPU_PTRAUTH_GENERIC))
+
+/*
+ * The kvm_vcpu_init bits the modelled host takes: POWER_OFF, PSCI_0_2, and
+ * (§9) SVE, both pointer-authentication bits and PMU_V3 unless the
+ * configuration takes them away (VCPU_MOCK_NO_*); never AArch32 EL1 or
+ * nested virtualisation.
+ */
+static uint32_t features_supported(const struct vcpu_mock *m)
+{
+	uint32_t f = (1u << KVM_ARM_VCPU_POWER_OFF) | (1u << KVM_ARM_VCPU_PSCI_0_2);
+
+	if (!(m->cfg.flags & VCPU_MOCK_NO_SVE))
+		f |= 1u << KVM_ARM_VCPU_SVE;
+	if (!(m->cfg.flags & VCPU_MOCK_NO_PTRAUTH))
+		f |= FEAT_PAC;
+	if (!(m->cfg.flags & VCPU_MOCK_NO_PMU))
+		f |= 1u << KVM_ARM_VCPU_PMU_V3;
+	return f;
+}
+
+/*
+ * §4.6 KVM_ARM_VCPU_INIT (kvm_vcpu_set_target / kvm_vcpu_init_check_features),
+ * §9 its features (kvm_reset_vcpu(), arch/arm64/kvm/reset.c): SVE without
+ * system_supports_sve(), pointer authentication with one bit of the two
+ * or without system_has_full_ptr_auth() (kvm_vcpu_enable_ptrauth()), PMU_V3
+ * without kvm_arm_support_pmu_v3(): EINVAL, and the vCPU stays as it was.
+ * A vCPU initialised again keeps its SVE finalization and PMU state.
+ */
 static int vcpu_init(struct mock_vcpu *v, unsigned long arg)
 {
-	const uint32_t supported = (1u << KVM_ARM_VCPU_POWER_OFF) | (1u << KVM_ARM_VCPU_PSCI_0_2);
+	const uint32_t supported = features_supported(v->vm->mock);
 	struct mock_vm *vm = v->vm;
 	struct kvm_vcpu_init init;
 	uint32_t features;
@@ -465,8 +503,9 @@ static int vcpu_init(struct mock_vcpu *v, unsigned long arg)
 	for (unsigned i = 1; i < 7; i++)
 		if (init.features[i])
 			return -ENOENT; /* bits past KVM_VCPU_MAX_FEATURES */
-	/* The modelled host has no AArch32 EL1, PMU, SVE, pointer auth or nested virt. */
 	if (init.features[0] & ~supported)
+		return -EINVAL;
+	if ((init.features[0] & FEAT_PAC) && (init.features[0] & FEAT_PAC) != FEAT_PAC)
 		return -EINVAL;
 	/* POWER_OFF is per vCPU; the rest must match across the VM, and a vCPU keeps its set. */
 	features = init.features[0] & ~(1u << KVM_ARM_VCPU_POWER_OFF);
@@ -485,6 +524,145 @@ static int vcpu_init(struct mock_vcpu *v, unsigned long arg)
 	v->pending = PEND_NONE;
 	v->replay = false;
 	return 0;
+}
+
+/*
+ * §9 KVM_ARM_VCPU_FINALIZE (kvm_arch_vcpu_ioctl(), kvm_arm_vcpu_finalize()
+ * in reset.c): ENOEXEC before KVM_ARM_VCPU_INIT; the int @arg points to
+ * names the feature, and only KVM_ARM_VCPU_SVE is one, on a vCPU
+ * initialised with it (else EINVAL); finalizing it again is EPERM.
+ */
+static int vcpu_finalize(struct mock_vcpu *v, unsigned long arg)
+{
+	int what;
+
+	if (!v->initialised)
+		return -ENOEXEC;
+	memcpy(&what, (const void *)(uintptr_t)arg, sizeof(what));
+	if (what != KVM_ARM_VCPU_SVE || !(v->features & (1u << KVM_ARM_VCPU_SVE)))
+		return -EINVAL;
+	if (v->sve_finalized)
+		return -EPERM;
+	v->sve_finalized = true;
+	return 0;
+}
+
+/*
+ * §9 kvm_arch_vcpu_run_pid_change() (arch/arm64/kvm/arm.c), before a
+ * vCPU's first run: EPERM for an SVE vCPU not finalized; EINVAL for a
+ * PMU_V3 vCPU whose PMU_V3_INIT was not done (kvm_arm_pmu_v3_enable()).
+ */
+int mock_arm64_run_check(const struct mock_vcpu *v)
+{
+	if (!arm64_finalized(v))
+		return -EPERM;
+	if ((v->features & (1u << KVM_ARM_VCPU_PMU_V3)) && !v->pmu_created)
+		return -EINVAL;
+	return 0;
+}
+
+#define INTID_PPI_FIRST 16u
+#define INTID_SPI_FIRST 32u
+#define INTID_SPI_LAST 1019u /* VGIC_MAX_SPI */
+
+/*
+ * pmu_irq_is_valid(): a PPI must be the one every other PMU of the VM has
+ * (a PPI is per vCPU, so all use one number); an SPI must be one no other
+ * PMU has.  vCPUs whose PMU has no interrupt yet do not count; @self does.
+ */
+static bool pmu_irq_valid(const struct mock_vm *vm, uint32_t irq)
+{
+	for (uint32_t i = 0; i < vm->mock->cfg.max_vcpus; i++) {
+		const struct mock_vcpu *o = vm->vcpus[i];
+
+		if (!o || !o->pmu_irq)
+			continue;
+		if (irq < INTID_SPI_FIRST ? o->pmu_irq != irq : o->pmu_irq == irq)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * §9 the PMUv3's vCPU attributes, group KVM_ARM_VCPU_PMU_V3_CTRL
+ * (kvm_arm_pmu_v3_{set,get,has}_attr() in arch/arm64/kvm/pmu-emul.c,
+ * Documentation/virt/kvm/devices/vcpu.rst).  SET: ENODEV on a vCPU
+ * without the feature, EBUSY once its PMU is initialised, ENXIO for an
+ * unknown attribute.  PMU_V3_IRQ (an int at addr): EINVAL without the
+ * in-kernel vGIC (irqchip_in_kernel(): created, not yet initialised will
+ * do), for an INTID that is neither a PPI (16-31) nor an SPI (32-1019),
+ * or against pmu_irq_is_valid(); EBUSY when the vCPU has one already.
+ * PMU_V3_INIT: with a vGIC, ENODEV before its CTRL_INIT, ENXIO without an
+ * interrupt, EINVAL for an SPI past the vGIC's (kvm_vgic_set_owner());
+ * without a vGIC it succeeds (a user-space irqchip).  GET PMU_V3_IRQ:
+ * EINVAL without the vGIC, ENODEV without the feature, ENXIO when unset.
+ * HAS: 0 for IRQ and INIT on a vCPU with the feature.  Not modelled
+ * (ENXIO): the PMU's FILTER and SET_PMU, the timer and PV-time groups, and
+ * every x86 vCPU attribute.
+ */
+static int vcpu_attr(struct vcpu_mock *m, struct mock_vcpu *v, unsigned long req,
+		     unsigned long arg)
+{
+	const bool has = (v->features & (1u << KVM_ARM_VCPU_PMU_V3)) != 0;
+	const struct mock_vgic *gic = &v->vm->gic;
+	struct kvm_device_attr a;
+	int32_t irq;
+
+	memcpy(&a, (const void *)(uintptr_t)arg, sizeof(a));
+	if (!mock_is_arm64(m) || a.group != KVM_ARM_VCPU_PMU_V3_CTRL)
+		return -ENXIO;
+	if (req == KVM_HAS_DEVICE_ATTR)
+		return has && (a.attr == KVM_ARM_VCPU_PMU_V3_IRQ || a.attr == KVM_ARM_VCPU_PMU_V3_INIT)
+			       ? 0
+			       : -ENXIO;
+	if (req == KVM_GET_DEVICE_ATTR) {
+		if (a.attr != KVM_ARM_VCPU_PMU_V3_IRQ)
+			return -ENXIO;
+		if (!gic->created)
+			return -EINVAL;
+		if (!has)
+			return -ENODEV;
+		if (!v->pmu_irq)
+			return -ENXIO;
+		if (!a.addr)
+			return -EFAULT;
+		irq = (int32_t)v->pmu_irq;
+		memcpy((void *)(uintptr_t)a.addr, &irq, sizeof(irq));
+		return 0;
+	}
+	if (!has)
+		return -ENODEV;
+	if (v->pmu_created)
+		return -EBUSY;
+	switch (a.attr) {
+	case KVM_ARM_VCPU_PMU_V3_IRQ:
+		if (!gic->created)
+			return -EINVAL;
+		if (!a.addr)
+			return -EFAULT;
+		memcpy(&irq, (const void *)(uintptr_t)a.addr, sizeof(irq));
+		if (irq < (int32_t)INTID_PPI_FIRST || irq > (int32_t)INTID_SPI_LAST)
+			return -EINVAL;
+		if (!pmu_irq_valid(v->vm, (uint32_t)irq))
+			return -EINVAL;
+		if (v->pmu_irq)
+			return -EBUSY;
+		v->pmu_irq = (uint32_t)irq;
+		return 0;
+	case KVM_ARM_VCPU_PMU_V3_INIT:
+		if (gic->created) {
+			if (!gic->initialised)
+				return -ENODEV;
+			if (!v->pmu_irq)
+				return -ENXIO;
+			if (v->pmu_irq >= INTID_SPI_FIRST && v->pmu_irq >= gic->nr_irqs)
+				return -EINVAL;
+		}
+		v->pmu_created = true;
+		return 0;
+	default:
+		return -ENXIO;
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1136,7 +1314,9 @@ static int vcpu_ioctl_locked(struct vcpu_mock *m, struct mock_vcpu *v, unsigned 
 	case KVM_SET_DEVICE_ATTR:
 	case KVM_GET_DEVICE_ATTR:
 	case KVM_HAS_DEVICE_ATTR:
-		return -ENXIO; /* no vCPU attribute groups (PMU, timer) are modelled */
+		return vcpu_attr(m, v, req, arg); /* arm64's PMUv3 group only */
+	case KVM_ARM_VCPU_FINALIZE:
+		return vcpu_finalize(v, arg);
 	default:
 		return -ENOTTY;
 	}
