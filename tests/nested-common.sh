@@ -54,3 +54,39 @@ pack() {
 		(cd "$1" && find . | cpio -o -H newc --quiet >"$2")
 	fi
 }
+
+# --- the linux-snapshot suites (nested-arm64/ and nested-x86/linux-snapshot.sh) ---
+
+# snapshot_check NAME LOG SAVE_AT: the checks and figures of a linux-snapshot
+# run whose console is LOG (the snapshot-init lines); NAME prefixes what it
+# says; the caller's fail() ends the test.
+snapshot_check() {
+	local name=$1 log=$2 save_at=$3 saved restored marker last snap t
+	out() { sed -n "/^@BOOT $1\$/,/^@MVRC /s/^@MV //p" "$log"; }
+	rc() { sed -n "/^@BOOT $1\$/,/^@MVRC /s/^@MVRC //p" "$log"; }
+	echo "--- save"
+	out save
+	echo "--- restore"
+	out restore
+	# The save: mid-boot, before userspace, and minivmm exited 0 saying so.
+	out save | grep -q 'libvcpu-linux-boot: userspace reached' &&
+		fail "the guest reached userspace before the save at $save_at s: save earlier"
+	saved=$(out save | grep '^minivmm: saved ' | head -1) || fail "minivmm did not save the guest"
+	[ "$(rc save)" = 0 ] || fail "the saving minivmm exited $(rc save), not 0"
+	# The restore: the guest goes on to userspace, both CPUs online, and powers off.
+	restored=$(out restore | grep '^minivmm: restored ' | head -1) ||
+		fail "the new minivmm did not restore the snapshot"
+	marker=$(out restore | grep 'libvcpu-linux-boot: userspace reached' | head -1) ||
+		fail "the restored guest never reported userspace"
+	[[ $marker == *"cpus online 0-1 (2)"* ]] || fail "not both CPUs online after the restore: $marker"
+	[ "$(rc restore)" = 0 ] || fail "the restoring minivmm exited $(rc restore), not 0"
+	out restore | grep -q 'powered off' || fail "the restored guest did not power off"
+	# Where the kernel was when saved: its last console line before the save.
+	last=$(out save | grep -v '^minivmm:' | tail -1 || true)
+	echo "saved during the boot, after the console line: ${last:-(none yet)}"
+	snap=$(sed -n 's/^@SNAP //p' "$log")
+	t=$(out restore | sed -n 's/^\[+ *\([0-9.]*\)\] libvcpu-linux-boot: userspace.*/\1/p' | head -1)
+	echo "snapshot: ${snap%% *} KiB on disk, ${snap##* } bytes long; $saved"
+	echo "restore: $restored; userspace ${t:-?} s after the restoring minivmm started"
+	echo "$name: PASS"
+}

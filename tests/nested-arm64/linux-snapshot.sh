@@ -55,33 +55,5 @@ if [ "$boot_lockup" = 1 ]; then
 	boot "$work/snapshot-initrd.cpio" "$log" 2G "mv_timeout=240 mv_save_at=$save_at"
 fi
 echo "linux-snapshot: qemu-system-aarch64 ran $boot_ms ms (rc $boot_rc); minivmm's output:"
-out() { sed -n "/^@BOOT $1\$/,/^@MVRC /s/^@MV //p" "$log"; }
-rc() { sed -n "/^@BOOT $1\$/,/^@MVRC /s/^@MVRC //p" "$log"; }
-echo "--- save"
-out save
-echo "--- restore"
-out restore
-
 grep -q '^@KVM .*kvm \[[0-9]*\]: .*mode initialized' "$log" || fail "KVM did not initialise"
-# The save: mid-boot, before userspace, and minivmm exited 0 saying so.
-out save | grep -q 'libvcpu-linux-boot: userspace reached' &&
-	fail "the guest reached userspace before the save at $save_at s: save earlier"
-saved=$(out save | grep '^minivmm: saved ' | head -1) || fail "minivmm did not save the guest"
-[ "$(rc save)" = 0 ] || fail "the saving minivmm exited $(rc save), not 0"
-# The restore: the guest goes on to userspace, both CPUs online, and powers off.
-restored=$(out restore | grep '^minivmm: restored ' | head -1) ||
-	fail "the new minivmm did not restore the snapshot"
-marker=$(out restore | grep 'libvcpu-linux-boot: userspace reached' | head -1) ||
-	fail "the restored guest never reported userspace"
-[[ $marker == *"cpus online 0-1 (2)"* ]] || fail "not both CPUs online after the restore: $marker"
-[ "$(rc restore)" = 0 ] || fail "the restoring minivmm exited $(rc restore), not 0"
-out restore | grep -q 'powered off' || fail "the restored guest did not power off"
-
-# Where the kernel was when saved: its last console line before the save.
-last=$(out save | grep -v '^minivmm:' | tail -1 || true)
-echo "saved during the boot, after the console line: ${last:-(none yet)}"
-snap=$(sed -n 's/^@SNAP //p' "$log")
-t=$(out restore | sed -n 's/^\[+ *\([0-9.]*\)\] libvcpu-linux-boot: userspace.*/\1/p' | head -1)
-echo "snapshot: ${snap%% *} KiB on disk, ${snap##* } bytes long; $saved"
-echo "restore: $restored; userspace ${t:-?} s after the restoring minivmm started"
-echo "linux-snapshot: PASS"
+snapshot_check linux-snapshot "$log" "$save_at"
