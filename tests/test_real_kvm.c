@@ -2555,6 +2555,70 @@ static void test_live_migration(void **state)
 #endif
 }
 
+/*
+ * A VM-wide stop landing while the handler answers the guest's first MMIO
+ * read: vcpu_run() returns -ECANCELED with the read already in the
+ * guest's register (KVM applies a read's result only when KVM_RUN is
+ * entered again; libvcpu enters it with immediate_exit before returning),
+ * so what a snapshot would save is consistent.  Resumed, the guest echoes
+ * the value it read.
+ */
+struct rk_stop_read {
+	struct vcpu_vm *vm;
+	uint64_t value;
+	int calls;
+};
+
+static int rk_stop_read_mmio(void *opaque, struct vcpu *cpu, struct vcpu_io *io)
+{
+	struct rk_stop_read *s = opaque;
+
+	(void)cpu;
+	if (io->is_write || s->calls++)
+		return RK_STOP_OTHER;
+	for (unsigned i = 0; i < io->len; i++)
+		io->data[i] = (uint8_t)(s->value >> (8 * i));
+	vcpu_vm_stop_all(s->vm);
+	return VCPU_CONTINUE;
+}
+
+static void test_stop_completes_read(void **state)
+{
+	RK_BEGIN(state);
+#if !defined(RK_UNSUPPORTED_ARCH)
+	const struct vcpu_handlers h = { .mmio = rk_stop_read_mmio };
+	struct rk_ctx *c = calloc(1, sizeof(*c));
+#if defined(RK_GUEST_X86)
+	static const uint64_t rest[] = { 0x80 };
+	struct rk_stop_read s = { .value = 0xcafef00d };
+	const uint64_t reg = VCPU_REG_X86_RAX, echo = RK_MMIO + 0x20, mask = 0xffffffffu;
+	const uint32_t len = 4;
+#else
+	static const uint64_t rest[] = { 0xcafef00d, 0x80, 0xbeef };
+	struct rk_stop_read s = { .value = 0x1122334455667788ull };
+	const uint64_t reg = VCPU_REG_ARM64_X(3), echo = RK_MMIO + 0x18, mask = ~0ull;
+	const uint32_t len = 8;
+#endif
+	int rc;
+
+	assert_non_null(c);
+	rk_vm(t);
+	s.vm = t->vm;
+	struct vcpu *cpu = rk_guest(t, 0, RK_GUEST(mmio_read));
+
+	rc = rk_run(cpu, &h, &s);
+	assert_int_equal(rc, -ECANCELED);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(rk_get(cpu, reg) & mask, s.value & mask);
+	RK_OK(vcpu_vm_resume_all(t->vm), "");
+	c->reads = rest;
+	c->nreads = sizeof(rest) / sizeof(rest[0]);
+	rk_run_to_done(cpu, c);
+	rk_expect_io(c, 0, VCPU_EXIT_MMIO, echo, len, true, s.value & mask);
+	free(c);
+#endif
+}
+
 /* Registers written by the host read back, and survive a trip through the guest. */
 /*
  * What one exit costs on this driver: the guest makes LOOPS MMIO writes,
@@ -2924,6 +2988,7 @@ int main(void)
 		RK_TEST(test_two_vcpus),
 		RK_TEST(test_memory_region),
 		RK_TEST(test_dirty_log),
+		RK_TEST(test_stop_completes_read),
 		RK_TEST(test_snapshot_restore),
 		RK_TEST(test_snapshot_restore_devices),
 		RK_TEST(test_live_migration),

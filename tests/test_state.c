@@ -466,6 +466,58 @@ static void test_state_busy_while_running(void **state)
 	assert_int_equal(b.snap_rc, -EBUSY);
 }
 
+/*
+ * A VM-wide stop that lands while a handler answers a read: vcpu_run()
+ * returns -ECANCELED with that read completed in the vCPU's registers, so
+ * a snapshot taken now holds it (the driver applies a read's result only
+ * when it is entered again: KVM_RUN with immediate_exit does that).
+ */
+struct stop_ctx {
+	struct vcpu_vm *vm;
+	uint64_t value;
+};
+
+static int on_read_then_stop(void *ctx, struct vcpu *cpu, struct vcpu_io *io)
+{
+	struct stop_ctx *c = ctx;
+
+	(void)cpu;
+	put_le(io->data, c->value, io->len);
+	vcpu_vm_stop_all(c->vm);
+	return VCPU_CONTINUE;
+}
+
+static void stop_completes_read(struct fx *f, uint32_t arch)
+{
+	struct vcpu *cpu = open_one(f, arch);
+	const uint64_t reg = arch == ARM64 ? 5 : 0, id = arch == ARM64 ? VCPU_REG_ARM64_X(5)
+									: VCPU_REG_X86_RAX;
+	const struct vcpu_mock_step steps[] = { mmio_read(MMIO_BASE, 4, 0x1234abcd, reg), stop() };
+	const struct vcpu_handlers h = { .mmio = on_read_then_stop };
+	struct stop_ctx c = { f->vm, 0x1234abcd };
+	struct rec r;
+
+	rec_init(&r);
+	SCRIPT(f, 0, steps);
+	assert_int_equal(vcpu_run(cpu, &h, &c), -ECANCELED);
+	expect_script(f, 0, 1);
+	assert_int_equal(reg_of(cpu, id) & 0xffffffffu, 0x1234abcd);
+	/* And the guest goes on from there once resumed. */
+	assert_int_equal(vcpu_vm_resume_all(f->vm), 0);
+	assert_int_equal(vcpu_run(cpu, &H_MMIO_ONLY, &r), VCPU_STOP);
+	expect_script(f, 0, 2);
+}
+
+static void test_stop_completes_read_arm64(void **state)
+{
+	stop_completes_read(*state, ARM64);
+}
+
+static void test_stop_completes_read_x86(void **state)
+{
+	stop_completes_read(*state, X86);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Snapshots                                                                  */
 
@@ -1108,6 +1160,8 @@ int main(void)
 		T(test_arm64_regs_roundtrip),
 		T(test_get_state_sizes),
 		T(test_state_busy_while_running),
+		T(test_stop_completes_read_arm64),
+		T(test_stop_completes_read_x86),
 		T(test_snapshot_x86_roundtrip),
 		T(test_snapshot_arm64_roundtrip),
 		T(test_arm64_vgic_roundtrip),

@@ -858,8 +858,15 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 			goto out;
 	}
 
+	/*
+	 * finish_pending: the exit last handled in this call still waits for
+	 * the driver to be entered (its decoder sets it); none yet.  A kick
+	 * taken before the next entry leaves it so, and the end below
+	 * finishes it: a stop that lands while a handler answers a read
+	 * returns with the read in the registers, where a snapshot sees it.
+	 */
+	cpu->finish_pending = false;
 	for (;;) {
-		unfinished = false; /* entering the driver completes the last exit */
 		if (__builtin_expect(cpu->resume_at_entry, 0) && cpu->kick_timer_ok) {
 			/* The run call takes a completion before it looks at kicks (above). */
 			bool kicked_before;
@@ -867,6 +874,7 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 			r = run_in_window(cpu, ops, &kicked_before);
 			if (kicked_before) {
 				r = kicked(cpu);
+				unfinished = cpu->finish_pending;
 				break;
 			}
 		} else {
@@ -878,12 +886,15 @@ VCPU_API int vcpu_run(struct vcpu *cpu, const struct vcpu_handlers *h, void *ctx
 			 */
 			if (take_kick(cpu, ops)) {
 				r = kicked(cpu);
+				unfinished = cpu->finish_pending;
 				break;
 			}
 			cpu->io_buf = NULL;
 			r = cpu->enter(cpu);
 		}
 		if (__builtin_expect(r < 0, 0)) {
+			/* Entering the driver completed the last exit, whatever it returned. */
+			cpu->finish_pending = false;
 			if (r != -EINTR)
 				break;
 			if (ops->run_signal_mask)
