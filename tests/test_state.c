@@ -86,7 +86,7 @@ static void expect_same_vcpu(struct vcpu *cpu, struct vcpu *other, const uint32_
 }
 
 static const uint32_t x86_classes[] = {
-	VCPU_STATE_X86_REGS, VCPU_STATE_X86_SREGS, VCPU_STATE_X86_XSAVE, VCPU_STATE_X86_XCRS,
+	VCPU_STATE_X86_TSC_KHZ, VCPU_STATE_X86_REGS, VCPU_STATE_X86_SREGS, VCPU_STATE_X86_XSAVE, VCPU_STATE_X86_XCRS,
 	VCPU_STATE_X86_MSRS, VCPU_STATE_X86_DEBUGREGS, VCPU_STATE_X86_EVENTS, VCPU_STATE_MP,
 };
 
@@ -132,6 +132,12 @@ static void x86_dirty(struct vcpu *cpu, uint64_t seed)
 	ev.flags = VCPU_X86_EVENTS_VALID_SHADOW | VCPU_X86_EVENTS_VALID_NMI_PENDING;
 	assert_int_equal(vcpu_set_state(cpu, VCPU_STATE_X86_EVENTS, &ev, sizeof(ev)), 0);
 	assert_int_equal(vcpu_set_state(cpu, VCPU_STATE_MP, &mp, sizeof(mp)), 0);
+	{
+		/* Faster than the host's: KVM catches the guest's TSC up. */
+		struct vcpu_x86_tsc_khz t = { .khz = 2500000 + (uint32_t)seed };
+
+		assert_int_equal(vcpu_set_state(cpu, VCPU_STATE_X86_TSC_KHZ, &t, sizeof(t)), 0);
+	}
 }
 
 /*
@@ -269,6 +275,29 @@ static void test_x86_msrs(void **state)
 	/* A count that does not match the length. */
 	set.count = 4;
 	assert_int_equal(vcpu_set_state(cpu, VCPU_STATE_X86_MSRS, &set, sizeof(set)), -EINVAL);
+}
+
+/* The guest's TSC rate: read, set faster, refused slower (no scaling on the modelled host). */
+static void test_x86_tsc_khz(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	struct vcpu_x86_tsc_khz t = { 0 };
+	size_t len = sizeof(t);
+
+	assert_int_equal(vcpu_get_state(cpu, VCPU_STATE_X86_TSC_KHZ, &t, &len), 0);
+	assert_int_equal(t.khz, 2400000);
+	t.khz = 3000000;
+	assert_int_equal(vcpu_set_state(cpu, VCPU_STATE_X86_TSC_KHZ, &t, sizeof(t)), 0);
+	assert_int_equal(vcpu_get_state(cpu, VCPU_STATE_X86_TSC_KHZ, &t, &len), 0);
+	assert_int_equal(t.khz, 3000000);
+	t.khz = 1000000;
+	assert_int_equal(vcpu_set_state(cpu, VCPU_STATE_X86_TSC_KHZ, &t, sizeof(t)), -EINVAL);
+	assert_non_null(strstr(vcpu_last_error(cpu), "KVM_SET_TSC_KHZ"));
+	t.khz = 0; /* 0 is no rate */
+	assert_int_equal(vcpu_set_state(cpu, VCPU_STATE_X86_TSC_KHZ, &t, sizeof(t)), -EINVAL);
+	assert_int_equal(vcpu_get_state(cpu, VCPU_STATE_X86_TSC_KHZ, &t, &len), 0);
+	assert_int_equal(t.khz, 3000000);
 }
 
 static void test_x86_lapic_needs_irqchip(void **state)
@@ -1154,6 +1183,7 @@ int main(void)
 		T(test_x86_xsave_roundtrip),
 		T(test_x86_xcrs_debugregs_events),
 		T(test_x86_msrs),
+		T(test_x86_tsc_khz),
 		T(test_x86_lapic_needs_irqchip),
 		T(test_x86_vm_devices),
 		T(test_mp_state_both_arches),

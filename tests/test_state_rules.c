@@ -742,6 +742,24 @@ static void test_clear_dirty_log_rules(void **state)
 	assert_int_equal(bm[0] | bm[1], 0);
 }
 
+/* KVM_GET/SET_TSC_KHZ (kvm_set_tsc_khz()), on a host that cannot scale its TSC. */
+static void test_tsc_khz_rules(void **state)
+{
+	struct fx *f = *state;
+	struct vcpu *cpu = open_one(f, X86);
+	const unsigned long get = KVM_GET_TSC_KHZ, set = KVM_SET_TSC_KHZ;
+
+	assert_int_equal(check_ext(f, KVM_CAP_GET_TSC_KHZ), 1);
+	assert_int_equal(sys_ioctl(f->hv, cpu->fd, get, 0), 2400000);
+	assert_int_equal(sys_ioctl(f->hv, cpu->fd, set, 2400000 - 500), 0); /* within 250 ppm */
+	assert_int_equal(sys_ioctl(f->hv, cpu->fd, get, 0), 2400000 - 500);
+	assert_int_equal(sys_ioctl(f->hv, cpu->fd, set, 2000000), -EINVAL); /* slower: no scaling */
+	assert_int_equal(sys_ioctl(f->hv, cpu->fd, set, 3000000), 0);       /* faster: caught up */
+	assert_int_equal(sys_ioctl(f->hv, cpu->fd, get, 0), 3000000);
+	assert_int_equal(sys_ioctl(f->hv, cpu->fd, set, 0), 0);             /* 0: the host's */
+	assert_int_equal(sys_ioctl(f->hv, cpu->fd, get, 0), 2400000);
+}
+
 static void test_caps_per_arch(void **state)
 {
 	struct fx *f = *state;
@@ -952,6 +970,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_clear_dirty_log_rules),
+		T(test_tsc_khz_rules),
 		T(test_msr_index_list),
 		T(test_msrs_stop_at_unknown),
 		T(test_msrs_e2big),

@@ -31,6 +31,7 @@ enum vcpu_state_class {
 	VCPU_STATE_X86_DEBUGREGS,     /**< struct vcpu_x86_debugregs (KVM_GET_DEBUGREGS) */
 	VCPU_STATE_X86_EVENTS,        /**< struct vcpu_x86_events (KVM_GET_VCPU_EVENTS) */
 	VCPU_STATE_X86_LAPIC,         /**< struct vcpu_x86_lapic; needs the in-kernel irqchip */
+	VCPU_STATE_X86_TSC_KHZ,       /**< struct vcpu_x86_tsc_khz: the guest's TSC rate */
 	/* vCPU, arm64 */
 	VCPU_STATE_ARM64_REGS = 0x200, /**< struct vcpu_arm64_regs: every register the driver lists */
 	/* VM, x86_64: need vcpu_x86_create_irqchip() (PIT: with VCPU_X86_IRQCHIP_PIT) */
@@ -167,6 +168,18 @@ struct vcpu_x86_events {
 #define VCPU_X86_EVENTS_VALID_SMM          0x08u
 #define VCPU_X86_EVENTS_VALID_PAYLOAD      0x10u
 #define VCPU_X86_EVENTS_VALID_TRIPLE_FAULT 0x20u
+
+/**
+ * VCPU_STATE_X86_TSC_KHZ: the rate of the guest's TSC (KVM_GET_TSC_KHZ,
+ * KVM_SET_TSC_KHZ), so that a guest moved to a host with another TSC rate
+ * keeps its own (where the driver scales or catches up); the TSC's value
+ * is the MSR IA32_TSC of VCPU_STATE_X86_MSRS.  A driver without
+ * KVM_CAP_GET_TSC_KHZ has no such class (-ENXIO, like a missing device).
+ */
+struct vcpu_x86_tsc_khz {
+	uint32_t khz;
+	uint32_t reserved;
+};
 
 /** VCPU_STATE_X86_LAPIC: the local APIC's 4 KiB register page, first 1 KiB. */
 struct vcpu_x86_lapic {

@@ -63,6 +63,8 @@ static const struct state_class classes[] = {
 	  "X86_DEBUGREGS" },
 	{ VCPU_STATE_X86_EVENTS, VCPU_ARCH_X86_64, false, sizeof(struct vcpu_x86_events), 0, "X86_EVENTS" },
 	{ VCPU_STATE_X86_LAPIC, VCPU_ARCH_X86_64, false, sizeof(struct vcpu_x86_lapic), 0, "X86_LAPIC" },
+	{ VCPU_STATE_X86_TSC_KHZ, VCPU_ARCH_X86_64, false, sizeof(struct vcpu_x86_tsc_khz), 0,
+	  "X86_TSC_KHZ" },
 	/* Records of their own sizes: arm64_regs_bad() checks them. */
 	{ VCPU_STATE_ARM64_REGS, VCPU_ARCH_ARM64, false, 0, 0, "ARM64_REGS" },
 	{ VCPU_STATE_X86_PIC, VCPU_ARCH_X86_64, true, sizeof(struct vcpu_x86_pic), 0, "X86_PIC" },
@@ -90,7 +92,8 @@ _Static_assert(sizeof(struct vcpu_x86_msrs) == 8 && sizeof(struct vcpu_arm64_reg
 
 /*
  * The order a restore applies each architecture's classes in.  x86 follows
- * what KVM needs (as QEMU's kvm_arch_put_registers() does): SREGS first, as
+ * what KVM needs (as QEMU's kvm_arch_put_registers() does): the TSC rate
+ * before anything, as the TSC's value (an MSR) is written at it; SREGS, as
  * it carries EFER and the APIC base the LAPIC state depends on; the LAPIC
  * before the MSRs, so that IA32_TSC_DEADLINE lands on a LAPIC already in
  * TSC-deadline mode; events after the LAPIC they may name; MP state last
@@ -99,7 +102,7 @@ _Static_assert(sizeof(struct vcpu_x86_msrs) == 8 && sizeof(struct vcpu_arm64_reg
  * the GICv3 after the vCPUs, whose restored MPIDRs name its redistributors.
  */
 static const uint32_t x86_vcpu_order[] = {
-	VCPU_STATE_X86_SREGS, VCPU_STATE_X86_REGS, VCPU_STATE_X86_XSAVE, VCPU_STATE_X86_XCRS,
+	VCPU_STATE_X86_TSC_KHZ, VCPU_STATE_X86_SREGS, VCPU_STATE_X86_REGS, VCPU_STATE_X86_XSAVE, VCPU_STATE_X86_XCRS,
 	VCPU_STATE_X86_LAPIC, VCPU_STATE_X86_MSRS, VCPU_STATE_X86_EVENTS, VCPU_STATE_MP,
 	VCPU_STATE_X86_DEBUGREGS,
 };

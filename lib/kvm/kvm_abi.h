@@ -659,6 +659,15 @@ _Static_assert(sizeof(struct kvm_reg_list) == 8, "kvm_reg_list header");
 #define KVM_SET_PIT2 KVMABI_IOW(0xa0, struct kvm_pit_state2)
 /* vCPU fd, both architectures. */
 #define KVM_GET_REG_LIST KVMABI_IOWR(0xb0, struct kvm_reg_list)
+/*
+ * x86 vCPU fd: the guest's TSC rate in kHz, the ioctl's value (SET) and
+ * return value (GET) (api.rst KVM_GET_TSC_KHZ, KVM_SET_TSC_KHZ).
+ */
+#define KVM_SET_TSC_KHZ KVMABI_IO(0xa2)
+#define KVM_GET_TSC_KHZ KVMABI_IO(0xa3)
+_Static_assert(KVM_SET_TSC_KHZ == 0xaea2ul && KVM_GET_TSC_KHZ == 0xaea3ul, "TSC_KHZ");
+#define KVM_CAP_TSC_CONTROL 60
+#define KVM_CAP_GET_TSC_KHZ 61
 
 /*
  * Manual dirty-log protection (api.rst KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,

@@ -287,6 +287,40 @@ static int x86_xsave(struct vcpu *cpu, bool set, void *buf, size_t *len)
 		     : 0;
 }
 
+/* The guest's TSC rate: ENXIO (no such class) where the driver cannot tell it. */
+static int x86_tsc_khz(struct vcpu *cpu, bool set, void *buf, size_t *len)
+{
+	struct vcpu_x86_tsc_khz t;
+	int r = sys_ioctl(cpu->vm->hv, cpu->vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_GET_TSC_KHZ);
+
+	if (r < 0)
+		return cpu_fail(cpu, r, "KVM_CHECK_EXTENSION(KVM_CAP_GET_TSC_KHZ) failed");
+	if (r == 0)
+		return cpu_fail(cpu, -ENXIO, "this KVM cannot report the TSC rate "
+				"(KVM_CAP_GET_TSC_KHZ)");
+	if (set) {
+		memcpy(&t, buf, sizeof(t));
+		if (t.khz == 0 || t.khz > INT32_MAX || t.reserved)
+			return cpu_fail(cpu, -EINVAL, "TSC rate %u kHz (reserved 0x%x)", t.khz,
+					t.reserved);
+		r = vcpu_ioctl(cpu, KVM_SET_TSC_KHZ, t.khz);
+		return r < 0 ? cpu_fail(cpu, r, "KVM_SET_TSC_KHZ(%u) on vCPU %u failed%s", t.khz,
+					cpu->id, r == -EINVAL ? ": the host's TSC is faster and "
+					"cannot be scaled down" : "")
+			     : 0;
+	}
+	r = want(buf, len, sizeof(t));
+	if (r)
+		return r == 1 ? 0 : short_buf(cpu, "X86_TSC_KHZ", sizeof(t));
+	r = vcpu_ioctl(cpu, KVM_GET_TSC_KHZ, 0);
+	if (r <= 0)
+		return cpu_fail(cpu, r < 0 ? r : -EPROTO, "KVM_GET_TSC_KHZ on vCPU %u failed",
+				cpu->id);
+	t = (struct vcpu_x86_tsc_khz){ .khz = (uint32_t)r };
+	memcpy(buf, &t, sizeof(t));
+	return 0;
+}
+
 static int x86_state(struct vcpu *cpu, uint32_t cls, bool set, void *buf, size_t *len)
 {
 #define FIXED(getreq, setreq, name, type) \
@@ -308,6 +342,8 @@ static int x86_state(struct vcpu *cpu, uint32_t cls, bool set, void *buf, size_t
 	case VCPU_STATE_X86_EVENTS:
 		return FIXED(KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, "VCPU_EVENTS",
 			     struct kvm_vcpu_events);
+	case VCPU_STATE_X86_TSC_KHZ:
+		return x86_tsc_khz(cpu, set, buf, len);
 	case VCPU_STATE_X86_LAPIC:
 		/* KVM answers EINVAL without an in-kernel LAPIC; the API says which device is missing. */
 		if (!x86_irqchip(cpu->vm))

@@ -147,6 +147,7 @@ struct mock_range {
 
 #define MOCK_NO_ADDR UINT64_MAX
 #define MOCK_MAX_IRQS 1024
+#define MOCK_HOST_TSC_KHZ 2400000u /* the modelled x86 host's TSC: 2.4 GHz, unscalable */
 
 /* A vCPU's redistributor (SGIs and PPIs, INTIDs 0-31) and CPU interface (mock_vgic.c). */
 struct mock_vgic_cpu {
@@ -280,6 +281,7 @@ struct mock_vcpu {
 	uint64_t msr[MOCK_X86_NMSRS];  /* by msr_table position */
 	struct kvm_xsave xsave;        /* the uabi (non-compacted) image */
 	uint64_t xcr0;
+	uint32_t tsc_khz;            /* KVM_SET_TSC_KHZ's rate; the host's at reset */
 	struct kvm_debugregs dbg;      /* db[], dr6, dr7; the rest zero */
 	struct kvm_vcpu_events events; /* the kernel's event state, as SET leaves it */
 	struct kvm_lapic_state lapic;  /* used only with the VM's in-kernel irqchip */

@@ -74,6 +74,8 @@ static const struct ioctl_rule rules[] = {
 	{ KVM_SET_MSRS, MOCK_VCPU, ARCH_X86 },
 	{ KVM_GET_XSAVE, MOCK_VCPU, ARCH_X86 },
 	{ KVM_GET_XSAVE2, MOCK_VCPU, ARCH_X86 },
+	{ KVM_GET_TSC_KHZ, MOCK_VCPU, ARCH_X86 },
+	{ KVM_SET_TSC_KHZ, MOCK_VCPU, ARCH_X86 },
 	{ KVM_SET_XSAVE, MOCK_VCPU, ARCH_X86 },
 	{ KVM_GET_XCRS, MOCK_VCPU, ARCH_X86 },
 	{ KVM_SET_XCRS, MOCK_VCPU, ARCH_X86 },
@@ -199,6 +201,8 @@ static int check_extension(const struct vcpu_mock *m, unsigned long cap)
 		return !arm;
 	case KVM_CAP_ADJUST_CLOCK:
 		return arm ? 0 : (int)MOCK_CLOCK_VALID_FLAGS;
+	case KVM_CAP_GET_TSC_KHZ:
+		return !arm;
 	case KVM_CAP_XSAVE2:
 		/* xstate_required_size(supported_xcr0 0x7), at least sizeof(struct kvm_xsave). */
 		return arm ? 0 : (int)sizeof(struct kvm_xsave);

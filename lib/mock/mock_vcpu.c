@@ -1173,6 +1173,25 @@ static void set_lapic(struct mock_vcpu *v, unsigned long arg)
 }
 
 /* What the §8 state is after vCPU creation (kvm_vcpu_reset(), fpstate init). */
+/*
+ * KVM_SET_TSC_KHZ (arch/x86/kvm/x86.c, kvm_set_tsc_khz()): 0 is the host's
+ * rate; the modelled host cannot scale its TSC, so a rate within 250 ppm
+ * of the host's is taken as it, a faster one is caught up with, and a
+ * slower one refused (EINVAL).
+ */
+static int set_tsc_khz(struct mock_vcpu *v, unsigned long arg)
+{
+	uint32_t khz = (uint32_t)arg;
+	uint64_t tol = (uint64_t)MOCK_HOST_TSC_KHZ * 250 / 1000000;
+
+	if (khz == 0)
+		khz = MOCK_HOST_TSC_KHZ;
+	if (khz < MOCK_HOST_TSC_KHZ - tol)
+		return -EINVAL;
+	v->tsc_khz = khz;
+	return 0;
+}
+
 static void x86_state_reset(struct mock_vcpu *v)
 {
 	uint8_t *xs = (uint8_t *)&v->xsave;
@@ -1187,6 +1206,7 @@ static void x86_state_reset(struct mock_vcpu *v)
 	memcpy(xs + XSAVE_MXCSR, &mxcsr, sizeof(mxcsr));
 	memcpy(xs + XSAVE_XSTATE_BV, &bv, sizeof(bv));
 	v->xcr0 = XFEATURE_FP;
+	v->tsc_khz = MOCK_HOST_TSC_KHZ;
 	memset(&v->dbg, 0, sizeof(v->dbg));
 	v->dbg.dr6 = 0xffff0ff0u; /* DR6_ACTIVE_LOW */
 	v->dbg.dr7 = 0x400u;      /* DR7_FIXED_1 */
@@ -1251,6 +1271,10 @@ static int vcpu_ioctl_locked(struct vcpu_mock *m, struct mock_vcpu *v, unsigned 
 	case KVM_GET_MSRS:
 	case KVM_SET_MSRS:
 		return msr_io(v, req == KVM_SET_MSRS, arg);
+	case KVM_GET_TSC_KHZ:
+		return (int)v->tsc_khz;
+	case KVM_SET_TSC_KHZ:
+		return set_tsc_khz(v, arg);
 	case KVM_GET_XSAVE:
 	case KVM_GET_XSAVE2: /* guest_fpu.uabi_size bytes: 4096 on the model */
 		memcpy((void *)(uintptr_t)arg, &v->xsave, sizeof(v->xsave));
