@@ -90,6 +90,58 @@ static int32_t get_pmu_irq(struct fx *f, int fd)
 	return irq;
 }
 
+/*
+ * An SVE vCPU's registers (guest.c, sve_reg_to_region() and friends): the
+ * list has VLS, Z0-31, P0-15 and FFR, and no V registers, which then fail
+ * with EINVAL; Z/P/FFR are EPERM before finalize, VLS is EPERM to set
+ * after it; Z0 round-trips its 256 bytes.
+ */
+static void test_sve_register_rules(void **state)
+{
+	struct fx *f = *state;
+	uint8_t z[256], back[256], vls[64];
+	struct kvm_one_reg one = { .id = 0x6080000000150000ull, .addr = (uintptr_t)z }; /* Z0 */
+	struct kvm_one_reg v0 = { .id = 0x6040000000100054ull, .addr = (uintptr_t)z };
+	struct kvm_one_reg vl = { .id = 0x606000000015ffffull, .addr = (uintptr_t)vls };
+	int fd;
+
+	open_arch(f, ARM64);
+	fd = raw_vcpu(f, 0);
+	assert_int_equal(raw_init(f, fd, 1u << KVM_ARM_VCPU_SVE), 0);
+	assert_int_equal(ioc(f, fd, KVM_GET_ONE_REG, &one), -EPERM); /* not finalized */
+	assert_int_equal(ioc(f, fd, KVM_GET_ONE_REG, &vl), 0);
+	assert_int_equal(vls[0], 0xff); /* vq 1-16 */
+	assert_int_equal(vls[1], 0xff);
+	vls[1] = 0; /* 1024-bit vectors at most: taken before finalize */
+	assert_int_equal(ioc(f, fd, KVM_SET_ONE_REG, &vl), 0);
+	vls[1] = 0xff;
+	assert_int_equal(finalize(f, fd, KVM_ARM_VCPU_SVE), 0);
+	assert_int_equal(ioc(f, fd, KVM_SET_ONE_REG, &vl), -EPERM);
+	assert_int_equal(ioc(f, fd, KVM_GET_ONE_REG, &vl), 0);
+	assert_int_equal(vls[1], 0);
+	assert_int_equal(ioc(f, fd, KVM_GET_ONE_REG, &v0), -EINVAL); /* V0 lives in Z0 */
+	memset(z, 0x5a, sizeof(z));
+	assert_int_equal(ioc(f, fd, KVM_SET_ONE_REG, &one), 0);
+	one.addr = (uintptr_t)back;
+	assert_int_equal(ioc(f, fd, KVM_GET_ONE_REG, &one), 0);
+	assert_memory_equal(z, back, sizeof(z));
+	{
+		/* struct kvm_reg_list: n, then the ids. */
+		uint64_t l[1 + 256] = { 256 };
+		bool has_vls = false, has_z31 = false, has_ffr = false, has_v0 = false;
+
+		assert_int_equal(ioc(f, fd, KVM_GET_REG_LIST, l), 0);
+		for (uint64_t i = 1; i <= l[0]; i++) {
+			has_vls |= l[i] == 0x606000000015ffffull;
+			has_z31 |= l[i] == 0x60800000001503e0ull;
+			has_ffr |= l[i] == 0x6050000000150600ull;
+			has_v0 |= l[i] == 0x6040000000100054ull;
+		}
+		assert_true(has_vls && has_z31 && has_ffr && !has_v0);
+	}
+	sys_close(f->hv, fd);
+}
+
 /* The vGICv3 made and initialised with raw device ioctls; returns its fd. */
 static int raw_gic(struct fx *f, bool init)
 {
@@ -765,6 +817,7 @@ int main(void)
 		T(test_caps),
 		T(test_sve_flag),
 		T(test_sve_finalize_rules),
+		T(test_sve_register_rules),
 		T(test_ptrauth),
 		T(test_feature_absent),
 		T(test_flags_elsewhere),

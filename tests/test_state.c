@@ -674,6 +674,59 @@ static void test_snapshot_arm64_roundtrip(void **state)
 	free(blob);
 }
 
+/*
+ * An SVE vCPU: its 2048-bit Z registers travel in ARM64_REGS records of
+ * 264 bytes (no V registers: its Z registers hold them), restore into an
+ * SVE vCPU of another VM, and not into one without SVE.
+ */
+static void test_arm64_sve_snapshot(void **state)
+{
+	struct fx *f = *state;
+	struct env e;
+	struct vcpu_arm64_regs *r, *back;
+	struct vcpu_arm64_reg *x;
+	void *blob = NULL;
+	size_t len, len2, blen = 0;
+	bool z31 = false, vreg = false;
+
+	open_arch(f, ARM64);
+	assert_int_equal(vcpu_create(f->vm, 0, VCPU_CREATE_ARM64_SVE, &f->cpu[0]), 0);
+	r = get_cls(f->cpu[0], VCPU_STATE_ARM64_REGS, &len);
+	x = vcpu_arm64_regs_first(r);
+	for (uint32_t i = 0; i < r->count; i++, x = vcpu_arm64_regs_next(x)) {
+		vreg |= x->id == 0x6040000000100054ull; /* V0 */
+		if (x->id == 0x60800000001503e0ull) {   /* Z31, 2048 bits */
+			z31 = true;
+			assert_int_equal(vcpu_arm64_reg_size(x), 264);
+			memset(vcpu_arm64_reg_value(x), 0x3c, 256);
+		}
+	}
+	assert_true(z31 && !vreg);
+	assert_int_equal(vcpu_set_state(f->cpu[0], VCPU_STATE_ARM64_REGS, r, len), 0);
+	back = get_cls(f->cpu[0], VCPU_STATE_ARM64_REGS, &len2);
+	assert_int_equal(len, len2);
+	assert_memory_equal(r, back, len);
+	free(back);
+	assert_int_equal(vcpu_vm_snapshot(f->vm, &blob, &blen), 0);
+
+	env_open(&e, VCPU_BACKEND_KVM, ARM64);
+	assert_int_equal(vcpu_create(e.vm, 0, VCPU_CREATE_ARM64_SVE, &e.cpu[0]), 0);
+	assert_int_equal(vcpu_vm_restore(e.vm, blob, blen), 0);
+	back = get_cls(e.cpu[0], VCPU_STATE_ARM64_REGS, &len2);
+	assert_int_equal(len, len2);
+	assert_memory_equal(r, back, len);
+	free(back);
+	env_close(&e);
+	/* Without SVE the vCPU has no Z registers to take them. */
+	env_open(&e, VCPU_BACKEND_KVM, ARM64);
+	assert_int_equal(vcpu_create(e.vm, 0, 0, &e.cpu[0]), 0);
+	assert_int_equal(vcpu_vm_restore(e.vm, blob, blen), -ENOENT);
+	assert_non_null(strstr(vcpu_vm_last_error(e.vm), "ARM64_REGS"));
+	env_close(&e);
+	free(r);
+	free(blob);
+}
+
 /* An arm64 VM with vCPUs 0 and 1 and a GICv3 with @nr_irqs interrupts. */
 #define GICD_GPA 0x8000000ull
 #define GICR_GPA 0x80a0000ull
@@ -1194,6 +1247,7 @@ int main(void)
 		T(test_stop_completes_read_x86),
 		T(test_snapshot_x86_roundtrip),
 		T(test_snapshot_arm64_roundtrip),
+		T(test_arm64_sve_snapshot),
 		T(test_arm64_vgic_roundtrip),
 		T(test_arm64_vgic_rules),
 		T(test_snapshot_arm64_gic),

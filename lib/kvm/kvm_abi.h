@@ -731,6 +731,14 @@ _Static_assert(KVM_GET_REG_LIST == 0xc008aeb0ul, "KVM_GET_REG_LIST");
  * the vCPU is finalized, listed by KVM_GET_REG_LIST after.
  */
 #define KVM_REG_ARM64_SVE_VLS 0x606000000015ffffull
+/*
+ * SVE's registers (same header), one slice each up to 2048-bit vectors:
+ * Z0-Z31 (U2048, n << 5), P0-P15 and FFR (U256).
+ */
+#define KVM_REG_ARM64_SVE (0x15ull << 16)
+#define KVM_REG_ARM64_SVE_ZREG(n) (0x6080000000150000ull | ((uint64_t)(n) << 5))
+#define KVM_REG_ARM64_SVE_PREG(n) (0x6050000000150400ull | ((uint64_t)(n) << 5))
+#define KVM_REG_ARM64_SVE_FFR 0x6050000000150600ull
 #define KVM_REG_ARM64_PSCI_VERSION 0x6030000000140000ull
 
 /*

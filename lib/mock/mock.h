@@ -267,6 +267,8 @@ struct mock_vcpu {
 	uint32_t features;
 	/* §9: KVM_ARM_VCPU_FINALIZE(SVE) done; the PMUv3's interrupt (0: unset) and PMU_V3_INIT. */
 	bool sve_finalized;
+	/* SVE's registers (2048-bit vectors: one slice), and the vector lengths, bit vq - 1. */
+	uint8_t sve_z[32][256], sve_p[16][32], sve_ffr[32], sve_vls[64];
 	uint32_t pmu_irq;
 	bool pmu_created;
 	uint64_t core[MOCK_CORE_WORDS];

@@ -309,12 +309,23 @@ static void put_u64(uint8_t *dst, size_t i, uint64_t v)
 
 /*
  * kvm_arm_copy_reg_indices(): every register ONE_REG accepts, in the
- * kernel's order: the core registers (by offset), SVE (none: the
- * KVM_REG_ARM64_SVE registers of an SVE vCPU are not modelled), the
- * firmware registers (the model has PSCI_VERSION
- * only), the timer registers (the model has TIMER_CNT only), then the
- * system registers by id.  Returns the count; writes the ids when @dst.
+ * kernel's order: the core registers (by offset; an SVE vCPU's without the
+ * V registers, which its Z registers hold), SVE's (VLS, Z0-31, P0-15, FFR),
+ * the firmware registers (the model has PSCI_VERSION only), the timer
+ * registers (the model has TIMER_CNT only), then the system registers by
+ * id.  Returns the count; writes the ids when @dst.
  */
+static bool has_sve(const struct mock_vcpu *v)
+{
+	return (v->features & (1u << KVM_ARM_VCPU_SVE)) != 0;
+}
+
+/* fp_regs.vregs: bytes 336 to 847 of the arm64 struct kvm_regs. */
+static bool core_is_vreg(size_t off)
+{
+	return off >= 336 && off < 848;
+}
+
 static size_t reg_list(const struct mock_vcpu *v, uint8_t *dst)
 {
 	size_t n = 0;
@@ -323,10 +334,24 @@ static size_t reg_list(const struct mock_vcpu *v, uint8_t *dst)
 		size_t sz = core_size_at(o);
 		uint64_t size = sz == 4 ? KVM_REG_SIZE_U32 : sz == 8 ? KVM_REG_SIZE_U64 : KVM_REG_SIZE_U128;
 
-		if (!sz)
+		if (!sz || (has_sve(v) && core_is_vreg(o)))
 			continue;
 		if (dst)
 			put_u64(dst, n, KVM_REG_ARM64 | size | KVM_REG_ARM_CORE | (uint64_t)(o / 4));
+		n++;
+	}
+	if (has_sve(v)) {
+		if (dst)
+			put_u64(dst, n, KVM_REG_ARM64_SVE_VLS);
+		n++;
+		for (unsigned i = 0; i < 32; i++, n++)
+			if (dst)
+				put_u64(dst, n, KVM_REG_ARM64_SVE_ZREG(i));
+		for (unsigned i = 0; i < 16; i++, n++)
+			if (dst)
+				put_u64(dst, n, KVM_REG_ARM64_SVE_PREG(i));
+		if (dst)
+			put_u64(dst, n, KVM_REG_ARM64_SVE_FFR);
 		n++;
 	}
 	if (dst)
@@ -392,6 +417,63 @@ static int psci_version_set(struct mock_vcpu *v, uint64_t val)
 	return -EINVAL;
 }
 
+/*
+ * SVE's registers (guest.c get_sve_reg()/set_sve_reg(), sve_reg_to_region()):
+ * ENOENT without SVE or for an id of another size or slice; VLS: any time
+ * to read, EPERM to set once finalized (else taken: the model's VLs are any
+ * subset of vq 1-16 with the largest kept, EINVAL otherwise); the others:
+ * EPERM before finalize.
+ */
+static int sve_reg(struct mock_vcpu *v, bool set, const struct kvm_one_reg *r)
+{
+	uint8_t *slot = NULL;
+	size_t size = 0;
+
+	if (!has_sve(v))
+		return -ENOENT;
+	if (r->id == KVM_REG_ARM64_SVE_VLS) {
+		uint8_t vls[64];
+
+		if (!set) {
+			memcpy((void *)(uintptr_t)r->addr, v->sve_vls, sizeof(v->sve_vls));
+			return 0;
+		}
+		if (v->sve_finalized)
+			return -EPERM;
+		memcpy(vls, (const void *)(uintptr_t)r->addr, sizeof(vls));
+		for (size_t i = 2; i < sizeof(vls); i++)
+			if (vls[i])
+				return -EINVAL; /* vq above 16: the host has none */
+		if (!vls[0] && !vls[1])
+			return -EINVAL;
+		memcpy(v->sve_vls, vls, sizeof(vls));
+		return 0;
+	}
+	for (unsigned i = 0; i < 32 && !slot; i++)
+		if (r->id == KVM_REG_ARM64_SVE_ZREG(i)) {
+			slot = v->sve_z[i];
+			size = sizeof(v->sve_z[i]);
+		}
+	for (unsigned i = 0; i < 16 && !slot; i++)
+		if (r->id == KVM_REG_ARM64_SVE_PREG(i)) {
+			slot = v->sve_p[i];
+			size = sizeof(v->sve_p[i]);
+		}
+	if (!slot && r->id == KVM_REG_ARM64_SVE_FFR) {
+		slot = v->sve_ffr;
+		size = sizeof(v->sve_ffr);
+	}
+	if (!slot)
+		return -ENOENT;
+	if (!v->sve_finalized)
+		return -EPERM;
+	if (set)
+		memcpy(slot, (const void *)(uintptr_t)r->addr, size);
+	else
+		memcpy((void *)(uintptr_t)r->addr, slot, size);
+	return 0;
+}
+
 static int one_reg(struct mock_vcpu *v, bool set, unsigned long arg)
 {
 	struct kvm_one_reg r;
@@ -412,6 +494,9 @@ static int one_reg(struct mock_vcpu *v, bool set, unsigned long arg)
 		err = core_reg_check(r.id, &off, &size);
 		if (err < 0)
 			return err;
+		/* guest.c validate_core_offset(): an SVE vCPU's V registers are its Z registers'. */
+		if (has_sve(v) && core_is_vreg(off))
+			return -EINVAL;
 		if (set)
 			memcpy((uint8_t *)v->core + off, (const void *)(uintptr_t)r.addr, size);
 		else
@@ -445,6 +530,8 @@ static int one_reg(struct mock_vcpu *v, bool set, unsigned long arg)
 				return -EINVAL;
 		*slot = val;
 		return 0;
+	case KVM_REG_ARM64_SVE:
+		return sve_reg(v, set, &r);
 	case KVM_REG_ARM_FW:
 		if (r.id != KVM_REG_ARM_PSCI_VERSION)
 			return -ENOENT;
@@ -517,6 +604,11 @@ static int vcpu_init(struct mock_vcpu *v, unsigned long arg)
 	vm->features = features;
 	v->features = features;
 	v->initialised = true;
+	/* kvm_vcpu_enable_sve(): the host's vector lengths, vq 1-16 (up to 2048 bits) here. */
+	if ((features & (1u << KVM_ARM_VCPU_SVE)) && !v->sve_finalized) {
+		memset(v->sve_vls, 0, sizeof(v->sve_vls));
+		v->sve_vls[0] = v->sve_vls[1] = 0xff;
+	}
 	mock_arm64_reset(v);
 	mock_set_mp_state(v, init.features[0] & (1u << KVM_ARM_VCPU_POWER_OFF)
 				     ? KVM_MP_STATE_STOPPED
