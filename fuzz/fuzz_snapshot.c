@@ -23,6 +23,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../tests/snapshot_crc.h"
+
 #define RAM_SIZE 0x10000u
 
 struct target {
@@ -52,21 +54,6 @@ static struct target *target(void)
 	return &t;
 }
 
-static void put_crc(uint8_t *b, size_t len)
-{
-	uint32_t crc = ~0u;
-
-	memset(b + 28, 0, 4);
-	for (size_t i = 0; i < len; i++) {
-		crc ^= b[i];
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-	}
-	crc = ~crc;
-	for (int i = 0; i < 4; i++)
-		b[28 + i] = (uint8_t)(crc >> (8 * i));
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -86,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(blob, data + 1, len);
 	if ((data[0] & 1) && len >= 32)
-		put_crc(blob, len);
+		snapshot_fix_crc(blob, len);
 	if (vcpu_snapshot_info(blob, len, &info) == 0) {
 		for (uint32_t i = 0; i < info.nr_regions && i < 4; i++)
 			if (vcpu_snapshot_region(blob, len, i, &reg) != 0)

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "kvm/kvm.h" /* the vGIC's device fd, for the raw rule checks */
 #include "mock_fixture.h"
+#include "snapshot_crc.h"
 
 #include <vcpu/state.h>
 
@@ -902,7 +903,6 @@ static void *small_snapshot(struct fx *f, size_t *len)
 	return blob;
 }
 
-static void fix_crc(uint8_t *b, size_t len);
 
 static void test_snapshot_truncated(void **state)
 {
@@ -952,27 +952,27 @@ static void test_snapshot_bad_structure(void **state)
 	/* A section length running past the end. */
 	memcpy(copy, blob, len);
 	put_le(copy + sec0 + 16, 1ull << 40, 8);
-	fix_crc(copy, len);
+	snapshot_fix_crc(copy, len);
 	assert_int_equal(vcpu_snapshot_info(copy, len, &info), -EBADMSG);
 	/* A region count the section cannot hold. */
 	memcpy(copy, blob, len);
 	put_le(copy + sec0 + 24, 1000, 4);
-	fix_crc(copy, len);
+	snapshot_fix_crc(copy, len);
 	assert_int_equal(vcpu_snapshot_info(copy, len, &info), -EBADMSG);
 	/* An unknown section kind. */
 	memcpy(copy, blob, len);
 	put_le(copy + sec0, 99, 4);
-	fix_crc(copy, len);
+	snapshot_fix_crc(copy, len);
 	assert_int_equal(vcpu_snapshot_info(copy, len, &info), -EBADMSG);
 	/* More sections than there are. */
 	memcpy(copy, blob, len);
 	put_le(copy + 24, get_le(copy + 24, 4) + 1, 4);
-	fix_crc(copy, len);
+	snapshot_fix_crc(copy, len);
 	assert_int_equal(vcpu_snapshot_info(copy, len, &info), -EBADMSG);
 	/* Another architecture's header: its x86 state sections do not belong. */
 	memcpy(copy, blob, len);
 	put_le(copy + 16, VCPU_ARCH_ARM64, 4);
-	fix_crc(copy, len);
+	snapshot_fix_crc(copy, len);
 	assert_int_equal(vcpu_snapshot_info(copy, len, &info), -EBADMSG);
 	free(copy);
 	free(blob);
@@ -987,7 +987,7 @@ static void test_snapshot_version(void **state)
 	struct vcpu_snapshot_info info;
 
 	put_le(blob + 8, VCPU_SNAPSHOT_VERSION + 1, 4);
-	fix_crc(blob, len);
+	snapshot_fix_crc(blob, len);
 	assert_int_equal(vcpu_snapshot_info(blob, len, &info), -EPROTONOSUPPORT);
 	env_open(&e, VCPU_BACKEND_KVM, X86);
 	assert_int_equal(vcpu_vm_restore(e.vm, blob, len), -EPROTONOSUPPORT);
@@ -1212,20 +1212,6 @@ static void test_state_cap_kvm(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
-
-/* The blob's CRC-32 (IEEE), recomputed after a test edits it. */
-static void fix_crc(uint8_t *b, size_t len)
-{
-	uint32_t crc = ~0u;
-
-	put_le(b + 28, 0, 4);
-	for (size_t i = 0; i < len; i++) {
-		crc ^= b[i];
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-	}
-	put_le(b + 28, ~crc, 4);
-}
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
