@@ -89,8 +89,10 @@ static int x86_xsave_size(struct vcpu *cpu, size_t *size, bool *xsave2)
 	/* api.rst, KVM_GET_XSAVE2: without KVM_CAP_XSAVE2, KVM_GET_XSAVE moves 4096 bytes. */
 	*xsave2 = r > 0;
 	*size = r > 0 ? (size_t)r : sizeof(struct kvm_xsave);
-	if (r > 0 && (r < (int)sizeof(struct kvm_xsave) || r % 4))
-		return cpu_fail(cpu, -EPROTO, "KVM_CAP_XSAVE2 says %d bytes, below 4096 or unaligned", r);
+	/* The class's bounds (lib/core/state.c): what a snapshot could not carry back is refused now. */
+	if (r > 0 && (r < (int)sizeof(struct kvm_xsave) || r % 4 || r > (1 << 20)))
+		return cpu_fail(cpu, -EPROTO, "KVM_CAP_XSAVE2 says %d bytes: not a multiple of 4 "
+				"from 4096 to 1 MiB", r);
 	if (r > 0)
 		return 0;
 	r = sys_ioctl(cpu->vm->hv, cpu->vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE);
