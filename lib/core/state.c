@@ -102,9 +102,9 @@ _Static_assert(sizeof(struct vcpu_x86_msrs) == 8 && sizeof(struct vcpu_arm64_reg
  * the GICv3 after the vCPUs, whose restored MPIDRs name its redistributors.
  */
 static const uint32_t x86_vcpu_order[] = {
-	VCPU_STATE_X86_TSC_KHZ, VCPU_STATE_X86_SREGS, VCPU_STATE_X86_REGS, VCPU_STATE_X86_XSAVE, VCPU_STATE_X86_XCRS,
-	VCPU_STATE_X86_LAPIC, VCPU_STATE_X86_MSRS, VCPU_STATE_X86_EVENTS, VCPU_STATE_MP,
-	VCPU_STATE_X86_DEBUGREGS,
+	VCPU_STATE_X86_TSC_KHZ, VCPU_STATE_X86_SREGS, VCPU_STATE_X86_REGS, VCPU_STATE_X86_XSAVE,
+	VCPU_STATE_X86_XCRS, VCPU_STATE_X86_LAPIC, VCPU_STATE_X86_MSRS, VCPU_STATE_X86_EVENTS,
+	VCPU_STATE_MP, VCPU_STATE_X86_DEBUGREGS,
 };
 static const uint32_t arm64_vcpu_order[] = { VCPU_STATE_ARM64_REGS, VCPU_STATE_MP };
 static const uint32_t x86_vm_before[] = { VCPU_STATE_X86_PIC, VCPU_STATE_X86_IOAPIC,
@@ -112,23 +112,34 @@ static const uint32_t x86_vm_before[] = { VCPU_STATE_X86_PIC, VCPU_STATE_X86_IOA
 static const uint32_t x86_vm_after[] = { VCPU_STATE_X86_CLOCK };
 static const uint32_t arm64_vm_after[] = { VCPU_STATE_ARM64_VGIC };
 
-struct order {
-	const uint32_t *cls;
-	unsigned n;
-};
+/*
+ * Visit every class of @vm in restore order: the VM's classes before its
+ * vCPUs', each vCPU's, then the VM's after them.  @fn gets @cpu NULL for a
+ * VM class; the walk stops at its first non-zero return, which it returns.
+ * Saving, matching and restoring all walk this one order.
+ */
+typedef int (*class_fn)(struct vcpu_vm *vm, struct vcpu *cpu, uint32_t cls, void *ctx);
 
-#define ORDER(a) ((struct order){ (a), sizeof(a) / sizeof((a)[0]) })
+#define NCLS(a) (sizeof(a) / sizeof((a)[0]))
 
-static struct order vcpu_order(enum vcpu_arch arch)
+static int walk_classes(struct vcpu_vm *vm, class_fn fn, void *ctx)
 {
-	return arch == VCPU_ARCH_X86_64 ? ORDER(x86_vcpu_order) : ORDER(arm64_vcpu_order);
-}
+	const bool x86 = vm->hv->arch == VCPU_ARCH_X86_64;
+	const uint32_t *vcpu_cls = x86 ? x86_vcpu_order : arm64_vcpu_order;
+	const uint32_t *after = x86 ? x86_vm_after : arm64_vm_after;
+	const size_t nvcpu_cls = x86 ? NCLS(x86_vcpu_order) : NCLS(arm64_vcpu_order);
+	const size_t nbefore = x86 ? NCLS(x86_vm_before) : 0;
+	const size_t nafter = x86 ? NCLS(x86_vm_after) : NCLS(arm64_vm_after);
+	int r = 0;
 
-static struct order vm_order(enum vcpu_arch arch, bool after)
-{
-	if (arch != VCPU_ARCH_X86_64)
-		return after ? ORDER(arm64_vm_after) : (struct order){ NULL, 0 };
-	return after ? ORDER(x86_vm_after) : ORDER(x86_vm_before);
+	for (size_t k = 0; k < nbefore && !r; k++)
+		r = fn(vm, NULL, x86_vm_before[k], ctx);
+	for (unsigned i = 0; i < vm->nr_vcpus && !r; i++)
+		for (size_t k = 0; k < nvcpu_cls && !r; k++)
+			r = fn(vm, vm->cpus[i], vcpu_cls[k], ctx);
+	for (size_t k = 0; k < nafter && !r; k++)
+		r = fn(vm, NULL, after[k], ctx);
+	return r;
 }
 
 static const struct state_class *class_find(uint32_t cls)
@@ -726,8 +737,10 @@ VCPU_API int vcpu_snapshot_region(const void *blob, size_t len, uint32_t index,
 }
 
 /* Save one class into @w; -ENXIO (the VM lacks the device) saves nothing and is 0. */
-static int save_class(struct vcpu_vm *vm, struct vcpu *cpu, uint32_t cls, struct wbuf *w)
+/* Save one class into the writer @ctx; -ENXIO (the VM lacks the device) saves nothing and is 0. */
+static int save_class(struct vcpu_vm *vm, struct vcpu *cpu, uint32_t cls, void *ctx)
 {
+	struct wbuf *w = ctx;
 	size_t need = 0, got;
 	uint8_t *p;
 	int r;
@@ -735,27 +748,31 @@ static int save_class(struct vcpu_vm *vm, struct vcpu *cpu, uint32_t cls, struct
 	r = cpu ? vcpu_get_state(cpu, cls, NULL, &need) : vm_state_locked(vm, cls, NULL, NULL, &need);
 	if (r == -ENXIO)
 		return 0;
-	if (r)
-		return r;
-	p = wb_section(w, SEC_STATE, cls, cpu ? cpu->id : SNAP_VM, need);
-	if (!p)
-		return w->err;
-	got = need;
-	r = cpu ? vcpu_get_state(cpu, cls, p, &got) : vm_state_locked(vm, cls, p, NULL, &got);
-	if (r)
-		return r;
-	/* Counted classes may come out shorter than the bound asked first. */
-	put64(p - 8, got);
-	w->len -= pad8(need) - pad8(got);
-	return 0;
+	if (r == 0) {
+		p = wb_section(w, SEC_STATE, cls, cpu ? cpu->id : SNAP_VM, need);
+		r = p ? 0 : w->err;
+	}
+	if (r == 0) {
+		got = need;
+		r = cpu ? vcpu_get_state(cpu, cls, p, &got) : vm_state_locked(vm, cls, p, NULL, &got);
+	}
+	if (r == 0) {
+		/* Counted classes may come out shorter than the bound asked first. */
+		put64(p - 8, got);
+		w->len -= pad8(need) - pad8(got);
+		return 0;
+	}
+	if (cpu)
+		return relay(vm, r, "saving vCPU %u's %s state: %s", cpu->id, class_find(cls)->name,
+			     r == w->err ? strerror(-r) : cpu->err);
+	return r == w->err ? vm_fail(vm, r, "saving the VM's %s state: %s", class_find(cls)->name,
+				     strerror(-r))
+			   : r;
 }
 
 static int snapshot_locked(struct vcpu_vm *vm, struct wbuf *w)
 {
-	enum vcpu_arch arch = vm->hv->arch;
-	struct order o;
 	uint8_t *p;
-	int r;
 
 	p = wb_reserve(w, SNAP_HDR);
 	if (!p)
@@ -775,29 +792,7 @@ static int snapshot_locked(struct vcpu_vm *vm, struct wbuf *w)
 	put32(p, vm->nr_vcpus);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		put32(p + 8 + 4 * i, vm->cpus[i]->id);
-	for (int after = 0; after < 2; after++) {
-		if (after) {
-			for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-				o = vcpu_order(arch);
-				for (unsigned k = 0; k < o.n; k++) {
-					r = save_class(vm, vm->cpus[i], o.cls[k], w);
-					if (r)
-						return relay(vm, r, "saving vCPU %u's %s state: %s",
-							     vm->cpus[i]->id, class_find(o.cls[k])->name,
-							     r == w->err ? strerror(-r) : vm->cpus[i]->err);
-				}
-			}
-		}
-		o = vm_order(arch, after);
-		for (unsigned k = 0; k < o.n; k++) {
-			r = save_class(vm, NULL, o.cls[k], w);
-			if (r)
-				return r == w->err ? vm_fail(vm, r, "saving the VM's %s state: %s",
-							      class_find(o.cls[k])->name, strerror(-r))
-						   : r;
-		}
-	}
-	return 0;
+	return walk_classes(vm, save_class, w);
 }
 
 VCPU_API int vcpu_vm_snapshot(struct vcpu_vm *vm, void **blob, size_t *len)
@@ -852,13 +847,10 @@ static struct vcpu *vm_vcpu(struct vcpu_vm *vm, uint32_t id)
  * Does @vm match the blob: the same regions, vCPU ids, and devices (a class
  * saved in the blob exists on the VM, and one the VM has is in the blob)?
  */
+static int match_class(struct vcpu_vm *vm, struct vcpu *cpu, uint32_t cls, void *ctx);
+
 static int restore_match(struct vcpu_vm *vm, const struct snap *s)
 {
-	enum vcpu_arch arch = vm->hv->arch;
-	struct section sec;
-	struct order o;
-	size_t need;
-
 	if (vm->nr_regions != s->nregions)
 		return vm_fail(vm, -EINVAL, "the snapshot has %u memory regions, the VM %u",
 			       s->nregions, vm->nr_regions);
@@ -881,73 +873,57 @@ static int restore_match(struct vcpu_vm *vm, const struct snap *s)
 		if (!vm_vcpu(vm, get32(s->vcpus + 8 + 4 * (size_t)i)))
 			return vm_fail(vm, -EINVAL, "the VM has no vCPU %u as the snapshot has",
 				       get32(s->vcpus + 8 + 4 * (size_t)i));
-	for (int after = 0; after < 2; after++) {
-		o = vm_order(arch, after);
-		for (unsigned k = 0; k < o.n; k++) {
-			int r = vm_state_locked(vm, o.cls[k], NULL, NULL, &need);
-			bool has = snap_find(s, SNAP_VM, o.cls[k], &sec) != NULL;
+	return walk_classes(vm, match_class, (void *)s);
+}
 
-			if (r && r != -ENXIO)
-				return r;
-			if (has != (r == 0))
-				return vm_fail(vm, -EINVAL, "the snapshot %s %s state, the VM %s the "
-					       "device", has ? "has" : "lacks", class_find(o.cls[k])->name,
-					       has ? "lacks" : "has");
-		}
+/*
+ * The VM has the class's device (its size query does not answer -ENXIO)
+ * if and only if the blob has its state.
+ */
+static int match_class(struct vcpu_vm *vm, struct vcpu *cpu, uint32_t cls, void *ctx)
+{
+	const struct snap *s = ctx;
+	struct section sec;
+	size_t need;
+	int r = cpu ? vcpu_get_state(cpu, cls, NULL, &need) : vm_state_locked(vm, cls, NULL, NULL, &need);
+	bool has = snap_find(s, cpu ? cpu->id : SNAP_VM, cls, &sec) != NULL;
+
+	if (r && r != -ENXIO)
+		return cpu ? relay(vm, r, "vCPU %u: %s", cpu->id, cpu->err) : r;
+	if (has == (r == 0))
+		return 0;
+	if (cpu)
+		return vm_fail(vm, -EINVAL, "vCPU %u: the snapshot %s %s state, the VM %s it", cpu->id,
+			       has ? "has" : "lacks", class_find(cls)->name, has ? "lacks" : "has");
+	return vm_fail(vm, -EINVAL, "the snapshot %s %s state, the VM %s the device",
+		       has ? "has" : "lacks", class_find(cls)->name, has ? "lacks" : "has");
+}
+
+/* Put the blob's state of one class back, where the blob has it. */
+static int restore_class(struct vcpu_vm *vm, struct vcpu *cpu, uint32_t cls, void *ctx)
+{
+	const struct snap *s = ctx;
+	struct section sec;
+	size_t len;
+	int r;
+
+	if (!snap_find(s, cpu ? cpu->id : SNAP_VM, cls, &sec))
+		return 0;
+	if (!cpu) {
+		len = sec.len;
+		return vm_state_locked(vm, cls, NULL, sec.payload, &len);
 	}
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *cpu = vm->cpus[i];
-
-		o = vcpu_order(arch);
-		for (unsigned k = 0; k < o.n; k++) {
-			int r = vcpu_get_state(cpu, o.cls[k], NULL, &need);
-			bool has = snap_find(s, cpu->id, o.cls[k], &sec) != NULL;
-
-			if (r && r != -ENXIO)
-				return relay(vm, r, "vCPU %u: %s", cpu->id, cpu->err);
-			if (has != (r == 0))
-				return vm_fail(vm, -EINVAL, "vCPU %u: the snapshot %s %s state, the "
-					       "VM %s it", cpu->id, has ? "has" : "lacks",
-					       class_find(o.cls[k])->name, has ? "lacks" : "has");
-		}
-	}
-	return 0;
+	r = vcpu_set_state(cpu, cls, sec.payload, sec.len);
+	return r ? relay(vm, r, "restoring vCPU %u's %s state: %s", cpu->id, class_find(cls)->name,
+			 cpu->err)
+		 : 0;
 }
 
 static int restore_locked(struct vcpu_vm *vm, const struct snap *s)
 {
-	enum vcpu_arch arch = vm->hv->arch;
-	struct section sec;
-	struct order o;
 	int r = restore_match(vm, s);
 
-	for (int after = 0; after < 2 && !r; after++) {
-		if (after) {
-			for (unsigned i = 0; i < vm->nr_vcpus && !r; i++) {
-				struct vcpu *cpu = vm->cpus[i];
-
-				o = vcpu_order(arch);
-				for (unsigned k = 0; k < o.n && !r; k++) {
-					if (!snap_find(s, cpu->id, o.cls[k], &sec))
-						continue;
-					r = vcpu_set_state(cpu, o.cls[k], sec.payload, sec.len);
-					if (r)
-						r = relay(vm, r, "restoring vCPU %u's %s state: %s",
-							  cpu->id, class_find(o.cls[k])->name, cpu->err);
-				}
-			}
-		}
-		o = vm_order(arch, after);
-		for (unsigned k = 0; k < o.n && !r; k++) {
-			size_t len;
-
-			if (!snap_find(s, SNAP_VM, o.cls[k], &sec))
-				continue;
-			len = sec.len;
-			r = vm_state_locked(vm, o.cls[k], NULL, sec.payload, &len);
-		}
-	}
-	return r;
+	return r ? r : walk_classes(vm, restore_class, (void *)s);
 }
 
 VCPU_API int vcpu_vm_restore(struct vcpu_vm *vm, const void *blob, size_t len)
