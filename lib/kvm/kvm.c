@@ -465,7 +465,7 @@ static void kvm_vcpu_destroy(struct vcpu *cpu)
 	free(cpu->priv);
 }
 
-int kvm_one_reg(struct vcpu *cpu, bool set, uint64_t id, uint64_t *value)
+int kvm_one_reg(struct vcpu *cpu, bool set, uint64_t id, void *value)
 {
 	struct kvm_one_reg one = { .id = id, .addr = (uint64_t)(uintptr_t)value };
 	int r = sys_ioctl(cpu->vm->hv, cpu->fd, set ? KVM_SET_ONE_REG : KVM_GET_ONE_REG,

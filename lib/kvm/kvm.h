@@ -72,7 +72,8 @@ static inline const struct kvm_arch_ops *kvm_arch(const struct vcpu_hv *hv)
 	return hv->arch == VCPU_ARCH_ARM64 ? &kvm_arm64_ops : &kvm_x86_ops;
 }
 
-int kvm_one_reg(struct vcpu *cpu, bool set, uint64_t id, uint64_t *value);
+/* One register through KVM_{GET,SET}_ONE_REG; @value holds the id's size (bits 52-55). */
+int kvm_one_reg(struct vcpu *cpu, bool set, uint64_t id, void *value);
 /*
  * A hypercall exit: fill every field of cpu->exit.u.hypercall and choose
  * the write-back (cpu->complete).  Called directly, not through the table:

@@ -461,17 +461,6 @@ static int arm64_reg_list(struct vcpu *cpu, uint64_t **out, uint64_t *n)
 	return *out ? 0 : cpu_fail(cpu, -ENOMEM, "no memory for register ids");
 }
 
-/* One register through ONE_REG; its value is at @value, of the id's size. */
-static int arm64_one(struct vcpu *cpu, bool set, uint64_t id, void *value)
-{
-	struct kvm_one_reg one = { .id = id, .addr = (uint64_t)(uintptr_t)value };
-	int r = vcpu_ioctl(cpu, set ? KVM_SET_ONE_REG : KVM_GET_ONE_REG, (unsigned long)&one);
-
-	return r < 0 ? cpu_fail(cpu, r, "KVM_%s_ONE_REG(0x%llx) on vCPU %u failed",
-				set ? "SET" : "GET", (unsigned long long)id, cpu->id)
-		     : 0;
-}
-
 /* The registers' records are checked by the core (lib/core/state.c, arm64_regs_bad()). */
 static int arm64_set_regs(struct vcpu *cpu, const void *buf)
 {
@@ -497,13 +486,13 @@ static int arm64_set_regs(struct vcpu *cpu, const void *buf)
 			 */
 			uint8_t cur[64];
 
-			r = arm64_one(cpu, false, e.id, cur);
+			r = kvm_one_reg(cpu, false, e.id, cur);
 			if (!r && memcmp(cur, value, sizeof(cur)) != 0)
 				r = cpu_fail(cpu, -EINVAL, "the vCPU's SVE vector lengths differ from "
 					     "the saved ones");
 			continue;
 		}
-		r = arm64_one(cpu, true, e.id, value);
+		r = kvm_one_reg(cpu, true, e.id, value);
 	}
 	return r;
 }
@@ -544,7 +533,7 @@ static int arm64_state(struct vcpu *cpu, uint32_t cls, bool set, void *buf, size
 		struct vcpu_arm64_reg e = { .id = ids[i] };
 
 		memcpy(p, &e.id, sizeof(e.id));
-		r = arm64_one(cpu, false, ids[i], p + 8);
+		r = kvm_one_reg(cpu, false, ids[i], p + 8);
 		p += vcpu_arm64_reg_size(&e);
 	}
 	free(ids);
