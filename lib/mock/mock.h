@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "../kvm/kvm_abi.h"
@@ -296,6 +297,21 @@ struct mock_vcpu {
 	size_t pending_index;
 	struct vcpu_mock_step pending_step;
 };
+
+/*
+ * An ioctl's user pointer (or a device attribute's addr), to the caller's
+ * own memory: the seam has checked it is not NULL where the ioctl has an
+ * argument (mock_kvm.c).
+ */
+static inline void mock_copy_in(void *dst, uint64_t arg, size_t len)
+{
+	memcpy(dst, (const void *)(uintptr_t)arg, len);
+}
+
+static inline void mock_copy_out(uint64_t arg, const void *src, size_t len)
+{
+	memcpy((void *)(uintptr_t)arg, src, len);
+}
 
 /* Little-endian access bytes, as every modelled guest moves them. */
 static inline uint64_t mock_le_get(const uint8_t *p, uint32_t len)

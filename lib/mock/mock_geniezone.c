@@ -21,16 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void copy_in(void *dst, unsigned long arg, size_t len)
-{
-	memcpy(dst, (const void *)(uintptr_t)arg, len);
-}
-
-static void copy_out(unsigned long arg, const void *src, size_t len)
-{
-	memcpy((void *)(uintptr_t)arg, src, len);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Object lifetime                                                            */
 
@@ -127,7 +117,7 @@ static int set_memory_region(struct gz_vm *vm, unsigned long arg)
 	struct gzvm_userspace_memory_region r;
 	uint64_t start, end;
 
-	copy_in(&r, arg, sizeof(r));
+	mock_copy_in(&r, arg, sizeof(r));
 	if (r.slot >= GZVM_MAX_MEM_REGION)
 		return -ENXIO;
 	if (!find_vma(r.userspace_addr, &start, &end))
@@ -173,7 +163,7 @@ static int check_extension(const struct vcpu_mock *m, bool dev_fd, unsigned long
 
 	if (!arg)
 		return dev_fd ? -EINVAL : -EFAULT;
-	copy_in(&cap, arg, sizeof(cap));
+	mock_copy_in(&cap, arg, sizeof(cap));
 	switch (cap) {
 	case GZVM_CAP_VM_GPA_SIZE:
 		val = m->cfg.ipa_bits; /* CONFIG_ARM64_PA_BITS of the modelled kernel */
@@ -184,7 +174,7 @@ static int check_extension(const struct vcpu_mock *m, bool dev_fd, unsigned long
 	default:
 		return -EOPNOTSUPP;
 	}
-	copy_out(arg, &val, sizeof(val));
+	mock_copy_out(arg, &val, sizeof(val));
 	return 0;
 }
 
@@ -268,7 +258,7 @@ static int irq_line(struct gz_vm *vm, unsigned long arg)
 	struct gzvm_irq_level l;
 	uint32_t intid;
 
-	copy_in(&l, arg, sizeof(l));
+	mock_copy_in(&l, arg, sizeof(l));
 	intid = (l.irq & GZVM_IRQ_LINE_NUM_MASK) + GZVM_SPI_INTID_BASE;
 	if (!vm->dist || !vm->redist || intid > GZ_MOCK_MAX_INTID)
 		return -EFAULT;
@@ -285,7 +275,7 @@ static int create_device(const struct vcpu_mock *m, struct gz_vm *vm, unsigned l
 {
 	struct gzvm_create_device d;
 
-	copy_in(&d, arg, sizeof(d));
+	mock_copy_in(&d, arg, sizeof(d));
 	if (d.attr_addr && d.attr_size && d.attr_size > m->page_size)
 		return -EINVAL;
 	switch (d.dev_type) {
@@ -348,7 +338,7 @@ static int irqfd(struct gz_vm *vm, unsigned long arg)
 	struct gz_binding b = { .resamplefd = -1 };
 	int err;
 
-	copy_in(&a, arg, sizeof(a));
+	mock_copy_in(&a, arg, sizeof(a));
 	if (a.flags & ~(GZVM_IRQFD_FLAG_DEASSIGN | GZVM_IRQFD_FLAG_RESAMPLE))
 		return -EINVAL;
 	err = mock_check_eventfd((int)a.fd);
@@ -401,7 +391,7 @@ static int ioeventfd(struct gz_vm *vm, unsigned long arg)
 	struct gz_binding b = { .resamplefd = -1 };
 	int err;
 
-	copy_in(&a, arg, sizeof(a));
+	mock_copy_in(&a, arg, sizeof(a));
 	if (a.flags & ~GZVM_IOEVENTFD_VALID_FLAG_MASK)
 		return -EINVAL;
 	if (a.flags & GZVM_IOEVENTFD_FLAG_PIO)
@@ -476,7 +466,7 @@ static int vm_ioctl(struct vcpu_mock *m, struct gz_vm *vm, unsigned long req, un
 	case GZVM_IOEVENTFD:
 		return ioeventfd(vm, arg);
 	case GZVM_SET_DTB_CONFIG:
-		copy_in(&dtb, arg, sizeof(dtb));
+		mock_copy_in(&dtb, arg, sizeof(dtb));
 		vm->dtb = true;
 		vm->dtb_addr = dtb.dtb_addr;
 		vm->dtb_size = dtb.dtb_size;
@@ -524,7 +514,7 @@ static int set_one_reg(struct gz_vcpu *v, unsigned long arg)
 	struct gzvm_one_reg r;
 	uint64_t size, data = 0, idx;
 
-	copy_in(&r, arg, sizeof(r));
+	mock_copy_in(&r, arg, sizeof(r));
 	size = 1ull << ((r.id & GZVM_REG_SIZE_MASK) >> GZVM_REG_SIZE_SHIFT);
 	if (size != 1 && size != 2 && size != 4 && size != 8)
 		return -EINVAL;

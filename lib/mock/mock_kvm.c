@@ -122,16 +122,6 @@ static int check_request(const struct vcpu_mock *m, enum mock_kind kind, unsigne
 	return 0;
 }
 
-static void copy_in(void *dst, unsigned long arg, size_t len)
-{
-	memcpy(dst, (const void *)(uintptr_t)arg, len);
-}
-
-static void copy_out(unsigned long arg, const void *src, size_t len)
-{
-	memcpy((void *)(uintptr_t)arg, src, len);
-}
-
 /* A clock in nanoseconds, as u64 (the kernel's ktime_get*_ns()). */
 static uint64_t clock_ns(clockid_t id)
 {
@@ -303,13 +293,13 @@ static int supported_cpuid(unsigned long arg)
 	struct kvm_cpuid2 hdr;
 	uint32_t nent;
 
-	copy_in(&hdr, arg, sizeof(hdr));
+	mock_copy_in(&hdr, arg, sizeof(hdr));
 	nent = hdr.nent > MOCK_MAX_CPUID ? MOCK_MAX_CPUID : hdr.nent;
 	if (nent < NSUPPORTED)
 		return -E2BIG;
-	copy_out(arg + sizeof(hdr), supported_cpuid_table, sizeof(supported_cpuid_table));
+	mock_copy_out(arg + sizeof(hdr), supported_cpuid_table, sizeof(supported_cpuid_table));
 	hdr.nent = NSUPPORTED;
-	copy_out(arg, &hdr.nent, sizeof(hdr.nent));
+	mock_copy_out(arg, &hdr.nent, sizeof(hdr.nent));
 	return 0;
 }
 
@@ -418,7 +408,7 @@ static int set_memory_region(struct vcpu_mock *m, struct mock_vm *vm, unsigned l
 	struct mock_slot *old;
 	int err;
 
-	copy_in(&r, arg, sizeof(r));
+	mock_copy_in(&r, arg, sizeof(r));
 	err = region_sane(m, &r);
 	if (err < 0)
 		return err;
@@ -474,7 +464,7 @@ static int get_dirty_log(struct vcpu_mock *m, struct mock_vm *vm, unsigned long 
 	struct mock_slot *s;
 	size_t bytes;
 
-	copy_in(&log, arg, sizeof(log));
+	mock_copy_in(&log, arg, sizeof(log));
 	if ((log.slot >> 16) || (log.slot & 0xffff) >= m->cfg.nr_memslots)
 		return -EINVAL;
 	s = &vm->slots[log.slot & 0xffff];
@@ -503,7 +493,7 @@ static int clear_dirty_log(struct vcpu_mock *m, struct mock_vm *vm, unsigned lon
 	uint64_t npages;
 	const uint8_t *bits;
 
-	copy_in(&log, arg, sizeof(log));
+	mock_copy_in(&log, arg, sizeof(log));
 	if (log.first_page & 63)
 		return -EINVAL;
 	if ((log.slot >> 16) || (log.slot & 0xffff) >= m->cfg.nr_memslots)
@@ -625,7 +615,7 @@ static int create_pit2(struct mock_vm *vm, unsigned long arg)
 {
 	struct kvm_pit_config cfg;
 
-	copy_in(&cfg, arg, sizeof(cfg));
+	mock_copy_in(&cfg, arg, sizeof(cfg));
 	if (vm->pit)
 		return -EEXIST;
 	if (!vm->irqchip)
@@ -720,7 +710,7 @@ static int irq_line(const struct vcpu_mock *m, struct mock_vm *vm, unsigned long
 {
 	struct kvm_irq_level l;
 
-	copy_in(&l, arg, sizeof(l));
+	mock_copy_in(&l, arg, sizeof(l));
 	if (mock_is_arm64(m))
 		return irq_line_arm64(vm, l.irq, l.level);
 	/*
@@ -745,7 +735,7 @@ static int vm_enable_cap(const struct vcpu_mock *m, struct mock_vm *vm, unsigned
 {
 	struct kvm_enable_cap cap;
 
-	copy_in(&cap, arg, sizeof(cap));
+	mock_copy_in(&cap, arg, sizeof(cap));
 	if (cap.flags)
 		return -EINVAL;
 	if (mock_is_arm64(m) && cap.cap == KVM_CAP_ARM_SYSTEM_SUSPEND) {
@@ -802,7 +792,7 @@ static int smccc_set_filter(struct mock_vm *vm, unsigned long uaddr)
 	uint32_t last;
 	int r;
 
-	copy_in(&f, uaddr, sizeof(f));
+	mock_copy_in(&f, uaddr, sizeof(f));
 	last = f.base + f.nr_functions - 1; /* u32 arithmetic, as in the kernel */
 	/* EINVAL: non-zero pad, empty or wrapping range, unknown action. */
 	if (memcmp(f.pad, zero, sizeof(zero)) || !f.nr_functions || last < f.base ||
@@ -836,7 +826,7 @@ static int vm_attr(const struct vcpu_mock *m, struct mock_vm *vm, unsigned long 
 {
 	struct kvm_device_attr a;
 
-	copy_in(&a, arg, sizeof(a));
+	mock_copy_in(&a, arg, sizeof(a));
 	/* The filter is arm64-only and absent before Linux 6.4 (VCPU_MOCK_NO_SMCCC_FILTER). */
 	if (!mock_is_arm64(m) || (m->cfg.flags & VCPU_MOCK_NO_SMCCC_FILTER))
 		return -ENXIO;
@@ -866,7 +856,7 @@ static int create_device(struct vcpu_mock *m, struct mock_vm *vm, unsigned long 
 	struct mock_file *f;
 	int err = 0;
 
-	copy_in(&cd, arg, sizeof(cd));
+	mock_copy_in(&cd, arg, sizeof(cd));
 	/* §2 KVM_CREATE_DEVICE: ENODEV for a type the host cannot provide. */
 	if (!mock_is_arm64(m) || cd.type != KVM_DEV_TYPE_ARM_VGIC_V3)
 		return -ENODEV;
@@ -886,7 +876,7 @@ static int create_device(struct vcpu_mock *m, struct mock_vm *vm, unsigned long 
 	vm->refs++;
 	vm->gic.created = true;
 	cd.fd = (uint32_t)f->fd;
-	copy_out(arg, &cd, sizeof(cd));
+	mock_copy_out(arg, &cd, sizeof(cd));
 	return 0;
 }
 
@@ -894,7 +884,7 @@ static int preferred_target(unsigned long arg)
 {
 	struct kvm_vcpu_init init = { .target = KVM_ARM_TARGET_GENERIC_V8 };
 
-	copy_out(arg, &init, sizeof(init));
+	mock_copy_out(arg, &init, sizeof(init));
 	return 0;
 }
 
@@ -906,7 +896,7 @@ static int kvm_irqfd(struct vcpu_mock *m, struct mock_vm *vm, unsigned long arg)
 	struct kvm_irqfd a;
 	int r;
 
-	copy_in(&a, arg, sizeof(a));
+	mock_copy_in(&a, arg, sizeof(a));
 	if (a.flags & ~(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE))
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(a.pad); i++)
@@ -959,7 +949,7 @@ static int kvm_ioeventfd(struct mock_vm *vm, unsigned long arg)
 	struct mock_ioeventfd n;
 	int r;
 
-	copy_in(&a, arg, sizeof(a));
+	mock_copy_in(&a, arg, sizeof(a));
 	if (a.flags & ~KVM_IOEVENTFD_VALID_FLAGS)
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(a.pad); i++)
@@ -1029,7 +1019,7 @@ static int kvm_signal_msi(struct vcpu_mock *m, struct mock_vm *vm, unsigned long
 {
 	struct kvm_msi a;
 
-	copy_in(&a, arg, sizeof(a));
+	mock_copy_in(&a, arg, sizeof(a));
 	/* kvm_send_userspace_msi() checks the flags, not the padding. */
 	if (mock_is_arm64(m)) {
 		if (!vm->gic.created || (a.flags & ~1u))
@@ -1060,7 +1050,7 @@ static int irqchip_state(struct mock_vm *vm, bool set, unsigned long arg)
 {
 	struct kvm_irqchip chip;
 
-	copy_in(&chip, arg, sizeof(chip));
+	mock_copy_in(&chip, arg, sizeof(chip));
 	if (!vm->irqchip)
 		return -ENXIO;
 	switch (chip.chip_id) {
@@ -1081,7 +1071,7 @@ static int irqchip_state(struct mock_vm *vm, bool set, unsigned long arg)
 		return -EINVAL;
 	}
 	if (!set)
-		copy_out(arg, &chip, sizeof(chip));
+		mock_copy_out(arg, &chip, sizeof(chip));
 	return 0;
 }
 
@@ -1096,13 +1086,13 @@ static int pit2_state(struct mock_vm *vm, bool set, unsigned long arg)
 	struct kvm_pit_state2 ps;
 
 	if (set)
-		copy_in(&ps, arg, sizeof(ps));
+		mock_copy_in(&ps, arg, sizeof(ps));
 	if (!vm->pit)
 		return -ENXIO;
 	if (!set) {
 		ps = vm->pit_state;
 		memset(ps.reserved, 0, sizeof(ps.reserved));
-		copy_out(arg, &ps, sizeof(ps));
+		mock_copy_out(arg, &ps, sizeof(ps));
 		return 0;
 	}
 	memcpy(vm->pit_state.channels, ps.channels, sizeof(ps.channels));
@@ -1124,7 +1114,7 @@ static int set_clock(struct mock_vm *vm, unsigned long arg)
 {
 	struct kvm_clock_data d;
 
-	copy_in(&d, arg, sizeof(d));
+	mock_copy_in(&d, arg, sizeof(d));
 	if (d.flags & ~MOCK_CLOCK_VALID_FLAGS)
 		return -EINVAL;
 	if (d.flags & KVM_CLOCK_REALTIME) {
@@ -1144,7 +1134,7 @@ static int get_clock(const struct mock_vm *vm, unsigned long arg)
 	memset(&d, 0, sizeof(d));
 	d.clock = clock_ns(CLOCK_MONOTONIC) + vm->kvmclock_offset;
 	d.flags = KVM_CLOCK_TSC_STABLE;
-	copy_out(arg, &d, sizeof(d));
+	mock_copy_out(arg, &d, sizeof(d));
 	return 0;
 }
 
@@ -1221,7 +1211,7 @@ static int vgic_set_addr(struct mock_vm *vm, uint64_t attr, unsigned long uaddr)
 	}
 	if (!uaddr)
 		return -EFAULT;
-	copy_in(&addr, uaddr, sizeof(addr));
+	mock_copy_in(&addr, uaddr, sizeof(addr));
 	/* vgic_check_iorange: EEXIST, then alignment, wrap, then E2BIG past the IPA space. */
 	if (*slot != MOCK_NO_ADDR)
 		return -EEXIST;
@@ -1240,7 +1230,7 @@ static int vgic_set_nr_irqs(struct mock_vm *vm, unsigned long uaddr)
 
 	if (!uaddr)
 		return -EFAULT;
-	copy_in(&val, uaddr, sizeof(val));
+	mock_copy_in(&val, uaddr, sizeof(val));
 	/*
 	 * At least 32 SPIs, a multiple of 32, and at most VGIC_MAX_RESERVED
 	 * (1023): the kernel's comment says "at most 1024" but its check
@@ -1304,7 +1294,7 @@ static int vgic_get_attr(struct mock_vm *vm, const struct kvm_device_attr *a)
 			return -EFAULT;
 		/* An unset address reads as VGIC_ADDR_UNDEF (all ones). */
 		addr = a->attr == KVM_VGIC_V3_ADDR_TYPE_DIST ? vm->gic.dist : vm->gic.redist;
-		copy_out(a->addr, &addr, sizeof(addr));
+		mock_copy_out(a->addr, &addr, sizeof(addr));
 		return 0;
 	}
 	if (a->group == KVM_DEV_ARM_VGIC_GRP_NR_IRQS) {
@@ -1312,7 +1302,7 @@ static int vgic_get_attr(struct mock_vm *vm, const struct kvm_device_attr *a)
 			return -EFAULT;
 		/* nr_spis + 32, so 32 before NR_IRQS or INIT set it. */
 		n = vm->gic.nr_irqs ? vm->gic.nr_irqs : 32;
-		copy_out(a->addr, &n, sizeof(n));
+		mock_copy_out(a->addr, &n, sizeof(n));
 		return 0;
 	}
 	return mock_vgic_regs_group(a->group) ? mock_vgic_regs(vm, a, MOCK_ATTR_GET) : -ENXIO;
@@ -1337,7 +1327,7 @@ static int dev_ioctl(struct mock_vm *vm, unsigned long req, unsigned long arg)
 {
 	struct kvm_device_attr a;
 
-	copy_in(&a, arg, sizeof(a));
+	mock_copy_in(&a, arg, sizeof(a));
 	switch (req) {
 	case KVM_SET_DEVICE_ATTR:
 		return vgic_set_attr(vm, &a);

@@ -23,17 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The device attributes' addr fields are user pointers, here the caller's own. */
-static void copy_in(void *dst, uint64_t arg, size_t len)
-{
-	memcpy(dst, (const void *)(uintptr_t)arg, len);
-}
-
-static void copy_out(uint64_t arg, const void *src, size_t len)
-{
-	memcpy((void *)(uintptr_t)arg, src, len);
-}
-
 /* GICv3 register offsets (Arm IHI 0069, 12.9 and 12.11). */
 #define GICD_CTLR 0x0000u
 #define GICD_TYPER 0x0004u
@@ -406,9 +395,9 @@ int mock_vgic_regs(struct mock_vm *vm, const struct kvm_device_attr *a, enum moc
 	if (op != MOCK_ATTR_HAS && !a->addr)
 		return -EFAULT;
 	if (set && a->group == KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS)
-		copy_in(&v64, a->addr, sizeof(v64));
+		mock_copy_in(&v64, a->addr, sizeof(v64));
 	else if (set)
-		copy_in(&v32, a->addr, sizeof(v32));
+		mock_copy_in(&v32, a->addr, sizeof(v32));
 	if (op != MOCK_ATTR_HAS && !lock_all_vcpus(vm))
 		return -EBUSY;
 	switch (a->group) {
@@ -433,9 +422,9 @@ int mock_vgic_regs(struct mock_vm *vm, const struct kvm_device_attr *a, enum moc
 	unlock_all_vcpus(vm);
 	if (r == 0 && !set) {
 		if (a->group == KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS)
-			copy_out(a->addr, &v64, sizeof(v64));
+			mock_copy_out(a->addr, &v64, sizeof(v64));
 		else
-			copy_out(a->addr, &v32, sizeof(v32));
+			mock_copy_out(a->addr, &v32, sizeof(v32));
 	}
 	return r;
 }
