@@ -141,6 +141,18 @@
 #define RKS_SPIN { .op = VCPU_MOCK_SPIN }
 #define RKS_HLT { .op = VCPU_MOCK_HLT }
 #define RK_NSTEPS(a) (sizeof(a) / sizeof((a)[0]))
+/*
+ * The computing guest's script (x86_compute, a64_compute): round i stores
+ * v to page i of the logged region and outputs it (an RK_OUT_LEN-byte
+ * MMIO write), for v = 1, 5, 13 ... 509; then done with @done.
+ */
+#define RK_COMPUTE_STEP(i, v) \
+	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x1000 * (i), .value = (v) }, \
+	RKS_WRITE(0x0, RK_OUT_LEN, v)
+#define RK_COMPUTE_STEPS(done)                                                           \
+	{ RK_COMPUTE_STEP(0, 1), RK_COMPUTE_STEP(1, 5), RK_COMPUTE_STEP(2, 13),          \
+	  RK_COMPUTE_STEP(3, 29), RK_COMPUTE_STEP(4, 61), RK_COMPUTE_STEP(5, 125),       \
+	  RK_COMPUTE_STEP(6, 253), RK_COMPUTE_STEP(7, 509), RKS_DONE(done) }
 
 #if defined(RK_GUEST_X86)
 #define RK_ARCH VCPU_ARCH_X86_64
@@ -351,15 +363,8 @@ static const uint8_t x86_compute[] = {
 };
 
 #define RK_OUT_LEN 2
-#define RK_COMPUTE_STEP(i, v) \
-	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x1000 * (i), .value = (v) }, \
-	RKS_WRITE(0x0, RK_OUT_LEN, v)
-static const struct vcpu_mock_step x86_compute_steps[] = {
-	RK_COMPUTE_STEP(0, 1), RK_COMPUTE_STEP(1, 5), RK_COMPUTE_STEP(2, 13),
-	RK_COMPUTE_STEP(3, 29), RK_COMPUTE_STEP(4, 61), RK_COMPUTE_STEP(5, 125),
-	RK_COMPUTE_STEP(6, 253), RK_COMPUTE_STEP(7, 509),
-	RKS_DONE(0xfd), /* al: the low byte of 1021 */
-};
+static const struct vcpu_mock_step x86_compute_steps[] =
+	RK_COMPUTE_STEPS(0xfd); /* al: the low byte of 1021 */
 
 /*
  * The host's 8 bytes 0x0123456789abcdef at 0x4000, zeros after them.  A
@@ -739,15 +744,7 @@ static const uint32_t a64_compute[] = {
 };
 
 #define RK_OUT_LEN 8
-#define RK_COMPUTE_STEP(i, v) \
-	{ .op = VCPU_MOCK_MEM_WRITE, .addr = RK_DIRTY_GPA + 0x1000 * (i), .value = (v) }, \
-	RKS_WRITE(0x0, RK_OUT_LEN, v)
-static const struct vcpu_mock_step a64_compute_steps[] = {
-	RK_COMPUTE_STEP(0, 1), RK_COMPUTE_STEP(1, 5), RK_COMPUTE_STEP(2, 13),
-	RK_COMPUTE_STEP(3, 29), RK_COMPUTE_STEP(4, 61), RK_COMPUTE_STEP(5, 125),
-	RK_COMPUTE_STEP(6, 253), RK_COMPUTE_STEP(7, 509),
-	RKS_DONE(0),
-};
+static const struct vcpu_mock_step a64_compute_steps[] = RK_COMPUTE_STEPS(0);
 
 static const struct vcpu_mock_step a64_memory_steps[] = {
 	RKS_DONE(0),
