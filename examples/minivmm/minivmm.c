@@ -430,7 +430,7 @@ int mv_run(struct mv_vmm *v)
 		pthread_join(th[i], NULL);
 	fflush(stdout);
 	if (saver) {
-		mv_save_stop(v, save_th);
+		pthread_join(save_th, NULL); /* the saver sees v->done within 100 ms */
 		/* Every vCPU is out of vcpu_run(): the state is still. */
 		if (atomic_load(&v->saving))
 			atomic_store(&v->status, mv_save(v));

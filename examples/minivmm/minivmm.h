@@ -119,10 +119,10 @@ void mv_console_putc(struct mv_vmm *v, uint8_t c);
 double mv_now(void);
 /* vcpu_create()'s flags for vCPU @id (secondaries parked; arm64 SVE and PAC where present). */
 uint32_t mv_vcpu_flags(struct mv_vmm *v, unsigned id);
-/* snapshot.c: --restore's setup (after the VM exists) and --save's trigger and save. */
+/* snapshot.c: --restore's setup (after the VM exists); --save's trigger thread (it
+ * ends once v->done is set: join it) and the save. */
 int mv_restore_setup(struct mv_vmm *v);
 int mv_save_start(struct mv_vmm *v, pthread_t *th);
-void mv_save_stop(struct mv_vmm *v, pthread_t th);
 int mv_save(struct mv_vmm *v);
 int mv_on_system_event(void *ctx, struct vcpu *cpu, const struct vcpu_system_event *ev);
 int mv_on_other(void *ctx, struct vcpu *cpu, const struct vcpu_exit *exit);

@@ -44,10 +44,16 @@ struct dev_state {
 	uint8_t cf9;
 };
 
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
 static void put64(uint8_t *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -149,12 +155,6 @@ int mv_save_start(struct mv_vmm *v, pthread_t *th)
 	return pthread_create(th, NULL, saver, v) == 0 ? 0 : -EAGAIN;
 }
 
-void mv_save_stop(struct mv_vmm *v, pthread_t th)
-{
-	(void)v;
-	pthread_join(th, NULL); /* it sees v->done within 100 ms */
-}
-
 int mv_save(struct mv_vmm *v)
 {
 	const double t0 = mv_now();
@@ -184,8 +184,8 @@ int mv_save(struct mv_vmm *v)
 	dev.cf9 = v->cf9;
 	blob_off = SNAP_HDR + sizeof(dev);
 	ram_off = (blob_off + len + RAM_ALIGN - 1) / RAM_ALIGN * RAM_ALIGN;
-	hdr[8] = (uint8_t)v->arch->arch;
-	hdr[12] = (uint8_t)v->cfg.cpus;
+	put32(hdr + 8, (uint32_t)v->arch->arch);
+	put32(hdr + 12, v->cfg.cpus);
 	put64(hdr + 16, v->ram_gpa);
 	put64(hdr + 24, v->ram_size);
 	put64(hdr + 32, SNAP_HDR);
